@@ -1,0 +1,274 @@
+"""Parse raw message bytes into a `ParsedMessage` with its attachment tree.
+
+mail-parser builds the stdlib message (guarding against recursion bombs) and
+reports MIME defects; headers, bodies and filenames are then decoded from the
+stdlib `email.message` objects directly, because mail-parser 4.8 garbles
+GBK-in-gb2312 subjects and raw-GBK filenames, and double-counts attachments
+inside attached messages.  `parse_message` never raises: whatever it cannot
+read becomes a `problems` entry or an unreadable `Part`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email
+import hashlib
+import quopri
+from dataclasses import replace
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+import mailparser
+from mailparser.exceptions import MailParserError
+
+from . import documents
+from .headers import (
+    clean_header,
+    decode_header_text,
+    first_address,
+    parse_addresses,
+    parse_date,
+    part_filename,
+    raw_value,
+    raw_values,
+    received_time,
+)
+from .text import decode_bytes, html_to_text
+from .types import DEFAULT_LIMITS, ParsedMessage, ParseLimits, Part, PartKind
+
+_AUTO_SUBJECT_PREFIXES = (
+    "自动回复", "自动答复", "auto reply", "autoreply", "automatic reply", "out of office", "退信",
+    "undeliverable", "undelivered mail", "delivery status notification", "mail delivery failed",
+    "系统退信", "投递失败", "returned mail",
+)  # fmt: skip
+_BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
+
+
+def parse_message(
+    raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, depth: int = 0, path_prefix: str = ""
+) -> ParsedMessage:
+    """Decode one message.
+
+    `depth` counts enclosing messages (an attached .eml is depth 1); `path_prefix`
+    makes the parts of an attached message addressable from the outer one
+    ("3/1" is the first attachment of the message attached as part 3).
+    """
+    problems: list[str] = []
+    msg = _build_stdlib_message(raw, problems)
+    header_bytes = (
+        raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[: limits.max_header_bytes + 4] else raw.find(b"\n\n")
+    )
+    if header_bytes < 0:
+        header_bytes = len(raw)
+    if header_bytes > limits.max_header_bytes:
+        problems.append(
+            f"header section of {header_bytes} bytes exceeds the limit of {limits.max_header_bytes}"
+        )
+
+    walker = _Walker(limits, depth, problems, path_prefix)
+    if msg.is_multipart() or msg.get_content_maintype() != "text" or _is_attachment(msg):
+        walker.visit(msg, mime_depth=0)
+    else:
+        walker.add_body(msg)
+
+    from_values = raw_values(msg, "from")
+    sender = first_address(from_values)
+    reply_to = parse_addresses(raw_values(msg, "reply-to"))
+    subject = clean_header(decode_header_text(raw_value(msg, "subject")))
+    headers = tuple((name, clean_header(decode_header_text(value))) for name, value in msg.raw_items())
+    text_body = "\n\n".join(walker.plain_bodies)
+    html_body = "\n".join(walker.html_bodies)
+    if not text_body.strip() and html_body:
+        text_body = html_to_text(html_body)
+    if len(from_values) > 1:
+        problems.append(f"{len(from_values)} From: headers")
+    return ParsedMessage(
+        message_id=clean_header(raw_value(msg, "message-id")).strip("<>"),
+        subject=subject,
+        sender=sender,
+        from_count=len(from_values),
+        reply_to=reply_to,
+        to=parse_addresses(raw_values(msg, "to")),
+        cc=parse_addresses(raw_values(msg, "cc")),
+        date=parse_date(raw_value(msg, "date")),
+        received_at=received_time(raw_values(msg, "received")),
+        text_body=text_body,
+        html_body=html_body,
+        attachments=tuple(walker.parts),
+        headers=headers,
+        auto_reply=_auto_reply_reason(msg, sender.address, subject),
+        authentication_results=tuple(clean_header(v) for v in raw_values(msg, "authentication-results")),
+        problems=tuple(dict.fromkeys(problems)),
+        header_bytes=header_bytes,
+    )
+
+
+def _build_stdlib_message(raw: bytes, problems: list[str]) -> Message:
+    try:
+        parsed = mailparser.MailParser.from_bytes(raw)
+    except (MailParserError, RecursionError) as err:
+        problems.append(f"MIME structure could not be parsed ({err}); headers only")
+        return BytesHeaderParser(policy=compat32).parsebytes(raw)
+    except Exception as err:  # mail-parser bug on hostile input: fall back to the stdlib
+        problems.append(f"mail-parser failed ({type(err).__name__}: {err})")
+        try:
+            return email.message_from_bytes(raw, policy=compat32)
+        except RecursionError:
+            return BytesHeaderParser(policy=compat32).parsebytes(raw)
+    for defect in parsed.defects_categories:
+        problems.append(f"MIME defect: {defect}")
+    return parsed.message
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get_content_disposition() or "").lower()
+    return (
+        disposition == "attachment"
+        or bool(part.get_param("filename", header="content-disposition"))
+        or bool(part.get_param("name"))
+    )
+
+
+class _Walker:
+    """Walks a stdlib message, collecting body texts and attachment Parts."""
+
+    def __init__(self, limits: ParseLimits, depth: int, problems: list[str], path_prefix: str) -> None:
+        self.limits = limits
+        self.path_prefix = path_prefix
+        self.depth = depth
+        self.problems = problems
+        self.plain_bodies: list[str] = []
+        self.html_bodies: list[str] = []
+        self.parts: list[Part] = []
+
+    def visit(self, part: Message, *, mime_depth: int) -> None:
+        if mime_depth > self.limits.max_mime_depth:
+            self.problems.append(
+                f"MIME nesting deeper than {self.limits.max_mime_depth} levels; inner parts not read"
+            )
+            return
+        ctype = part.get_content_type()
+        if part.is_multipart() and ctype != "message/rfc822":
+            payload = part.get_payload()
+            for child in payload if isinstance(payload, list) else []:
+                self.visit(child, mime_depth=mime_depth + 1)
+            return
+        if ctype == "message/rfc822" or (ctype.startswith("message/") and part.is_multipart()):
+            self.add_attachment(part, _embedded_message_bytes(part, self.problems), "message/rfc822")
+            return
+        if part.get_content_maintype() == "text" and not _is_attachment(part):
+            self.add_body(part)
+            return
+        payload = _payload_bytes(part, self.problems)
+        if payload is None:
+            return
+        self.add_attachment(part, payload, ctype)
+
+    def add_body(self, part: Message) -> None:
+        data = _payload_bytes(part, self.problems) or b""
+        text, note = decode_bytes(data, part.get_content_charset())
+        if note:
+            self.problems.append(f"body: {note}")
+        if part.get_content_subtype() == "html":
+            self.html_bodies.append(text)
+        else:
+            self.plain_bodies.append(text)
+
+    def add_attachment(self, part: Message, data: bytes, declared_type: str) -> None:
+        index = len(self.parts) + 1
+        path = f"{self.path_prefix}{index}"
+        filename = part_filename(part)
+        inline = (part.get_content_disposition() or "") == "inline" and not filename
+        if index > self.limits.max_attachments:
+            if index == self.limits.max_attachments + 1:
+                self.problems.append(
+                    f"more than {self.limits.max_attachments} attachments; the rest are listed, not read"
+                )
+            self.parts.append(
+                Part(
+                    path=path, filename=filename, content_type="application/octet-stream",
+                    declared_type=declared_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                    kind=PartKind.UNREADABLE, problem="attachment limit exceeded: not read", inline=inline,
+                )
+            )  # fmt: skip
+            return
+        node = documents.read_attachment(
+            data,
+            filename=filename,
+            declared_type=declared_type,
+            path=path,
+            limits=self.limits,
+            depth=self.depth,
+            parse_message=lambda data, depth: parse_message(
+                data, limits=self.limits, depth=depth, path_prefix=f"{path}/"
+            ),
+        )
+        if inline and node.kind is PartKind.UNREADABLE and node.content_type.startswith("image/"):
+            node = replace(node, inline=True)
+        self.parts.append(node)
+
+
+def _payload_bytes(part: Message, problems: list[str]) -> bytes | None:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception as err:  # broken transfer encodings: keep what we can
+        problems.append(f"payload could not be decoded: {err}")
+        raw = part.get_payload()
+        return raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else None
+    if data is None:
+        return None
+    for defect in getattr(part, "defects", []):
+        problems.append(f"MIME defect: {type(defect).__name__}")
+    return data
+
+
+def _embedded_message_bytes(part: Message, problems: list[str]) -> bytes:
+    """The bytes of an attached message (message/rfc822), however the sender encoded it."""
+    cte = (part.get("content-transfer-encoding") or "").lower()
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and cte not in ("base64", "quoted-printable"):
+        inner = payload[0]
+        try:
+            return inner.as_bytes(policy=compat32)
+        except Exception:  # as_bytes fails on some malformed headers: fall back to text
+            try:
+                return inner.as_string(policy=compat32).encode("utf-8", "surrogateescape")
+            except Exception as err:
+                problems.append(f"attached message could not be re-serialised: {err}")
+                return b""
+    # Some clients base64-encode message/rfc822 parts; the stdlib then parses garbage.
+    if isinstance(payload, list) and payload:
+        body = payload[0].get_payload()
+        text = body if isinstance(body, str) else ""
+    else:
+        text = payload if isinstance(payload, str) else ""
+    raw = text.encode("ascii", "surrogateescape")
+    try:
+        return base64.b64decode(raw) if cte == "base64" else quopri.decodestring(raw)
+    except (binascii.Error, ValueError) as err:
+        problems.append(f"attached message has broken {cte}: {err}")
+        return raw
+
+
+def _auto_reply_reason(msg: Message, sender: str, subject: str) -> str:
+    auto = (raw_value(msg, "auto-submitted") or "").strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    for name in ("x-autoreply", "x-autorespond", "x-auto-response-suppress"):
+        if raw_value(msg, name) and name != "x-auto-response-suppress":
+            return name
+    precedence = (raw_value(msg, "precedence") or "").strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    if raw_value(msg, "list-id") or raw_value(msg, "list-unsubscribe"):
+        return "mailing list"
+    if msg.get_content_type() == "multipart/report":
+        return "delivery report"
+    if sender.startswith(_BOUNCE_SENDERS):
+        return "bounce sender"
+    lowered = subject.strip().lower()
+    if lowered.startswith(_AUTO_SUBJECT_PREFIXES):
+        return "automatic subject"
+    return ""

@@ -1,0 +1,159 @@
+"""Typed results of the parsing stage.
+
+Everything here is plain, immutable data produced from bytes alone: a parsed
+message, its attachment tree and the text of the documents inside it.  The
+later stages (recognition, attribution) read these objects and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class PartKind(StrEnum):
+    """What an attachment node is, decided from its bytes (never its name)."""
+
+    DOCUMENT = "document"  # text was extracted (docx, pdf, xlsx, xls, txt, html)
+    ARCHIVE = "archive"  # zip: children are its members
+    MESSAGE = "message"  # attached or forwarded e-mail: `message` is set
+    UNREADABLE = "unreadable"  # kept, typed, but no text (rar, doc, wps, scans, encrypted)
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    """One paragraph of document text with where it came from."""
+
+    text: str
+    style: str = ""  # e.g. "Title", "Heading 1", "Normal" (docx); "" when unknown
+    where: str = "body"  # body | table | header | footer | page-N
+    bold: bool = False
+    centered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentText:
+    """The readable content of one document, with just enough structure for recognition."""
+
+    paragraphs: tuple[Paragraph, ...] = ()
+    tables: tuple[tuple[tuple[str, ...], ...], ...] = ()  # table -> row -> cell text
+    title: str = ""  # document metadata title (docx core properties, PDF info), if any
+
+    @property
+    def text(self) -> str:
+        """All paragraph text joined by newlines (tables included as tab-separated rows)."""
+        lines = [p.text for p in self.paragraphs]
+        for table in self.tables:
+            lines.extend("\t".join(row) for row in table)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One node of a message's attachment tree.
+
+    `path` addresses the node inside its message: "1", "2", "2/3" (third member
+    of the zip that is the second attachment).  It is stable across reparses of
+    the same bytes, so decisions can be keyed by it.
+    """
+
+    path: str
+    filename: str
+    content_type: str  # sniffed from the bytes, e.g. application/vnd...document
+    declared_type: str  # what the sender's MIME header or zip name claimed
+    size: int
+    sha256: str
+    kind: PartKind
+    document: DocumentText | None = None
+    message: ParsedMessage | None = None
+    children: tuple[Part, ...] = ()
+    problem: str = ""  # why the part is unreadable or was cut short; "" when fine
+    warnings: tuple[str, ...] = ()
+    inline: bool = False  # part of the body (e.g. an inline image), not an attachment
+
+    def walk(self):
+        """Yield this part and every part below it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+        if self.message is not None:
+            for part in self.message.attachments:
+                yield from part.walk()
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str
+    address: str  # lower-cased addr-spec; "" when missing or unparseable
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """A decoded e-mail message.  Produced for any bytes; `problems` says what went wrong."""
+
+    message_id: str  # "" when absent: never dedup on it
+    subject: str
+    sender: Address
+    from_count: int  # number of From: headers (2+ is a spoofing signal)
+    reply_to: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    date: datetime | None  # sender's Date: header, often wrong
+    received_at: datetime | None  # topmost Received: header's timestamp
+    text_body: str  # plain text, or a rendering of the HTML body
+    html_body: str
+    attachments: tuple[Part, ...]
+    headers: tuple[tuple[str, str], ...]  # decoded, in order
+    auto_reply: str = ""  # why this looks automatic (auto-reply, bounce, list): "" when not
+    authentication_results: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # defects and decoding repairs worth showing a clerk
+    header_bytes: int = 0
+
+    def header(self, name: str) -> str:
+        """First decoded value of a header, "" if absent."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return ""
+
+    def walk_parts(self):
+        """Every attachment node, depth first, including those of attached messages."""
+        for part in self.attachments:
+            yield from part.walk()
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Bounds on the work parsing one message may do.  Exceeding one is recorded, never fatal."""
+
+    max_attachments: int = 200
+    max_mime_depth: int = 40
+    max_header_bytes: int = 1_000_000
+    max_archive_depth: int = 3
+    max_archive_members: int = 500
+    max_expanded_bytes: int = 200_000_000
+    max_compression_ratio: float = 200.0
+    max_document_xml_bytes: int = 50_000_000
+    max_document_bytes: int = 60_000_000
+    max_text_chars: int = 2_000_000
+    max_message_depth: int = 5  # attached messages inside attached messages
+
+
+EMPTY_ADDRESS = Address("", "")
+DEFAULT_LIMITS = ParseLimits()
+__all__ = [
+    "Address",
+    "DEFAULT_LIMITS",
+    "DocumentText",
+    "EMPTY_ADDRESS",
+    "ParseLimits",
+    "ParsedMessage",
+    "Paragraph",
+    "Part",
+    "PartKind",
+]

@@ -1,0 +1,1 @@
+"""The stages that decide, the sources, the outputs, the scheduler and the CLI."""

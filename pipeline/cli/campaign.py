@@ -1,0 +1,123 @@
+"""Commands about the campaign: status, report (the spreadsheet), roster, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..roster import check_roster, load_roster
+from ..spreadsheet import build_workbook
+from ..status import STATUS_LABELS, count_by_status, status_as_of
+from .app import (
+    AsOfOpt,
+    ConfigOpt,
+    DataDirOpt,
+    FormatOpt,
+    OutputFormat,
+    app,
+    console,
+    emit,
+    iso,
+    load,
+    local,
+    opened,
+    parse_as_of,
+)
+
+STATUS_COLUMNS = ("institution", "district", "channel", "status", "first_received_at", "last_received_at",
+                  "submissions", "needs_review")  # fmt: skip
+CHANNEL_LABELS = {"direct": "直接报送", "bureau": "经区卫健局"}
+
+
+@app.command()
+def status(
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """每个名单机构的报送状态：按时报送、逾期报送、逾期未报、未报（未到期）、免报。"""
+    with opened(config, data_dir) as ctx:
+        cfg = ctx.config
+        moment = parse_as_of(as_of, cfg)
+        rows = status_as_of(ctx, moment)
+    table = fmt is OutputFormat.table
+    records = [
+        {
+            "institution": r.institution.name,
+            "district": r.institution.district,
+            "channel": CHANNEL_LABELS[r.institution.channel] if table else r.institution.channel,
+            "status": STATUS_LABELS[r.status] if table else r.status,
+            "first_received_at": local(r.first_received_at, cfg) if table else iso(r.first_received_at, cfg),
+            "last_received_at": local(r.last_received_at, cfg) if table else iso(r.last_received_at, cfg),
+            "submissions": len(r.submissions),
+            "needs_review": ("是" if r.needs_review else "") if table else str(r.needs_review).lower(),
+        }
+        for r in rows
+    ]
+    emit(records, STATUS_COLUMNS, fmt, title=f"报送状态（统计时点 {local(moment, cfg)}，截止 {local(cfg.campaign.deadline, cfg)}）",
+         headers=("机构", "区", "渠道", "状态", "首次收到", "最近收到", "次数", "需核对"))  # fmt: skip
+    if table:
+        counts = count_by_status(rows)
+        console.print("  ".join(f"{STATUS_LABELS[s]} {n}" for s, n in counts.items()))
+
+
+@app.command()
+def report(
+    as_of: AsOfOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="输出的 .xlsx 路径。默认在数据目录 reports/ 下，文件名带日期。")] = None,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """生成每日报送情况表（Excel）：汇总、报送情况、来信明细、待人工核对。"""
+    with opened(config, data_dir) as ctx:
+        moment = parse_as_of(as_of, ctx.config)
+        path = build_workbook(ctx, moment, out)
+    console.print(f"已生成报表：{path}")
+
+
+roster_app = typer.Typer(help="查看或检查机构名单（附件1）。", invoke_without_command=True)
+app.add_typer(roster_app, name="roster")
+
+
+@roster_app.callback()
+def roster_show(
+    typer_ctx: typer.Context,
+    fmt: FormatOpt = OutputFormat.table,
+    config: ConfigOpt = Path("config.toml"),
+) -> None:
+    """显示机构名单：序号、名称、区、报送渠道、别名。"""
+    if typer_ctx.invoked_subcommand is not None:
+        return
+    cfg = load(config, None)
+    roster = load_roster(cfg.campaign)
+    rows = [
+        {
+            "row": i.row,
+            "name": i.name,
+            "district": i.district,
+            "channel": CHANNEL_LABELS[i.channel] if fmt is OutputFormat.table else i.channel,
+            "aliases": "；".join(i.aliases),
+            "note": ("免报" if i.exempt else "") + (f" 同第{i.same_as}行" if i.same_as else "") + (f" {i.note}" if i.note else ""),
+        }
+        for i in roster
+    ]
+    emit(rows, ("row", "name", "district", "channel", "aliases", "note"), fmt, title=f"机构名单（{len(rows)} 家）",
+         headers=("序号", "机构", "区", "渠道", "别名", "备注"))  # fmt: skip
+    if fmt is OutputFormat.table:
+        console.print(f"区卫健局 {len(roster.bureaus)} 个：" + "、".join(b.name for b in roster.bureaus))
+
+
+@roster_app.command("check")
+def roster_check(config: ConfigOpt = Path("config.toml")) -> None:
+    """检查名单文件：重复、别名冲突、格式错误。有问题时以非零状态退出。"""
+    cfg = load(config, None)
+    problems = check_roster(cfg.campaign)
+    if problems:
+        for line in problems:
+            console.print(f"[red]问题[/red] {line}")
+        raise typer.Exit(1)
+    roster = load_roster(cfg.campaign)
+    console.print(f"名单无误：{len(roster)} 家机构，{len(roster.bureaus)} 个区卫健局。")

@@ -1,0 +1,343 @@
+"""Load config.toml once into frozen dataclasses.
+
+Nothing else in the project reads the file or the environment for settings:
+the loaded `Config` is passed down.  Secrets are never read from the file; the
+`Secret` helpers resolve them from an environment variable or a protected file
+at the moment they are needed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from parsers.types import ParseLimits
+
+from .errors import ConfigError
+
+DATA_DIR_ENV = "INTAKE_DATA_DIR"
+DEFAULT_CONFIG = Path("config.toml")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a password comes from: an environment variable or an owner-only file."""
+
+    env: str = ""
+    file: Path | None = None
+
+    def resolve(self, what: str) -> str:
+        if self.env and os.environ.get(self.env):
+            return os.environ[self.env]
+        if self.file is not None:
+            try:
+                mode = self.file.stat().st_mode
+            except OSError as err:
+                raise ConfigError(f"{what}: password file {self.file} cannot be read: {err}") from err
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(
+                    f"{what}: password file {self.file} is readable by others; run chmod 600 on it"
+                )
+            return self.file.read_text(encoding="utf-8").strip()
+        hint = f"set the environment variable {self.env}" if self.env else "configure password_file"
+        raise ConfigError(f"{what}: no password available ({hint})")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    notice: str
+    deadline: datetime
+    timezone: ZoneInfo
+    roster: Path
+    bureaus: Path
+    exempt: tuple[str, ...]
+    mailbox_address: str
+    own_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Storage:
+    data_dir: Path
+    database_url: str  # "" means SQLite in the data dir
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret
+    folders: tuple[str, ...]
+    ca_file: Path | None
+    timeout_s: float
+    imap_id: dict[str, str]
+    batch_size: int
+    mark_keyword: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    poll_minutes: int
+    report_at: time
+    remind_at: time
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret
+    ca_file: Path | None
+    from_address: str
+    from_name: str
+
+
+@dataclass(frozen=True)
+class Reminders:
+    send: bool
+    contacts: Path
+    before_deadline_days: tuple[int, ...]
+    overdue_every_working_days: int
+    max_overdue_reminders: int
+    quiet_hours: tuple[time, time] | None
+
+
+@dataclass(frozen=True)
+class Receipts:
+    send_acknowledgements: bool
+    send_corrections: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    campaign: Campaign
+    storage: Storage
+    limits: ParseLimits
+    max_message_bytes: int
+    mailbox: Mailbox
+    schedule: Schedule
+    smtp: Smtp
+    reminders: Reminders
+    receipts: Receipts
+    digest_to: tuple[str, ...]
+    authserv_id: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.storage.data_dir
+
+
+def load_config(path: Path | str | None = None, *, data_dir: Path | str | None = None) -> Config:
+    """Read and validate config.toml; `data_dir` (or $INTAKE_DATA_DIR) overrides the file's."""
+    cfg_path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"configuration file not found: {cfg_path}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{cfg_path}: invalid TOML: {err}") from err
+    base = cfg_path.resolve().parent
+    reader = _Reader(raw, cfg_path, base)
+
+    tz_name = reader.str("campaign", "timezone", "Asia/Shanghai")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"{cfg_path}: [campaign] timezone: unknown time zone {tz_name!r}") from err
+    deadline = reader.datetime("campaign", "deadline", tz)
+    campaign = Campaign(
+        name=reader.str("campaign", "name", "电子健康码平台应用自查情况报告"),
+        notice=reader.str("campaign", "notice", ""),
+        deadline=deadline,
+        timezone=tz,
+        roster=reader.path("campaign", "roster", "data/roster.csv"),
+        bureaus=reader.path("campaign", "bureaus", "data/bureaus.csv"),
+        exempt=tuple(reader.list("campaign", "exempt", [])),
+        mailbox_address=reader.str("campaign", "mailbox_address", "").lower(),
+        own_domains=tuple(d.lower() for d in reader.list("campaign", "own_domains", [])),
+    )
+
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    if data_dir is not None:
+        chosen_dir = Path(data_dir)
+    elif env_dir:
+        chosen_dir = Path(env_dir)
+    else:
+        chosen_dir = Path(reader.str("storage", "data_dir", "var"))
+    storage = Storage(data_dir=chosen_dir.absolute(), database_url=reader.str("storage", "database_url", ""))
+
+    limit_defaults = ParseLimits()
+    limit_values: dict[str, Any] = {}
+    for f in fields(ParseLimits):
+        default = getattr(limit_defaults, f.name)
+        limit_values[f.name] = reader.number("limits", f.name, default, type(default))
+    limits = ParseLimits(**limit_values)
+
+    security = reader.choice("mailbox", "security", "tls", ("tls", "starttls", "plain"))
+    mailbox = Mailbox(
+        host=reader.str("mailbox", "host", "localhost"),
+        port=int(reader.number("mailbox", "port", 993 if security == "tls" else 143, int)),
+        security=security,
+        username=reader.str("mailbox", "username", ""),
+        password=Secret(
+            reader.str("mailbox", "password_env", ""),
+            reader.optional_path("mailbox", "password_file"),
+        ),
+        folders=tuple(reader.list("mailbox", "folders", ["INBOX"])),
+        ca_file=reader.optional_path("mailbox", "ca_file"),
+        timeout_s=float(reader.number("mailbox", "timeout_s", 60.0, float)),
+        imap_id={str(k): str(v) for k, v in reader.table("mailbox", "imap_id").items()},
+        batch_size=int(reader.number("mailbox", "batch_size", 50, int)),
+        mark_keyword=reader.str("mailbox", "mark_keyword", ""),
+    )
+    schedule = Schedule(
+        poll_minutes=int(reader.number("schedule", "poll_minutes", 5, int)),
+        report_at=reader.clock("schedule", "report_at", "08:30"),
+        remind_at=reader.clock("schedule", "remind_at", "09:00"),
+    )
+    smtp_security = reader.choice("smtp", "security", "tls", ("tls", "starttls", "plain"))
+    smtp = Smtp(
+        host=reader.str("smtp", "host", "localhost"),
+        port=int(reader.number("smtp", "port", 465 if smtp_security == "tls" else 25, int)),
+        security=smtp_security,
+        username=reader.str("smtp", "username", ""),
+        password=Secret(
+            reader.str("smtp", "password_env", ""), reader.optional_path("smtp", "password_file")
+        ),
+        ca_file=reader.optional_path("smtp", "ca_file"),
+        from_address=reader.str("smtp", "from_address", campaign.mailbox_address),
+        from_name=reader.str("smtp", "from_name", ""),
+    )
+    quiet = reader.list("reminders", "quiet_hours", [])
+    if quiet and len(quiet) != 2:
+        raise ConfigError(f'{cfg_path}: [reminders] quiet_hours must be two times like ["20:00", "08:00"]')
+    reminders = Reminders(
+        send=reader.bool("reminders", "send", False),
+        contacts=reader.path("reminders", "contacts", "data/contacts.csv"),
+        before_deadline_days=tuple(int(d) for d in reader.list("reminders", "before_deadline_days", [2, 0])),
+        overdue_every_working_days=int(reader.number("reminders", "overdue_every_working_days", 2, int)),
+        max_overdue_reminders=int(reader.number("reminders", "max_overdue_reminders", 3, int)),
+        quiet_hours=(_parse_clock(quiet[0], cfg_path), _parse_clock(quiet[1], cfg_path)) if quiet else None,
+    )
+    receipts = Receipts(
+        send_acknowledgements=reader.bool("receipts", "send_acknowledgements", True),
+        send_corrections=reader.bool("receipts", "send_corrections", True),
+    )
+    return Config(
+        path=cfg_path.resolve(),
+        campaign=campaign,
+        storage=storage,
+        limits=limits,
+        max_message_bytes=int(reader.number("limits", "max_message_bytes", 50_000_000, int)),
+        mailbox=mailbox,
+        schedule=schedule,
+        smtp=smtp,
+        reminders=reminders,
+        receipts=receipts,
+        digest_to=tuple(reader.list("digest", "to", [])),
+        authserv_id=reader.str("security", "authserv_id", "").lower(),
+        raw=raw,
+    )
+
+
+def _parse_clock(value: str, cfg_path: Path) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError as err:
+        raise ConfigError(f'{cfg_path}: {value!r} is not a time of day like "08:30"') from err
+
+
+class _Reader:
+    """Typed access to the TOML tables, with errors that name the key."""
+
+    def __init__(self, raw: dict[str, Any], cfg_path: Path, base: Path) -> None:
+        self.raw = raw
+        self.cfg_path = cfg_path
+        self.base = base
+
+    def _get(self, section: str, key: str, default: Any) -> Any:
+        table = self.raw.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{self.cfg_path}: [{section}] must be a table")
+        return table.get(key, default)
+
+    def _fail(self, section: str, key: str, what: str) -> ConfigError:
+        return ConfigError(f"{self.cfg_path}: [{section}] {key}: {what}")
+
+    def str(self, section: str, key: str, default: str) -> str:
+        value = self._get(section, key, default)
+        if not isinstance(value, str):
+            raise self._fail(section, key, "must be a string")
+        return value
+
+    def bool(self, section: str, key: str, default: bool) -> bool:
+        value = self._get(section, key, default)
+        if not isinstance(value, bool):
+            raise self._fail(section, key, "must be true or false")
+        return value
+
+    def number(self, section: str, key: str, default: Any, kind: type) -> Any:
+        value = self._get(section, key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._fail(section, key, "must be a number")
+        if value < 0:
+            raise self._fail(section, key, "must not be negative")
+        return kind(value)
+
+    def list(self, section: str, key: str, default: list[Any]) -> list[Any]:
+        value = self._get(section, key, default)
+        if not isinstance(value, list):
+            raise self._fail(section, key, "must be a list")
+        return value
+
+    def table(self, section: str, key: str) -> dict[str, Any]:
+        value = self._get(section, key, {})
+        if not isinstance(value, dict):
+            raise self._fail(section, key, 'must be a table like { name = "..." }')
+        return value
+
+    def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.str(section, key, default)
+        if value not in allowed:
+            raise self._fail(section, key, f"must be one of {', '.join(allowed)}")
+        return value
+
+    def path(self, section: str, key: str, default: str) -> Path:
+        return self.base / self.str(section, key, default)
+
+    def optional_path(self, section: str, key: str) -> Path | None:
+        value = self.str(section, key, "")
+        return self.base / value if value else None
+
+    def datetime(self, section: str, key: str, tz: ZoneInfo) -> datetime:
+        value = self._get(section, key, None)
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError as err:
+                raise self._fail(
+                    section, key, "must be an ISO 8601 time like 2024-07-10T23:59:59+08:00"
+                ) from err
+        if not isinstance(value, datetime):
+            raise self._fail(section, key, "is required (ISO 8601 time)")
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+
+    def clock(self, section: str, key: str, default: str) -> time:
+        value = self._get(section, key, default)
+        if isinstance(value, time):
+            return value
+        if not isinstance(value, str):
+            raise self._fail(section, key, 'must be a time of day like "08:30"')
+        return _parse_clock(value, self.cfg_path)

@@ -1,0 +1,76 @@
+"""Contacts: the clerk-maintained file (institution,address,person,role) plus learned addresses."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from storage.schema import learned_contacts
+
+from .attribution import AttributionFacts
+from .errors import DataFileError
+from .roster import Roster
+
+CONTACT_COLUMNS = ("institution", "address", "person", "role")
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    institution: str  # roster name or bureau name
+    address: str
+    person: str
+    role: str
+    source: str  # "file" or "learned"
+
+
+def load_contacts(path: Path, roster: Roster) -> list[Contact]:
+    """Read contacts.csv, checking every institution against the roster and the bureaus."""
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataFileError(path, None, "not UTF-8 (save it from Excel as 'CSV UTF-8')") from err
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in CONTACT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataFileError(path, 1, f"missing columns: {', '.join(missing)}")
+    known = set(roster.by_name) | set(roster.bureau_by_name)
+    contacts: list[Contact] = []
+    for line, rec in enumerate(reader, start=2):
+        institution = (rec.get("institution") or "").strip()
+        address = (rec.get("address") or "").strip().lower()
+        if not institution and not address:
+            continue
+        if institution not in known:
+            raise DataFileError(path, line, f"{institution!r} is neither a roster name nor a district bureau")
+        if "@" not in address or " " in address:
+            raise DataFileError(path, line, f"{address!r} is not an e-mail address")
+        contacts.append(
+            Contact(institution, address, (rec.get("person") or "").strip(), (rec.get("role") or "").strip(), "file")
+        )
+    return contacts
+
+
+def load_learned(conn, roster: Roster) -> list[Contact]:  # noqa: ANN001 - a SQLAlchemy Connection
+    rows = conn.execute(select(learned_contacts).order_by(learned_contacts.c.id))
+    return [Contact(r.institution, r.address, "", "", "learned") for r in rows if r.institution in roster.by_name]
+
+
+def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[str, ...], mailbox: str,
+                exempt: frozenset[str]) -> AttributionFacts:  # fmt: skip
+    """Sender facts for attribution.  An address shared by two institutions identifies neither."""
+    by_address: dict[str, set[str]] = {}
+    bureau_addresses: dict[str, str] = {}
+    for contact in contacts:
+        if contact.institution in roster.bureau_by_name:
+            # A bureau speaks for its district's institutions (and, if on Annex 1, for itself).
+            bureau_addresses[contact.address] = contact.institution
+            continue
+        by_address.setdefault(contact.address, set()).add(roster.group(contact.institution)[0])
+    addresses = {addr: next(iter(names)) for addr, names in by_address.items() if len(names) == 1}
+    return AttributionFacts(own_domains=own_domains, mailbox_address=mailbox, addresses=addresses,
+                            bureau_addresses=bureau_addresses, exempt=exempt)  # fmt: skip

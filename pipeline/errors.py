@@ -1,0 +1,69 @@
+"""The project's exception tree.
+
+The CLI turns `IntakeError` (and the storage layer's `StorageError`, which
+cannot derive from it because storage/ imports nothing from pipeline/) into a
+clean message and exit code 2.
+"""
+
+from __future__ import annotations
+
+from storage.errors import RawMissingError, StorageError
+
+__all__ = [
+    "AmbiguousError",
+    "ConfigError",
+    "DataFileError",
+    "DeliveryError",
+    "IntakeError",
+    "MailboxError",
+    "NotFoundError",
+    "RawMissingError",
+    "StorageError",
+    "WorkerLockedError",
+]
+
+
+class IntakeError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(IntakeError):
+    """Raised when config.toml, a data file it names, or a secret is missing or invalid."""
+
+
+class DataFileError(ConfigError):
+    """Raised when a clerk-maintained data file (roster, contacts, aliases) has a bad line.
+
+    The message names the file and the line number.
+    """
+
+    def __init__(self, path: object, line: int | None, problem: str) -> None:
+        where = f"{path}:{line}" if line else f"{path}"
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem
+
+
+class NotFoundError(IntakeError):
+    """Raised when a message, item or institution named by the user does not exist."""
+
+
+class AmbiguousError(IntakeError):
+    """Raised when a name given by the user matches several things; carries the candidates."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class MailboxError(IntakeError):
+    """Raised when the IMAP server cannot be reached or refuses us after retries."""
+
+
+class DeliveryError(IntakeError):
+    """Raised when outgoing mail cannot be handed to the SMTP server."""
+
+
+class WorkerLockedError(IntakeError):
+    """Raised when another worker already holds the data directory's lock."""

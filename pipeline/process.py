@@ -1,0 +1,126 @@
+"""Process one stored message: parse it, then recognise and attribute its reports.
+
+Used by ingest (new messages), by resume (interrupted ones) and by reprocess
+(everything again with the current code, roster and config).  Manual decisions
+are never touched here; automatic ones are replaced as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from parsers.message import parse_message
+from parsers.types import ParsedMessage
+from storage.decisions import replace_auto_decisions
+from storage.messages import (
+    ItemRow,
+    fetch_message,
+    save_message_kind,
+    save_parse,
+    save_parse_failure,
+)
+
+from .attribution import AttributionResult, attribute_message
+from .context import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    message_id: int
+    parse_ok: bool
+    kind: str  # report | unrelated | needs_review
+    institutions: tuple[str, ...]
+    error: str = ""
+
+
+def process_message(ctx: Context, message_id: int, *, raw: bytes | None = None) -> ProcessResult:
+    """Parse and attribute a stored message, recording every outcome (a failure included) on its row."""
+    with ctx.db.connect() as conn:
+        row = fetch_message(conn, message_id)
+    if row is None:
+        raise LookupError(f"message {message_id} does not exist")
+    if raw is None:
+        raw = ctx.raw.get(row.raw_path, row.sha256)
+
+    if len(raw) > ctx.config.max_message_bytes:
+        reason = f"邮件 {len(raw):,} 字节，超过上限 {ctx.config.max_message_bytes:,}，已保存未解析"
+        return _fail(ctx, message_id, reason)
+    try:
+        parsed = parse_message(raw, limits=ctx.config.limits)
+    except Exception as err:  # parse_message should not raise; if it does, the row says why
+        log.exception("parse failed for message %s", message_id)
+        return _fail(ctx, message_id, f"解析失败：{type(err).__name__}: {err}")
+
+    received_at, basis = row.received_at, row.received_basis
+    if basis != "internaldate":
+        received_at, basis = _receipt_time(parsed)
+    result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
+    with ctx.db.begin() as conn:
+        save_parse(
+            conn,
+            message_id,
+            message_id_header=parsed.message_id,
+            sender_address=parsed.sender.address,
+            sender_name=parsed.sender.name,
+            subject=parsed.subject,
+            date_header=parsed.date,
+            problems=list(parsed.problems) + _receipt_problem(basis),
+            item_rows=list(item_rows(parsed)),
+            received_at=received_at,
+            received_basis=basis,
+        )
+        replace_auto_decisions(conn, message_id, result.decisions)
+        kind = _message_kind(result)
+        save_message_kind(conn, message_id, kind)
+    return ProcessResult(message_id, True, kind, result.institutions)
+
+
+def _fail(ctx: Context, message_id: int, reason: str) -> ProcessResult:
+    with ctx.db.begin() as conn:
+        save_parse_failure(conn, message_id, reason)
+    return ProcessResult(message_id, False, "needs_review", (), reason)
+
+
+def _receipt_time(parsed: ParsedMessage) -> tuple[datetime | None, str]:
+    """For imported files: the topmost Received: header, else the sender's Date: (less trustworthy)."""
+    if parsed.received_at is not None:
+        return parsed.received_at, "received"
+    if parsed.date is not None:
+        return parsed.date, "date"
+    return None, "unknown"
+
+
+def _receipt_problem(basis: str) -> list[str]:
+    if basis == "date":
+        return ["没有 Received 头：收件时间取自发件人的 Date 头（可能不准）"]
+    if basis == "unknown":
+        return ["无法确定收件时间：Received 和 Date 头都读不出"]
+    return []
+
+
+def _message_kind(result: AttributionResult) -> str:
+    kinds = {d.kind for d in result.decisions}
+    if "needs_review" in kinds:
+        return "needs_review"
+    if "report" in kinds:
+        return "report"
+    return "unrelated"
+
+
+def item_rows(parsed: ParsedMessage):
+    """One row per node of the attachment tree (paths are already unique within the message)."""
+    for part in parsed.walk_parts():
+        yield ItemRow(
+            path=part.path,
+            filename=part.filename,
+            content_type=part.content_type,
+            kind=str(part.kind),
+            size=part.size,
+            sha256=part.sha256,
+            problem=part.problem,
+            text_chars=len(part.document.text) if part.document is not None else 0,
+        )

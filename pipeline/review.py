@@ -1,0 +1,80 @@
+"""The review queue: every item that needs a human, with its reason, evidence and a short stable ID.
+
+An item ID is "<message id>" for a whole message or "<message id>:<item path>"
+for an attachment ("12:2/1" is the first member of the zip attached as part 2
+of message 12).  IDs depend only on the stored bytes, so they survive reprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.messages import fetch_item_index
+
+from .context import Context
+from .errors import NotFoundError
+from .views import message_views
+
+MESSAGE_ITEM = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    item: str
+    message_id: int
+    item_path: str
+    received_at: datetime | None
+    sender: str
+    subject: str
+    filename: str
+    reason: str
+    suggestion: str
+    evidence: tuple[dict, ...]
+    counted: bool  # the report already counts (e.g. unreadable but identified): a check, not a blocker
+
+
+def item_id(message_id: int, item_path: str) -> str:
+    return str(message_id) if item_path == MESSAGE_ITEM else f"{message_id}:{item_path}"
+
+
+def parse_item_id(text: str) -> tuple[int, str]:
+    head, _, path = text.strip().partition(":")
+    if not head.isdigit():
+        raise NotFoundError(f"条目编号格式不对：{text!r}（例：12 或 12:2）")
+    return int(head), path or MESSAGE_ITEM
+
+
+def review_queue(ctx: Context, *, include_checks: bool = True) -> list[ReviewItem]:
+    """Items waiting for a clerk, oldest first."""
+    with ctx.db.connect() as conn:
+        items = fetch_item_index(conn)
+    queue: list[ReviewItem] = []
+    for view in message_views(ctx):
+        m = view.message
+        sender = f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address
+        if m.parse_status == "failed":
+            queue.append(ReviewItem(item_id(m.id, MESSAGE_ITEM), m.id, MESSAGE_ITEM, m.received_at, sender, m.subject,
+                                    "", m.parse_error or "解析失败", "", (), False))  # fmt: skip
+            continue
+        for d in view.decisions:
+            flagged = d.kind == "report" and not d.readable and d.origin == "auto"
+            if d.kind != "needs_review" and not (flagged and include_checks):
+                continue
+            item = items.get((m.id, d.item_path))
+            queue.append(
+                ReviewItem(
+                    item=item_id(m.id, d.item_path),
+                    message_id=m.id,
+                    item_path=d.item_path,
+                    received_at=m.received_at,
+                    sender=sender,
+                    subject=m.subject,
+                    filename=item.filename if item else "",
+                    reason=d.reason,
+                    suggestion=d.institution,
+                    evidence=tuple(d.evidence),
+                    counted=d.kind == "report",
+                )
+            )
+    return queue

@@ -1,0 +1,1 @@
+"""Storage: tables, migrations and the raw store, exposed as save_* / fetch_* functions."""

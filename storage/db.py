@@ -1,0 +1,114 @@
+"""Open the database, apply migrations, and hand out short transactions.
+
+SQLite runs in WAL mode with a busy timeout, so the worker and a clerk's
+command can work on one data dir at the same time; "database is locked" is
+retried with backoff rather than surfacing as a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.exc import OperationalError
+
+from .schema import MIGRATIONS, now_utc, schema_migrations
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "intake.sqlite3"
+BUSY_TIMEOUT_S = 30.0
+
+
+class Database:
+    """A migrated database.  Use `db.begin()` for a write transaction, `db.connect()` to read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def begin(self, *, attempts: int = 8) -> Iterator[Connection]:
+        """A write transaction; retried from the start when SQLite reports the database locked.
+
+        Only the BEGIN IMMEDIATE is retried here: the body runs once, inside the lock.
+        """
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                ctx = self.engine.begin()
+                conn = ctx.__enter__()
+                if self.engine.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError as err:
+                if "locked" not in str(err) or attempt == attempts - 1:
+                    raise
+                log.warning("database busy, retrying in %.1fs", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            break
+        try:
+            yield conn
+        except BaseException as err:
+            ctx.__exit__(type(err), err, err.__traceback__)
+            raise
+        else:
+            ctx.__exit__(None, None, None)
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(data_dir: Path, url: str = "") -> Database:
+    """Open (creating if needed) the database for a data dir and bring its schema up to date."""
+    if not url:
+        url = f"sqlite:///{data_dir / DB_FILENAME}"
+    else:
+        url = os.path.expandvars(url)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    db = Database(engine)
+    migrate(db)
+    return db
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
+        # Let SQLAlchemy's begin() emit nothing, so BEGIN IMMEDIATE can be issued explicitly.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every migration not yet recorded, each in its own transaction.  Returns their names."""
+    applied: list[str] = []
+    with db.begin() as conn:
+        schema_migrations.create(conn, checkfirst=True)
+        done = set(conn.execute(select(schema_migrations.c.name)).scalars())
+    for name, apply in MIGRATIONS:
+        if name in done:
+            continue
+        with db.begin() as conn:
+            # Re-check inside the lock: another process may have just applied it.
+            if conn.execute(select(schema_migrations.c.name).where(schema_migrations.c.name == name)).first():
+                continue
+            apply(conn)
+            conn.execute(insert(schema_migrations).values(name=name, applied_at=now_utc()))
+        log.info("applied migration %s", name)
+        applied.append(name)
+    return applied

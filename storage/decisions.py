@@ -1,0 +1,160 @@
+"""Save and fetch decisions: what each message or item is, and whose report it is.
+
+Automatic decisions of a message are replaced as a whole on every (re)process;
+manual decisions (origin "manual") are only added or deactivated by a clerk's
+act, and outrank automatic ones for the same item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from .schema import decisions, messages, now_utc
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision about one item (or the message as a whole: item_path "message")."""
+
+    item_path: str
+    kind: str  # report | unrelated | needs_review
+    institution: str = ""
+    confidence: float = 0.0
+    evidence: list[dict] = field(default_factory=list)
+    reason: str = ""
+    sections: dict = field(default_factory=dict)
+    readable: bool = True
+    via_bureau: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRow:
+    id: int
+    message_id: int
+    item_path: str
+    kind: str
+    institution: str
+    confidence: float
+    evidence: list[dict]
+    reason: str
+    sections: dict
+    readable: bool
+    via_bureau: str
+    origin: str
+    decided_by: str
+    decided_at: datetime
+    note: str
+    active: bool
+    received_at: datetime | None  # of the message, for status computations
+    sender_address: str
+    subject: str
+
+
+def replace_auto_decisions(conn: Connection, message_id: int, new: Iterable[Decision]) -> None:
+    conn.execute(delete(decisions).where(and_(decisions.c.message_id == message_id, decisions.c.origin == "auto")))
+    now = now_utc()
+    rows = [
+        dict(
+            message_id=message_id,
+            item_path=d.item_path,
+            kind=d.kind,
+            institution=d.institution,
+            confidence=d.confidence,
+            evidence=d.evidence,
+            reason=d.reason,
+            sections=d.sections,
+            readable=d.readable,
+            via_bureau=d.via_bureau,
+            origin="auto",
+            decided_by="",
+            decided_at=now,
+            note="",
+            active=True,
+        )
+        for d in new
+    ]
+    if rows:
+        conn.execute(insert(decisions), rows)
+
+
+def save_manual_decision(conn: Connection, message_id: int, decision: Decision, *, by: str, note: str = "") -> int:
+    """Record a clerk's decision for an item; earlier manual decisions for it are deactivated."""
+    conn.execute(
+        update(decisions)
+        .where(
+            and_(
+                decisions.c.message_id == message_id,
+                decisions.c.item_path == decision.item_path,
+                decisions.c.origin == "manual",
+                decisions.c.active.is_(True),
+            )
+        )
+        .values(active=False)
+    )
+    return conn.execute(
+        insert(decisions).values(
+            message_id=message_id,
+            item_path=decision.item_path,
+            kind=decision.kind,
+            institution=decision.institution,
+            confidence=1.0,
+            evidence=decision.evidence,
+            reason=decision.reason,
+            sections=decision.sections,
+            readable=decision.readable,
+            via_bureau=decision.via_bureau,
+            origin="manual",
+            decided_by=by,
+            decided_at=now_utc(),
+            note=note,
+            active=True,
+        )
+    ).inserted_primary_key[0]
+
+
+def deactivate_manual_decisions(conn: Connection, message_id: int, item_path: str) -> int:
+    """Undo a clerk's decision for an item; returns how many were deactivated."""
+    result = conn.execute(
+        update(decisions)
+        .where(
+            and_(
+                decisions.c.message_id == message_id,
+                decisions.c.item_path == item_path,
+                decisions.c.origin == "manual",
+                decisions.c.active.is_(True),
+            )
+        )
+        .values(active=False)
+    )
+    return result.rowcount
+
+
+def fetch_decisions(conn: Connection, *, message_id: int | None = None) -> Iterator[DecisionRow]:
+    """Active decisions, joined with their message's receipt time, sender and subject.
+
+    Where a manual decision exists for an item, the automatic ones for that item are left out.
+    """
+    query = (
+        select(
+            decisions,
+            messages.c.received_at,
+            messages.c.sender_address,
+            messages.c.subject,
+        )
+        .join(messages, messages.c.id == decisions.c.message_id)
+        .where(decisions.c.active.is_(True))
+        .order_by(messages.c.received_at, decisions.c.message_id, decisions.c.id)
+    )
+    if message_id is not None:
+        query = query.where(decisions.c.message_id == message_id)
+    rows = [DecisionRow(**{k: r._mapping[k] for k in DecisionRow.__slots__}) for r in conn.execute(query)]
+    overridden = {(r.message_id, r.item_path) for r in rows if r.origin == "manual"}
+    overridden_messages = {r.message_id for r in rows if r.origin == "manual" and r.item_path == "message"}
+    for r in rows:
+        if r.origin == "auto" and ((r.message_id, r.item_path) in overridden or r.message_id in overridden_messages):
+            continue
+        yield r

@@ -1,0 +1,254 @@
+"""Table definitions and the named, recorded migrations that create them.
+
+Written with SQLAlchemy Core so the same schema runs on SQLite (default) and
+PostgreSQL.  Times are stored as naive UTC and come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; attach a time zone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+# One row per distinct message (by SHA-256 of its exact bytes).
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size", Integer, nullable=False),
+    Column("raw_path", Text, nullable=False),  # relative to the data dir
+    Column("received_at", UTCDateTime),  # when the commission's server received it
+    Column("received_basis", String(20), nullable=False),  # internaldate | received | date | unknown
+    Column("message_id_header", Text, nullable=False, default=""),
+    Column("sender_address", Text, nullable=False, default=""),
+    Column("sender_name", Text, nullable=False, default=""),
+    Column("subject", Text, nullable=False, default=""),
+    Column("date_header", UTCDateTime),
+    Column("parse_status", String(20), nullable=False),  # pending | ok | failed
+    Column("parse_error", Text, nullable=False, default=""),
+    Column("problems", JSON, nullable=False, default=list),
+    Column("kind", String(20), nullable=False, default="unprocessed"),  # summary of decisions
+    Column("ingested_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime),
+)
+Index("ix_messages_received_at", messages.c.received_at)
+
+# Where a message was seen: a file path, or an IMAP folder/UIDVALIDITY/UID.
+message_sources = Table(
+    "message_sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("source", String(10), nullable=False),  # file | imap
+    Column("ref", Text, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "ref", "message_id", name="uq_message_sources"),
+)
+
+# Attachment nodes (and the inline body) of each message, rebuilt on every parse.
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("path", String(200), nullable=False),  # "body", "1", "2/3"
+    Column("filename", Text, nullable=False, default=""),
+    Column("content_type", String(200), nullable=False, default=""),
+    Column("kind", String(20), nullable=False),  # document | archive | message | unreadable | body
+    Column("size", Integer, nullable=False, default=0),
+    Column("sha256", String(64), nullable=False, default=""),
+    Column("problem", Text, nullable=False, default=""),
+    Column("text_chars", Integer, nullable=False, default=0),
+    UniqueConstraint("message_id", "path", name="uq_items_path"),
+)
+
+# Every decision about a message or one of its items.  Automatic decisions are
+# recomputed on reprocess; manual ones (origin = manual) are kept and outrank them.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("item_path", String(200), nullable=False),  # "message" for the message as a whole
+    Column("kind", String(20), nullable=False),  # report | unrelated | needs_review
+    Column("institution", Text, nullable=False, default=""),  # roster name; "" when none
+    Column("confidence", Float, nullable=False, default=0.0),
+    Column("evidence", JSON, nullable=False, default=list),
+    Column("reason", Text, nullable=False, default=""),
+    Column("sections", JSON, nullable=False, default=dict),
+    Column("readable", Boolean, nullable=False, default=True),
+    Column("via_bureau", Text, nullable=False, default=""),
+    Column("origin", String(10), nullable=False),  # auto | manual
+    Column("decided_by", Text, nullable=False, default=""),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("active", Boolean, nullable=False, default=True),
+)
+Index("ix_decisions_message", decisions.c.message_id)
+Index("ix_decisions_institution", decisions.c.institution)
+
+imap_folders = Table(
+    "imap_folders",
+    metadata,
+    Column("folder", Text, primary_key=True),
+    Column("uidvalidity", Integer),  # NULL when the server did not send one
+    Column("last_uid", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# UIDs that could not be stored (fetch failed, too large): never silently skipped.
+imap_failures = Table(
+    "imap_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("folder", Text, nullable=False),
+    Column("uidvalidity", Integer),
+    Column("uid", Integer, nullable=False),
+    Column("size", Integer),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("resolved", Boolean, nullable=False, default=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("folder", "uidvalidity", "uid", name="uq_imap_failures"),
+)
+
+# Outgoing mail: reminders, receipts, digests.  occasion is unique: never twice.
+mail_ledger = Table(
+    "mail_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("occasion", Text, nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # reminder | receipt | correction | digest
+    Column("institutions", JSON, nullable=False, default=list),
+    Column("recipients", JSON, nullable=False, default=list),
+    Column("subject", Text, nullable=False, default=""),
+    Column("message_id_header", Text, nullable=False),
+    Column("eml_path", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False),  # intent | sent | dry_run | retry | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", Text, nullable=False, default=""),
+    Column("institution", Text, nullable=False, default=""),
+    Column("details", JSON, nullable=False, default=dict),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+exemptions = Table(
+    "exemptions",
+    metadata,
+    Column("institution", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", Text, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+)
+
+learned_contacts = Table(
+    "learned_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("institution", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("learned_from", Integer, ForeignKey("messages.id")),
+    Column("learned_at", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False, default="ok"),  # ok | failing
+    Column("last_error", Text, nullable=False, default=""),
+    UniqueConstraint("institution", "address", name="uq_learned_contacts"),
+)
+
+worker_state = Table(
+    "worker_state",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+def _create(*tables: Table) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        metadata.create_all(conn, tables=list(tables))
+
+    return apply
+
+
+# Named migrations, applied in order, each in its own transaction, recorded by name.
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    (
+        "0001_initial",
+        _create(
+            messages,
+            message_sources,
+            items,
+            decisions,
+            imap_folders,
+            imap_failures,
+            mail_ledger,
+            audit_log,
+            exemptions,
+            learned_contacts,
+            worker_state,
+        ),
+    ),
+]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
