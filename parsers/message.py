@@ -14,6 +14,7 @@ import base64
 import binascii
 import email
 import hashlib
+import logging
 import quopri
 from dataclasses import replace
 from email.message import Message
@@ -44,6 +45,10 @@ _AUTO_SUBJECT_PREFIXES = (
     "系统退信", "投递失败", "returned mail",
 )  # fmt: skip
 _BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
+
+# mail-parser logs a warning for every part type it does not handle (e.g. rfc822-headers in
+# bounces); what matters is recorded on the parsed message instead.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 def parse_message(

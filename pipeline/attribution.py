@@ -188,11 +188,11 @@ class _Attributor:
         if forwarded is not None and not sender.speaks_for_itself:
             inner_sender = self.sender_context(forwarded.sender_name, forwarded.sender_address, forwarded.subject, forwarded.body)
             lines = [line.strip() for line in forwarded.body.splitlines() if line.strip()]
-            recognition = recognise_text(lines)
+            recognition = recognise_text(lines, is_body=True)
             if recognition.is_report:
                 return [self.report("body", "", None, lines, recognition, inner_sender, single=True)]
         lines = [line.strip() for line in own_part.splitlines() if line.strip()]
-        recognition = recognise_text(lines)
+        recognition = recognise_text(lines, is_body=True)
         if recognition.is_report:
             return [self.report("body", "", None, lines, recognition, sender, single=True)]
         return []

@@ -21,10 +21,11 @@ _SECTION_HEADINGS = (
 )
 _TOPIC = re.compile(r"健康码|健康卡|码管平台")
 _SELF_CHECK = re.compile(r"自\s*查|自\s*检|排\s*查|整\s*改")
-_REPORT_WORD = re.compile(r"报\s*告|情况")
 _OTHER_CAMPAIGN = re.compile(r"等级保护|等保|数据安全自查|网络安全自查|网络安全检查|消防|医保|财务|招标|安全生产")
 _SUMMARY_WORDS = re.compile(r"已报送|未报送|报送情况|汇总表|统计表|报送进度|尚未报送|未按时报送")
+_BLANK_TEMPLATE = re.compile(r"模板|^X{2,}|ＸＸＸ", re.IGNORECASE)
 _MIN_SECTION_CHARS = 8
+_SENTENCE_ENDS = ("。", "，", "；", "：", ":", "！", "？", ",", ";")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +67,26 @@ def section_headings(lines: list[str]) -> int:
 
 
 def title_line(lines: list[str]) -> str:
-    """The first line near the top that reads like a self-check report's title."""
-    for line in lines[:8]:
-        compact = line.replace(" ", "")
-        if _SELF_CHECK.search(compact) and _REPORT_WORD.search(compact) and len(compact) <= 80:
-            return line
-    return ""
+    """The line near the top that reads like a self-check report's title (not a sentence about one)."""
+    candidates = []
+    for line in lines[:15]:
+        compact = line.replace(" ", "").replace("\u3000", "")
+        if len(compact) > 80 or compact.endswith(_SENTENCE_ENDS):
+            continue
+        if _SELF_CHECK.search(compact) and "报告" in compact:
+            candidates.append(line)
+    topical = [c for c in candidates if _TOPIC.search(c.replace(" ", ""))]
+    return (topical or candidates or [""])[0]
 
 
-def recognise_text(lines: list[str], *, filename: str = "") -> Recognition:
-    """Decide whether document (or body) lines are a report of this campaign."""
+def recognise_text(lines: list[str], *, filename: str = "", is_body: bool = False) -> Recognition:
+    """Decide whether document (or mail body) lines are a report of this campaign.
+
+    A document with a report title counts when the title names this campaign's
+    topic; one with another title (等级保护, 关键信息基础设施 …) never does, even if it
+    borrows the three section headings.  A mail body is usually a cover letter that
+    *mentions* the report, so it counts only when it carries the template's sections.
+    """
     headings = section_headings(lines)
     title = title_line(lines)
     head_text = "".join(lines[:12])
@@ -83,15 +94,16 @@ def recognise_text(lines: list[str], *, filename: str = "") -> Recognition:
     if is_summary_table(lines):
         return Recognition(False, "区汇总表（列出不等于报送）", sections, title)
     compact_title = title.replace(" ", "")
-    if title and _OTHER_CAMPAIGN.search(compact_title) and not _TOPIC.search(compact_title):
+    topic_in_title = bool(_TOPIC.search(compact_title))
+    if title and not topic_in_title and not _TOPIC.search(filename):
         return Recognition(False, f"其他专项的自查报告：{title[:40]}", sections, title)
-    topic_in_title = bool(_TOPIC.search(compact_title)) or bool(_TOPIC.search(filename))
-    topic_near_top = bool(_TOPIC.search(head_text))
-    if title and topic_in_title:
+    if not any(sections.values()) and (_BLANK_TEMPLATE.search(compact_title) or len("".join(lines)) < 60):
+        return Recognition(False, "空白模板（没有填写内容）", sections, title)
+    if is_body and headings < 2:
+        return Recognition(False, "正文不是报告（没有附件2的章节）", sections, title)
+    if title:
         return Recognition(True, "附件2报告标题", sections, title)
-    if headings >= 2 and (topic_near_top or topic_in_title):
-        return Recognition(True, f"含附件2的 {headings} 个章节标题", sections, title)
-    if headings >= 2 and _SELF_CHECK.search(head_text) and not _OTHER_CAMPAIGN.search(head_text):
+    if headings >= 2 and _TOPIC.search(head_text + filename) and not _OTHER_CAMPAIGN.search(head_text):
         return Recognition(True, f"含附件2的 {headings} 个章节标题", sections, title)
     return Recognition(False, "不是本次自查报告", sections, title)
 

@@ -126,6 +126,8 @@ def setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # mail-parser logs every part type it does not handle; our parser records what matters on the item.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 @app.callback()

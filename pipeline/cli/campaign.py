@@ -121,3 +121,41 @@ def roster_check(config: ConfigOpt = Path("config.toml")) -> None:
         raise typer.Exit(1)
     roster = load_roster(cfg.campaign)
     console.print(f"名单无误：{len(roster)} 家机构，{len(roster.bureaus)} 个区卫健局。")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="样例邮件生成的随机种子（换一个种子得到另一批邮件）。")] = 7,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="演示用的临时数据目录（每次重建）。")] = Path("var/demo"),
+) -> None:
+    """演示：生成一批逼真的样例邮件，导入临时数据目录，显示报送汇总并生成报表。"""
+    from rich.progress import Progress
+
+    from ..demo import run_demo
+
+    cfg = load(config, data_dir)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("生成并导入样例邮件", total=None)
+        run = run_demo(cfg, seed=seed, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    try:
+        rows = status_as_of(run.ctx, run.corpus.as_of)
+        counts = count_by_status(rows)
+        path = build_workbook(run.ctx, run.corpus.as_of)
+    finally:
+        run.ctx.close()
+    ev = run.evaluation
+    moment = local(run.corpus.as_of, cfg)
+    console.print(f"样例邮箱：{run.mailbox_dir}（{len(run.corpus.mails)} 封邮件）")
+    console.print(f"统计时点 {moment}：" + "  ".join(f"{STATUS_LABELS[s]} {n}" for s, n in counts.items()))
+    overdue = [r.institution.name for r in rows if r.status == "overdue"]
+    if overdue:
+        console.print("逾期未报：" + "、".join(overdue))
+    console.print(
+        f"对照样例真值：状态正确 {ev.rows_right}/{ev.rows}（{ev.status_accuracy:.1%}），"
+        f"错误归属 {len(ev.wrong_attributions)} 条，待人工核对 {ev.needs_review}/{ev.messages} 封（{ev.review_share:.1%}）"
+    )
+    for line in ev.wrong_attributions[:10]:
+        console.print(f"[red]错误归属[/red] {line}")
+    console.print(f"已生成报表：{path}")
+    console.print(f"继续查看：intake status --data-dir {cfg.data_dir} --as-of {iso(run.corpus.as_of, cfg)}")
