@@ -44,6 +44,8 @@ DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many time
 _UNIT_LINE = re.compile(r"(报送单位|填报单位|单位名称|报告单位|上报单位|单位)\s*[（(]?\s*(盖章|公章)?\s*[）)]?\s*[:：]")
 _DATE_LINE = re.compile(r"20\d\d\s*[年.\-/]\s*\d{1,2}\s*[月.\-/]\s*\d{1,2}\s*日?")
 _ADDRESSEE = re.compile(r"[:：]\s*$")
+_SENTENCE_MARKS = re.compile(r"[。，；！？,;!?]")
+_SIGNATURE_MAX_CHARS = 40
 _SUBJECT_NOISE = re.compile(r"^\s*((re|fw|fwd|答复|回复|转发)\s*[:：]\s*)+", re.IGNORECASE)
 
 
@@ -309,14 +311,21 @@ def _stem(filename: str) -> str:
 
 
 def _signature_indexes(lines: list[str]) -> list[int]:
-    """Lines of the closing signature block: the short lines just above (or beside) the date line."""
-    date_index = next((i for i in range(len(lines) - 1, max(-1, len(lines) - 8), -1) if _DATE_LINE.search(lines[i])), None)
+    """Lines of the closing signature block: the short, name-like lines just above (or on) the date line.
+
+    A sentence ("我院与某医院组建医联体。") is never a signature, however short.
+    """
+
+    def name_like(line: str) -> bool:
+        return len(line) <= _SIGNATURE_MAX_CHARS and not _SENTENCE_MARKS.search(line)
+
+    start = max(-1, len(lines) - 8)
+    date_index = next((i for i in range(len(lines) - 1, start, -1) if _DATE_LINE.search(lines[i])), None)
     if date_index is None:
-        tail = range(max(0, len(lines) - 3), len(lines))
-        return [i for i in tail if len(lines[i]) <= 40]
-    picked = [date_index] if len(lines[date_index]) <= 40 else []
+        return [i for i in range(max(0, len(lines) - 3), len(lines)) if name_like(lines[i])]
+    picked = [date_index] if name_like(lines[date_index]) else []
     for i in range(date_index - 1, max(-1, date_index - 4), -1):
-        if len(lines[i]) > 40:
+        if not name_like(lines[i]):
             break
         picked.append(i)
     return picked
