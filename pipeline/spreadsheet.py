@@ -125,7 +125,7 @@ def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookEx
                 "最近收到": _local(r.last_received_at, tz),
                 "报送次数": len(r.submissions),
                 "发件人": "；".join(dict.fromkeys(s.sender for s in r.submissions)),
-                "附件": "；".join(dict.fromkeys(s.filename or "（正文）" for s in r.submissions)),
+                "附件": "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
                 "三部分齐全": ("是" if latest_sections and all(latest_sections.values()) else "否") if r.last else "",
                 "经哪个区卫健局": "；".join(dict.fromkeys(s.via_bureau for s in r.submissions if s.via_bureau)),
                 "需人工核对": "是" if r.needs_review else "",

@@ -25,15 +25,26 @@ STATUS_LABELS = {"on_time": "按时报送", "late": "逾期报送", "overdue": "
 
 @dataclass(frozen=True, slots=True)
 class Submission:
+    """One message that carried an institution's report (a Word file and its PDF scan are one submission)."""
+
     message_id: int
-    item_path: str
+    item_paths: tuple[str, ...]
     received_at: datetime
     sender: str
-    filename: str
-    sections: dict
-    readable: bool
+    filenames: tuple[str, ...]
+    sections: dict  # of the most complete report item in the message
+    readable: bool  # False when no item of it could be read
     via_bureau: str
     origin: str
+
+    @property
+    def item_path(self) -> str:
+        """The main report item (the most complete readable one comes first)."""
+        return self.item_paths[0]
+
+    @property
+    def filename(self) -> str:
+        return self.filenames[0] if self.filenames else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,23 +84,23 @@ def compute_status(
 ) -> list[InstitutionStatus]:
     """Pure: one status per roster row, in roster order."""
     items = items or {}
-    submissions: dict[str, list[Submission]] = defaultdict(list)
+    by_message: dict[tuple[str, int], list[DecisionRow]] = defaultdict(list)
     review: dict[str, list[str]] = defaultdict(list)
     for d in decisions:
         if d.received_at is None or d.received_at > as_of or not d.institution:
             continue
         names = roster.group(d.institution)
         if d.kind == "report":
-            item = items.get((d.message_id, d.item_path))
-            sub = Submission(d.message_id, d.item_path, d.received_at, d.sender_address,
-                             item.filename if item else "", d.sections, d.readable, d.via_bureau, d.origin)  # fmt: skip
             for name in names:
-                submissions[name].append(sub)
+                by_message[(name, d.message_id)].append(d)
                 if not d.readable:
                     review[name].append("附件无法读取，请人工核对文件")
         elif d.kind == "needs_review":
             for name in names:
                 review[name].append(d.reason)
+    submissions: dict[str, list[Submission]] = defaultdict(list)
+    for (name, message_id), reports in by_message.items():
+        submissions[name].append(_submission(message_id, reports, items))
     result = []
     for inst in roster:
         subs = tuple(sorted(submissions.get(inst.name, ()), key=lambda s: (s.received_at, s.message_id)))
@@ -103,6 +114,26 @@ def compute_status(
         reasons = tuple(dict.fromkeys(review.get(inst.name, ())))
         result.append(InstitutionStatus(inst, status, subs, bool(reasons), reasons, reason))
     return result
+
+
+def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[int, str], ItemRow]) -> Submission:
+    reports = sorted(reports, key=lambda d: (not d.readable, -sum(bool(v) for v in d.sections.values())))
+    best = reports[0]
+    names = []
+    for d in reports:
+        item = items.get((message_id, d.item_path))
+        names.append(item.filename if item and item.filename else "（正文）")
+    return Submission(
+        message_id=message_id,
+        item_paths=tuple(d.item_path for d in reports),
+        received_at=best.received_at,
+        sender=best.sender_address,
+        filenames=tuple(dict.fromkeys(names)),
+        sections=best.sections,
+        readable=any(d.readable for d in reports),
+        via_bureau=best.via_bureau,
+        origin="manual" if any(d.origin == "manual" for d in reports) else "auto",
+    )
 
 
 def exempt_reasons(ctx: Context) -> dict[str, str]:
