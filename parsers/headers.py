@@ -18,7 +18,7 @@ from email.utils import getaddresses
 
 from mailparser.dates import parse_mail_date
 
-from .text import decode_bytes, normalise_charset
+from .documents.text import decode_text, normalize_charset
 from .types import EMPTY_ADDRESS, Address
 
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
@@ -32,7 +32,7 @@ def recover_raw(value: str) -> str:
     if not _SURROGATES.search(value):
         return value
     raw = value.encode("ascii", "surrogateescape")
-    text, _ = decode_bytes(raw)
+    text, _ = decode_text(raw)
     return text
 
 
@@ -52,7 +52,7 @@ def decode_header_text(value: object) -> str:
         if isinstance(chunk, str):
             out.append(chunk)
         else:
-            out.append(decode_bytes(chunk, charset)[0] if charset else chunk.decode("utf-8", "replace"))
+            out.append(decode_text(chunk, charset or "")[0])
     decoded = "".join(out)
     if "=?" in decoded:  # encoded-words glued to other text, which decode_header leaves alone
         decoded = _decode_words_leniently(decoded)
@@ -72,7 +72,7 @@ def _decode_words_leniently(text: str) -> str:
                 raw = quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"), header=True)
         except (binascii.Error, ValueError):
             return match.group(0)
-        return decode_bytes(raw, charset.split("*")[0])[0]
+        return decode_text(raw, charset.split("*")[0])[0]
 
     return _ENCODED_WORD.sub(one, text)
 
@@ -175,7 +175,7 @@ def part_filename(part: Message) -> str:
             charset, _lang, text = value
             # email.utils percent-decodes RFC 2231 values as latin-1: recover the bytes that way.
             raw = str(text or "").encode("latin-1", "surrogateescape")
-            decoded = decode_bytes(raw, normalise_charset(charset) or "utf-8")[0]
+            decoded = decode_text(raw, normalize_charset(charset or "") or "utf-8")[0]
         else:
             decoded = decode_header_text(str(value).strip('"'))
             if "=?" in decoded:

@@ -25,6 +25,7 @@ import mailparser
 from mailparser.exceptions import MailParserError
 
 from . import documents
+from .documents.text import decode_text, html_to_text
 from .headers import (
     clean_header,
     decode_header_text,
@@ -36,7 +37,6 @@ from .headers import (
     raw_values,
     received_time,
 )
-from .text import decode_bytes, html_to_text
 from .types import DEFAULT_LIMITS, ParsedMessage, ParseLimits, Part, PartKind
 
 _AUTO_SUBJECT_PREFIXES = (
@@ -173,9 +173,8 @@ class _Walker:
 
     def add_body(self, part: Message) -> None:
         data = _payload_bytes(part, self.problems) or b""
-        text, note = decode_bytes(data, part.get_content_charset())
-        if note:
-            self.problems.append(f"body: {note}")
+        text, notes = decode_text(data, part.get_content_charset() or "")
+        self.problems.extend(f"body: {note}" for note in notes)
         if part.get_content_subtype() == "html":
             self.html_bodies.append(text)
         else:

@@ -1,0 +1,195 @@
+"""The document-reading layer: attachment bytes in, a typed `Part` out.
+
+Pure: no disk writes, no network.  `read_attachment` sniffs the content type from the
+bytes, dispatches to the reader registered for it (READERS) or records why the type
+cannot be read (UNREADABLE_REASONS), and never raises for any input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from parsers.documents import sniff as ct  # the module; not re-bound below, so imports of it work
+from parsers.documents.archive import check_zip, read_zip
+from parsers.documents.base import Budget, Context, Outcome, human_size, short, unreadable
+from parsers.documents.docx import read_docx
+from parsers.documents.pdf import read_pdf
+from parsers.documents.sheets import read_xls, read_xlsx
+from parsers.documents.text import decode_text, normalize_charset, read_html, read_text
+from parsers.types import ParsedMessage, ParseLimits, Part, PartKind
+
+Reader = Callable[[Context], Outcome]
+
+
+def _read_message(ctx: Context) -> Outcome:
+    """Kind MESSAGE: hand an attached e-mail to the mail parser, one level deeper."""
+    if ctx.depth >= ctx.limits.max_message_depth:
+        return unreadable("attached messages nested too deeply")
+    if ctx.parse_message is None:
+        return Outcome(PartKind.MESSAGE)
+    try:
+        message = ctx.parse_message(ctx.data, ctx.depth + 1)
+    except Exception as exc:  # the mail parser should not raise either, but one bug must not lose the part
+        return Outcome(PartKind.MESSAGE, problem=f"attached message could not be parsed: {short(exc)}")
+    return Outcome(PartKind.MESSAGE, message=message)
+
+
+READERS: dict[str, Reader] = {
+    ct.DOCX: read_docx,
+    ct.DOCM: read_docx,
+    ct.DOTX: read_docx,
+    ct.DOTM: read_docx,
+    ct.PDF: read_pdf,
+    ct.XLSX: read_xlsx,
+    ct.XLSM: read_xlsx,
+    ct.XLTX: read_xlsx,
+    ct.XLS: read_xls,
+    ct.TEXT: read_text,
+    ct.HTML: read_html,
+    ct.XML: read_html,
+    ct.ZIP: read_zip,
+    ct.MESSAGE: _read_message,
+}
+
+# Types recognised but not read.  Images are usually scanned pages: say so.
+UNREADABLE_REASONS: dict[str, str] = {
+    ct.DOC: "legacy Word .doc (OLE2) cannot be read",
+    ct.PPT: "legacy PowerPoint .ppt cannot be read",
+    ct.MSG: "Outlook .msg file cannot be read",
+    ct.OLE: "WPS/OLE document cannot be read",
+    ct.OLE_ENCRYPTED: "encrypted Office document (password protected)",
+    ct.PPTX: "PowerPoint .pptx cannot be read",
+    ct.XLSB: "Excel binary .xlsb cannot be read",
+    ct.OFD: "OFD document cannot be read",
+    ct.RTF: "RTF document cannot be read",
+    ct.RAR: "RAR archive cannot be opened",
+    ct.SEVEN_Z: "7z archive cannot be opened",
+    ct.GZIP: "gzip archive cannot be opened",
+    ct.BZIP2: "bzip2 archive cannot be opened",
+    ct.XZ: "xz archive cannot be opened",
+    ct.TAR: "tar archive cannot be opened",
+    ct.CAB: "CAB archive cannot be opened",
+    ct.EXE: "executable file",
+    ct.EMPTY: "empty file",
+    ct.OCTET: "unrecognised binary data",
+}
+
+# Readers that hold the whole document in memory at once: bounded by max_document_bytes.
+_WHOLE_DOCUMENT = frozenset({ct.PDF, ct.XLS, ct.TEXT, ct.HTML, ct.XML})
+
+__all__ = [
+    "READERS",
+    "UNREADABLE_REASONS",
+    "check_zip",
+    "decode_text",
+    "normalize_charset",
+    "read_attachment",
+    "sniff_content_type",
+]
+
+
+def sniff_content_type(data: bytes, filename: str = "") -> str:
+    """The content type of `data`, judged from the bytes (the name is only a tie-breaker hint)."""
+    try:
+        found = ct.sniff(bytes(data), filename)
+    except Exception:
+        return ct.OCTET
+    if found.zf is not None:
+        found.zf.close()
+    return found.content_type
+
+
+def read_attachment(
+    data: bytes,
+    *,
+    filename: str,
+    declared_type: str,
+    path: str,
+    limits: ParseLimits,
+    depth: int = 0,
+    parse_message: Callable[[bytes, int], ParsedMessage] | None = None,
+) -> Part:
+    """Read one attachment into a Part.  Never raises for any input bytes.
+
+    `depth` is the message nesting depth of the message carrying this attachment; an
+    attached e-mail is handed to `parse_message(data, depth + 1)` unless that reaches
+    limits.max_message_depth.  Zip members become children with paths "{path}/{i}".
+    """
+    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None)
+
+
+def _read(
+    data: bytes,
+    filename: str,
+    declared_type: str,
+    path: str,
+    limits: ParseLimits,
+    depth: int,
+    parse_message: Callable[[bytes, int], ParsedMessage] | None,
+    archive_depth: int,
+    budget: Budget | None,
+) -> Part:
+    content_type = ct.OCTET
+    found: ct.Sniffed | None = None
+    try:
+        found = ct.sniff(data, filename, declared_type)
+        content_type = found.content_type
+        if budget is None:
+            budget = Budget.from_limits(limits)
+        shared = budget
+
+        def read_child(child: bytes, name: str, declared: str, child_path: str, child_depth: int) -> Part:
+            return _read(child, name, declared, child_path, limits, depth, parse_message, child_depth, shared)
+
+        ctx = Context(
+            data=data,
+            filename=filename,
+            path=path,
+            content_type=content_type,
+            declared_type=declared_type,
+            limits=limits,
+            depth=depth,
+            archive_depth=archive_depth,
+            budget=budget,
+            zf=found.zf,
+            zip_error=found.zip_error,
+            parse_message=parse_message,
+            read_child=read_child,
+        )
+        outcome = _dispatch(ctx)
+    except Exception as exc:  # the contract: any bytes give a Part, a reader bug included
+        outcome = unreadable(f"reader failed: {type(exc).__name__}: {short(exc)}")
+    finally:
+        if found is not None and found.zf is not None:
+            found.zf.close()
+    return Part(
+        path=path,
+        filename=filename,
+        content_type=content_type,
+        declared_type=declared_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        kind=outcome.kind,
+        document=outcome.document,
+        message=outcome.message,
+        children=outcome.children,
+        problem=outcome.problem,
+        warnings=tuple(outcome.warnings),
+    )
+
+
+def _dispatch(ctx: Context) -> Outcome:
+    content_type = ctx.content_type
+    reader = READERS.get(content_type)
+    if reader is None:
+        if content_type.startswith("image/"):
+            return unreadable("image: no text (scan?)")
+        if content_type.startswith(ct.ODF):
+            return unreadable("OpenDocument file cannot be read")
+        return unreadable(UNREADABLE_REASONS.get(content_type, f"unsupported content type {content_type}"))
+    if content_type in _WHOLE_DOCUMENT and len(ctx.data) > ctx.limits.max_document_bytes:
+        return unreadable(
+            f"document too large: {human_size(len(ctx.data))} exceeds {human_size(ctx.limits.max_document_bytes)}"
+        )
+    return reader(ctx)

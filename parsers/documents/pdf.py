@@ -1,0 +1,81 @@
+"""PDF to DocumentText with pypdf: one paragraph per non-empty text line, tagged page-N.
+
+A PDF that only an owner password protects opens with the empty user password (pypdf
+tries it); one that needs a user password is UNREADABLE "encrypted pdf".  A PDF whose
+pages yield no text at all is a scan: UNREADABLE "pdf has no text layer (scan?)".
+"""
+
+from __future__ import annotations
+
+import io
+
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError
+
+from parsers.documents.base import Context, Outcome, TextBudget, short, unreadable
+from parsers.types import DocumentText, Paragraph, PartKind
+
+_MAX_PAGES = 2000  # bounds the work on hostile page trees; real reports are a few pages
+
+
+def read_pdf(ctx: Context) -> Outcome:
+    """Kind DOCUMENT with per-page lines; UNREADABLE when encrypted, textless or broken."""
+    try:
+        return _read_pdf(ctx)
+    except Exception as exc:  # PdfReadError, PdfStreamError and pypdf's odd failures on damaged files
+        return unreadable(f"corrupt pdf: {short(exc)}")
+
+
+def _read_pdf(ctx: Context) -> Outcome:
+    reader = PdfReader(io.BytesIO(ctx.data), strict=False)
+    warnings: list[str] = []
+    if reader.is_encrypted:
+        try:
+            if reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+                return unreadable("encrypted pdf")
+        except DependencyError:
+            return unreadable("encrypted pdf (AES: no crypto library installed)")
+        warnings.append("encrypted pdf opened with the empty user password")
+    budget = TextBudget(ctx.limits.max_text_chars)
+    paragraphs: list[Paragraph] = []
+    try:
+        pages = reader.pages
+        page_count = len(pages)
+    except FileNotDecryptedError:
+        return unreadable("encrypted pdf")
+    if page_count > _MAX_PAGES:
+        warnings.append(f"only the first {_MAX_PAGES} of {page_count} pages read")
+    failed = 0
+    for number in range(1, min(page_count, _MAX_PAGES) + 1):
+        if budget.exhausted:
+            break
+        try:
+            text = pages[number - 1].extract_text() or ""
+        except FileNotDecryptedError:
+            return unreadable("encrypted pdf")
+        except Exception:  # one malformed content stream must not lose the other pages
+            failed += 1
+            continue
+        where = f"page-{number}"
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            line = budget.take(line)
+            if line is None:
+                break
+            paragraphs.append(Paragraph(line, where=where))
+    if failed:
+        warnings.append(f"text extraction failed on {failed} page(s)")
+    if not paragraphs:
+        return unreadable("pdf has no text layer (scan?)", warnings)
+    document = DocumentText(paragraphs=tuple(paragraphs), title=_title(reader))
+    return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + budget.warnings())
+
+
+def _title(reader: PdfReader) -> str:
+    try:
+        meta = reader.metadata
+        return str(meta.title or "").strip() if meta is not None else ""
+    except Exception:  # a broken Info dictionary is not worth losing the text over
+        return ""
