@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .audit import record_status_changes
 from .config import Config
 from .context import Context, open_context
 from .evaluation import Evaluation, evaluate
@@ -47,4 +48,5 @@ def run_demo(config: Config, *, seed: int = 7, fresh: bool = True,
         sources[mail.name] = ingest_raw(ctx, mail.raw, source="file", ref=str(mailbox_dir / mail.name)).message_id
         if on_progress is not None:
             on_progress(index, len(ordered))
+    record_status_changes(ctx, corpus.as_of, cause="demo")
     return DemoRun(ctx, corpus, sources, evaluate(ctx, corpus, sources), mailbox_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.messages import (
@@ -21,6 +21,7 @@ from storage.messages import (
     save_source,
 )
 
+from .audit import record_status_changes
 from .context import Context
 from .process import ProcessResult, process_message
 from .sources import RawMail, SourceProblem, iter_raw_mail
@@ -94,6 +95,7 @@ def ingest_paths(
             _count(summary, _ingest_file(ctx, item))
         if on_progress is not None:
             on_progress(item.ref)
+    record_status_changes(ctx, datetime.now(UTC), cause="ingest")
     return summary
 
 

@@ -54,6 +54,8 @@ def review_queue(ctx: Context, *, include_checks: bool = True) -> list[ReviewIte
         m = view.message
         sender = f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address
         if m.parse_status == "failed":
+            if any(d.origin == "manual" and d.item_path == MESSAGE_ITEM for d in view.decisions):
+                continue  # a clerk has settled the unreadable message as a whole
             queue.append(ReviewItem(item_id(m.id, MESSAGE_ITEM), m.id, MESSAGE_ITEM, m.received_at, sender, m.subject,
                                     "", m.parse_error or "解析失败", "", (), False))  # fmt: skip
             continue

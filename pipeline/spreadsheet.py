@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .audit import audit_frame
 from .context import Context
+from .reminders import reminder_columns
 from .review import ReviewItem, review_queue
 from .status import STATUS_LABELS, InstitutionStatus, count_by_status, status_as_of
 from .views import MessageView, message_views
@@ -39,6 +41,11 @@ class WorkbookExtras:
     sheets: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
+def standard_extras(ctx: Context) -> WorkbookExtras:
+    """The reminder columns of 报送情况 and the 操作记录 (audit) sheet."""
+    return WorkbookExtras(status_columns=reminder_columns(ctx), sheets={"操作记录": audit_frame(ctx)})
+
+
 def safe_text(value: object) -> object:
     """Text a spreadsheet will never evaluate (formula / DDE injection)."""
     if isinstance(value, str):
@@ -56,7 +63,7 @@ def default_report_path(ctx: Context, as_of: datetime) -> Path:
 def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None,
                    extras: WorkbookExtras | None = None) -> Path:  # fmt: skip
     """Write the workbook as of `as_of` and return its path."""
-    extras = extras or WorkbookExtras()
+    extras = extras or standard_extras(ctx)
     rows = status_as_of(ctx, as_of)
     views = message_views(ctx)
     queue = review_queue(ctx)
@@ -74,7 +81,7 @@ def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None,
     with pd.ExcelWriter(tmp, engine="xlsxwriter",
                         engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as writer:  # fmt: skip
         for name, frame in frames.items():
-            _write_sheet(writer, name, frame)
+            write_sheet(writer, name, frame)
     tmp.replace(out)
     return out
 
@@ -105,7 +112,7 @@ def summary_frame(ctx: Context, rows: list[InstitutionStatus], queue: list[Revie
     channel = by_district.pivot_table(index=["报送渠道"], columns="状态", aggfunc="size", fill_value=0).reset_index()
     blank = pd.DataFrame([("", "")], columns=["项目", "数值"])
     parts = [frame, blank, pivot.rename(columns={"区": "项目"}), blank, channel.rename(columns={"报送渠道": "项目"})]
-    return pd.concat(parts, ignore_index=True).fillna("")
+    return pd.concat([part.astype(object) for part in parts], ignore_index=True).fillna("")
 
 
 def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookExtras) -> pd.DataFrame:
@@ -176,7 +183,7 @@ def review_frame(queue: list[ReviewItem], tz) -> pd.DataFrame:  # noqa: ANN001
     return pd.DataFrame(records, columns=["条目", "收到时间", "发件人", "主题", "附件", "原因", "建议机构", "已计入报送"])
 
 
-def _write_sheet(writer: pd.ExcelWriter, name: str, frame: pd.DataFrame) -> None:
+def write_sheet(writer: pd.ExcelWriter, name: str, frame: pd.DataFrame) -> None:
     frame = frame.map(safe_text) if not frame.empty else frame
     frame.to_excel(writer, sheet_name=name, index=False)
     book = writer.book

@@ -26,6 +26,9 @@ class MessageView:
     @property
     def kind(self) -> str:
         """The message's kind from its active decisions (manual ones included)."""
+        manual = {d.kind for d in self.decisions if d.origin == "manual" and d.item_path == "message"}
+        if manual:
+            return next(iter(manual))
         if self.message.parse_status == "failed":
             return "needs_review"
         if self.message.parse_status == "pending":

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import Config, load_config
@@ -109,7 +110,7 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
     for header in headers or columns:
         table.add_column(str(header), overflow="fold")
     for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
+        table.add_row(*(escape(str(row.get(c, ""))) for c in columns))
     console.print(table)
 
 

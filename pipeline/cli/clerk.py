@@ -1,3 +1,340 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""The clerks' commands: review, assign, reprocess, exempt, export-reports, audit.
+
+Each command parses its options, calls one library function and prints the
+result in Chinese.  Errors become a clean message and exit code 2 (here, not
+only in `main`, so the commands behave the same when called from tests); a
+database that stays busy while the worker writes is reported, not a crash.
+"""
 
 from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.exc import OperationalError
+
+from storage.errors import StorageError
+
+from ..assign import assign as assign_item
+from ..assign import exempt as exempt_institution
+from ..assign import resolve_institution
+from ..audit import ACTION_LABELS, AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records
+from ..errors import AmbiguousError, IntakeError
+from ..export import export_reports
+from ..reprocess import Selection, select_messages
+from ..reprocess import reprocess as reprocess_messages
+from ..review import review_queue
+from ..status import STATUS_LABELS
+from .app import (
+    ConfigOpt,
+    DataDirOpt,
+    FormatOpt,
+    OutputFormat,
+    app,
+    console,
+    emit,
+    err_console,
+    iso,
+    local,
+    opened,
+)
+
+REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "reason", "suggestion")
+ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]
+
+
+class _BusyNotice(logging.Handler):
+    """Turns storage.db's "database busy, retrying" log line into a message the clerk can read."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "busy" in record.getMessage():
+            err_console.print("[yellow]数据库忙（后台程序正在写入），正在重试…[/yellow]")
+
+
+@contextmanager
+def _clerk_errors() -> Iterator[None]:
+    handler = _BusyNotice(level=logging.WARNING)
+    db_log = logging.getLogger("storage.db")
+    db_log.addHandler(handler)
+    try:
+        yield
+    except AmbiguousError as err:
+        err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+        for candidate in err.candidates[:15]:
+            err_console.print(f"  · {escape(candidate)}")
+        raise typer.Exit(2) from err
+    except (IntakeError, StorageError) as err:
+        err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+        raise typer.Exit(2) from err
+    except OperationalError as err:
+        if "locked" not in str(err) and "busy" not in str(err):
+            raise
+        err_console.print("[red]错误：[/red]数据库一直忙（后台程序正在大量写入），请稍后再试一次。")
+        raise typer.Exit(3) from err
+    finally:
+        db_log.removeHandler(handler)
+
+
+@app.command()
+def review(
+    fmt: FormatOpt = OutputFormat.table,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """待人工核对的条目：认不出机构、证据冲突、附件无法读取、陌生发件人等，附原因、证据和建议。"""
+    with _clerk_errors(), opened(config, data_dir) as ctx:
+        cfg = ctx.config
+        queue = review_queue(ctx)
+    table = fmt is OutputFormat.table
+    rows = [
+        {
+            "item": q.item,
+            "message_id": q.message_id,
+            "received_at": local(q.received_at, cfg) if table else iso(q.received_at, cfg),
+            "sender": q.sender,
+            "subject": (q.subject + (f"\n附件：{q.filename}" if q.filename else "")) if table else q.subject,
+            "reason": q.reason + ("（已计入报送）" if q.counted and table else ""),
+            "suggestion": q.suggestion,
+            "filename": q.filename,
+            "evidence": _evidence_text(q.evidence) if table else list(q.evidence),
+            "counted": q.counted,
+        }
+        for q in queue
+    ]
+    if fmt is OutputFormat.csv:
+        emit(rows, REVIEW_COLUMNS, fmt)
+        return
+    if fmt is OutputFormat.json:
+        emit(rows, (*REVIEW_COLUMNS, "filename", "evidence", "counted"), fmt)
+        return
+    rows = [{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+    emit(rows, ("item", "received_at", "sender", "subject", "reason", "suggestion", "evidence"), fmt,
+         title=f"待人工核对（{len(rows)} 条）",
+         headers=("编号", "收到时间", "发件人", "主题/附件", "原因", "建议机构", "证据"))  # fmt: skip
+    if rows:
+        console.print("处理方法：intake assign 编号 机构（名称、别名或序号）；不是报告：intake assign 编号 --unrelated；"
+                      "查看原信：intake show 邮件编号")  # fmt: skip
+    else:
+        console.print("没有待核对的条目。")
+
+
+def _evidence_text(evidence: tuple[dict, ...]) -> str:
+    ranked = sorted(
+        (e for e in evidence if isinstance(e, dict)), key=lambda e: -float(e.get("weight", 0) or 0)
+    )
+    return "；".join(f"{e.get('signal', '')}→{e.get('institution', '')}" for e in ranked[:4])
+
+
+@app.command()
+def assign(
+    item: Annotated[str, typer.Argument(help="条目编号（intake review 第一列），如 12 或 12:2/1。")],
+    institution: Annotated[str | None, typer.Argument(help="机构：名单上的名称、别名或序号。")] = None,
+    note: Annotated[str, typer.Option("--note", help="说明（记入操作记录）。")] = "",
+    by: ByOpt = None,
+    unrelated: Annotated[bool, typer.Option("--unrelated", help="标为无关（不是本次自查报告）。")] = False,
+    undo: Annotated[bool, typer.Option("--undo", help="撤销对该条目的人工判断，恢复自动判断。")] = False,
+    learn: Annotated[
+        bool, typer.Option("--learn/--no-learn", help="确认归属时记住发件地址（区卫健局和委内地址除外）。")
+    ] = True,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """人工归属一个条目到机构；或 --unrelated 标为无关；或 --undo 撤销。人工判断优先于自动判断，重新处理后仍保留。"""
+    if (unrelated or undo) and institution:
+        err_console.print("[red]错误：[/red]使用 --unrelated 或 --undo 时不要再写机构。")
+        raise typer.Exit(2)
+    with _clerk_errors(), opened(config, data_dir) as ctx:
+        result = assign_item(ctx, item, institution or "", by=by, note=note, unrelated=unrelated, undo=undo,
+                             learn=learn)  # fmt: skip
+    if result.action == "undo":
+        console.print(f"已撤销条目 {result.item} 的人工判断。现在：{escape(result.after or '无判断')}")
+    elif result.action == "mark_unrelated":
+        console.print(f"已将条目 {result.item} 标为无关（原：{escape(result.before or '无判断')}）。")
+    else:
+        console.print(
+            f"已将条目 {result.item} 归属到 {escape(result.institution)}（原：{escape(result.before or '无判断')}）。"
+        )
+    if result.learned_address:
+        console.print(f"已记住发件地址 {escape(result.learned_address)} 属于 {escape(result.institution)}。")
+    if result.status_changes:
+        console.print(f"操作记录新增状态变化 {result.status_changes} 条（见 intake audit）。")
+
+
+@app.command()
+def reprocess(
+    ids: Annotated[list[str] | None, typer.Argument(help="条目或邮件编号（可多个）。")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="重新处理全部邮件。")] = False,
+    needs_review: Annotated[bool, typer.Option("--needs-review", help="重新处理待核对的邮件。")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="重新处理此时刻以后收到的邮件，ISO 8601。")
+    ] = None,
+    by: ByOpt = None,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """用当前的程序、名单和配置重新解析、识别、归属，列出归属和状态的变化。人工判断保留。"""
+    with _clerk_errors(), opened(config, data_dir) as ctx:
+        cfg = ctx.config
+        selection = Selection(
+            tuple(ids or ()), all_, needs_review, _parse_since(since, cfg.campaign.timezone)
+        )
+        total = len(select_messages(ctx, selection))
+        with Progress(TextColumn("重新处理"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as progress:  # fmt: skip
+            task = progress.add_task("reprocess", total=total)
+            summary = reprocess_messages(ctx, selection, by=by,
+                                         on_progress=lambda done, _total: progress.update(task, completed=done))  # fmt: skip
+    console.print(f"重新处理 {summary.processed}/{summary.selected} 封邮件。")
+    for message_id, reason in summary.failed:
+        console.print(f"[yellow]失败[/yellow] 邮件 {message_id}：{escape(reason)}")
+    if summary.attribution_changes:
+        lines = _diff_lines(summary.attribution_changes)
+        console.print(f"[bold]归属变化（{len(lines)} 封邮件）[/bold]")
+        for line in lines:
+            console.print("  " + escape(line))
+    else:
+        console.print("归属没有变化。")
+    if summary.status_changes:
+        console.print(f"[bold]状态变化（{len(summary.status_changes)} 家）[/bold]")
+        for s in summary.status_changes:
+            console.print(f"  {s.row:02d} {escape(s.institution)}：{_status(s.before)} → {_status(s.after)}")
+    else:
+        console.print("状态没有变化。")
+    for item in summary.orphaned_manual:
+        console.print(f"[yellow]注意[/yellow] 人工判断 {item} 所指的附件在重新解析后已不存在，请重新核对。")
+
+
+def _parse_since(value: str | None, tz) -> datetime | None:  # noqa: ANN001
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise IntakeError(
+            f"--since 时间格式不对：{value!r}（例：2024-07-10 或 2024-07-10T08:00:00+08:00）"
+        ) from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+_KIND_WORDS = {"report": "报告", "needs_review": "待核对", "unrelated": "无关"}
+
+
+def _diff_lines(changes: list) -> list[str]:
+    """One line per message: "18：正文 报告 X → 整封 无关" (items that had or have a decision)."""
+    by_message: dict[int, list] = {}
+    for change in changes:
+        by_message.setdefault(change.message_id, []).append(change)
+    lines = []
+    for message_id, group in by_message.items():
+        before = "；".join(
+            f"{_item_label(c.item_path)} {_decision_label(c.before)}" for c in group if c.before
+        )
+        after = "；".join(f"{_item_label(c.item_path)} {_decision_label(c.after)}" for c in group if c.after)
+        lines.append(f"{message_id}：{before or '（无判断）'} → {after or '（无判断）'}")
+    return lines
+
+
+def _item_label(path: str) -> str:
+    return {"message": "整封", "body": "正文"}.get(path, f"附件{path}")
+
+
+def _decision_label(label: str) -> str:
+    """ "manual:report:X;needs_review" -> "人工 报告 X；待核对"."""
+    if not label:
+        return "（无）"
+    words = []
+    for piece in label.split(";"):
+        manual = piece.startswith("manual:")
+        kind, _, who = piece.removeprefix("manual:").partition(":")
+        words.append(("人工 " if manual else "") + _KIND_WORDS.get(kind, kind) + (f" {who}" if who else ""))
+    return "；".join(words)
+
+
+def _status(code: str) -> str:
+    return STATUS_LABELS.get(code, code or "（无）")
+
+
+@app.command()
+def exempt(
+    institution: Annotated[str, typer.Argument(help="机构：名单上的名称、别名或序号。")],
+    reason: Annotated[str, typer.Option("--reason", help="免报原因（必填，撤销时可写撤销原因）。")] = "",
+    undo: Annotated[bool, typer.Option("--undo", help="取消免报。")] = False,
+    by: ByOpt = None,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """设某机构为免报（写明原因），或 --undo 取消。免报机构在状态、报表和提醒中都显示为免报。"""
+    with _clerk_errors(), opened(config, data_dir) as ctx:
+        result = exempt_institution(ctx, institution, reason, by=by, undo=undo)
+    if undo:
+        console.print(
+            f"已取消 {escape(result.institution)} 的免报（原原因：{escape(result.previous_reason)}）。"
+        )
+    else:
+        console.print(f"已将 {escape(result.institution)} 设为免报：{escape(reason.strip())}")
+
+
+@app.command("export-reports")
+def export_reports_command(
+    to: Annotated[
+        Path | None, typer.Option("--to", help="导出到此文件夹。默认在数据目录 reports/ 下按时间新建。")
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option("--institution", help="只导出这家机构（名称、别名或序号）。")
+    ] = None,
+    by: ByOpt = None,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """把各机构当前版本的报告文件复制到一个文件夹，文件名为「序号_机构_收到日期」，另附清单 Excel。"""
+    with _clerk_errors(), opened(config, data_dir) as ctx:
+        tz = ctx.config.campaign.timezone
+        folder = to or ctx.data_dir / "reports" / f"报告文件_{datetime.now(tz):%Y%m%d_%H%M%S}"
+        summary = export_reports(ctx, folder, institution, by=by)
+    console.print(f"已导出 {len(summary.files)} 个报告文件到 {escape(str(summary.folder))}")
+    console.print(f"清单：{escape(str(summary.index))}")
+    if summary.without_report:
+        console.print(f"没有报告可导出的机构 {len(summary.without_report)} 家（见清单）。")
+    for problem in summary.problems:
+        console.print(f"[yellow]注意[/yellow] {escape(problem)}")
+
+
+@app.command()
+def audit(
+    institution: Annotated[
+        str | None, typer.Option("--institution", help="只看这家机构（名称、别名或序号）。")
+    ] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    config: ConfigOpt = Path("config.toml"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """操作记录：每次人工操作（谁、何时、做了什么、为什么）和每次状态自动变化。"""
+    with _clerk_errors(), opened(config, data_dir) as ctx:
+        cfg = ctx.config
+        names = list(ctx.roster.group(resolve_institution(ctx.roster, institution))) if institution else None
+        records = audit_records(ctx, institutions=names)
+    table = fmt is OutputFormat.table
+    rows = [
+        {
+            **r,
+            "at": local(r["at"], cfg) if table else iso(r["at"], cfg),
+            "actor": actor_label(r["actor"]) if table else r["actor"],
+            "action": ACTION_LABELS.get(r["action"], r["action"]) if table else r["action"],
+            "details": json.dumps(r["details"], ensure_ascii=False)
+            if fmt is OutputFormat.csv
+            else r["details"],
+        }
+        for r in records
+    ]
+    if table:
+        rows = [{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+    columns = AUDIT_COLUMNS if table else (*AUDIT_COLUMNS, "details")
+    emit(rows, columns, fmt, title=f"操作记录（{len(rows)} 条）", headers=AUDIT_HEADERS if table else None)
