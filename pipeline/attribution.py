@@ -245,7 +245,9 @@ class _Attributor:
                     mentioned[key] += W_MENTION
                     scores[key] += W_MENTION
                     evidence.add("mention", key, W_MENTION, line)
-        if single:
+        # The mail's own signals speak for its only report, or for a report that names nobody
+        # when the sender speaks for itself (a hospital sending its own and its branch's reports).
+        if single or not any(v > W_MENTION * 2 for v in scores.values()):
             self._score_sender(sender, scores, evidence)
         sections = find_sections(lines)
         return self.decide(path, scores, evidence, sections=sections, readable=True, sender=sender)

@@ -24,7 +24,9 @@ _SELF_CHECK = re.compile(r"自\s*查|自\s*检|排\s*查|整\s*改")
 _OTHER_CAMPAIGN = re.compile(r"等级保护|等保|数据安全自查|网络安全自查|网络安全检查|消防|医保|财务|招标|安全生产")
 _SUMMARY_WORDS = re.compile(r"已报送|未报送|报送情况|汇总表|统计表|报送进度|尚未报送|未按时报送")
 _BLANK_TEMPLATE = re.compile(r"模板|^X{2,}|ＸＸＸ", re.IGNORECASE)
-_MIN_SECTION_CHARS = 8
+_MIN_SECTION_CHARS = 1
+_TEMPLATE_CHARS = 200  # the blank Annex 2 template with its guidance note is about 110 characters
+_NOT_CONTENT = re.compile(r"[\s：:。.，,、；;（）()\-—_]+")
 _SENTENCE_ENDS = ("。", "，", "；", "：", ":", "！", "？", ",", ";")
 
 
@@ -55,8 +57,9 @@ def find_sections(lines: list[str]) -> dict[str, bool]:
     result = dict.fromkeys(SECTIONS, False)
     for k, (index, number) in enumerate(positions):
         end = positions[k + 1][0] if k + 1 < len(positions) else len(lines)
-        heading_rest = _SECTION_HEADINGS[number].sub("", lines[index], count=1).strip(" ：:。")
-        body = "".join(lines[index + 1 : end]) + heading_rest
+        heading_rest = _SECTION_HEADINGS[number].sub("", lines[index], count=1)
+        body = _NOT_CONTENT.sub("", "".join(lines[index + 1 : end]) + heading_rest)
+        # Any written answer counts, "无。" included: an explicit "nothing to add" fills the section.
         result[SECTIONS[number]] = result[SECTIONS[number]] or len(body) >= _MIN_SECTION_CHARS
     # A heading without content still shows the template was used: record presence separately.
     return result
@@ -97,7 +100,9 @@ def recognise_text(lines: list[str], *, filename: str = "", is_body: bool = Fals
     topic_in_title = bool(_TOPIC.search(compact_title))
     if title and not topic_in_title and not _TOPIC.search(filename):
         return Recognition(False, f"其他专项的自查报告：{title[:40]}", sections, title)
-    if not any(sections.values()) and (_BLANK_TEMPLATE.search(compact_title) or len("".join(lines)) < 60):
+    first_heading = next((i for i, line in enumerate(lines) if any(p.match(line) for p in _SECTION_HEADINGS)), 0)
+    written = len(_NOT_CONTENT.sub("", "".join(lines[first_heading:])))
+    if (_BLANK_TEMPLATE.search(compact_title) and written < _TEMPLATE_CHARS) or (not any(sections.values()) and written < 60):
         return Recognition(False, "空白模板（没有填写内容）", sections, title)
     if is_body and headings < 2:
         return Recognition(False, "正文不是报告（没有附件2的章节）", sections, title)
