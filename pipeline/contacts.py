@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from storage.schema import learned_contacts
+from storage.ledger import fetch_address_status, fetch_last_use
+from storage.schema import learned_contacts, now_utc
 
 from .attribution import AttributionFacts
 from .errors import DataFileError
@@ -50,14 +52,22 @@ def load_contacts(path: Path, roster: Roster) -> list[Contact]:
         if "@" not in address or " " in address:
             raise DataFileError(path, line, f"{address!r} is not an e-mail address")
         contacts.append(
-            Contact(institution, address, (rec.get("person") or "").strip(), (rec.get("role") or "").strip(), "file")
+            Contact(
+                institution,
+                address,
+                (rec.get("person") or "").strip(),
+                (rec.get("role") or "").strip(),
+                "file",
+            )
         )
     return contacts
 
 
 def load_learned(conn, roster: Roster) -> list[Contact]:  # noqa: ANN001 - a SQLAlchemy Connection
     rows = conn.execute(select(learned_contacts).order_by(learned_contacts.c.id))
-    return [Contact(r.institution, r.address, "", "", "learned") for r in rows if r.institution in roster.by_name]
+    return [
+        Contact(r.institution, r.address, "", "", "learned") for r in rows if r.institution in roster.by_name
+    ]
 
 
 def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[str, ...], mailbox: str,
@@ -74,3 +84,57 @@ def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[s
     addresses = {addr: next(iter(names)) for addr, names in by_address.items() if len(names) == 1}
     return AttributionFacts(own_domains=own_domains, mailbox_address=mailbox, addresses=addresses,
                             bureau_addresses=bureau_addresses, exempt=exempt)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ContactUse:
+    """A contact with its delivery health and the last mail we actually sent to it."""
+
+    contact: Contact
+    status: str  # ok | failing
+    last_error: str
+    last_used_at: datetime | None
+    last_occasion: str
+
+
+def all_contacts(ctx) -> list[Contact]:  # noqa: ANN001 - pipeline.context.Context (imports this module)
+    """The file's contacts, then learned ones (kept apart: source "learned")."""
+    contacts = load_contacts(ctx.config.reminders.contacts, ctx.roster)
+    with ctx.db.connect() as conn:
+        contacts += load_learned(conn, ctx.roster)
+    return contacts
+
+
+def list_contacts(ctx) -> list[ContactUse]:  # noqa: ANN001 - pipeline.context.Context
+    contacts = all_contacts(ctx)
+    with ctx.db.connect() as conn:
+        health = fetch_address_status(conn)
+        last_use = fetch_last_use(conn)
+        learned_failing = {
+            r.address: r.last_error
+            for r in conn.execute(select(learned_contacts).where(learned_contacts.c.status == "failing"))
+        }
+    result = []
+    for contact in contacts:
+        state = health.get(contact.address)
+        failing = (state is not None and state.status == "failing") or contact.address in learned_failing
+        error = state.last_error if state is not None else learned_failing.get(contact.address, "")
+        used = last_use.get(contact.address)
+        result.append(ContactUse(contact, "failing" if failing else "ok", error if failing else "",
+                                 used[0] if used else None, used[1] if used else ""))  # fmt: skip
+    return result
+
+
+def save_learned_contact(conn, institution: str, address: str, message_id: int | None) -> bool:  # noqa: ANN001
+    """Remember that `address` sent a confirmed report of `institution`; False when already known."""
+    address = address.strip().lower()
+    exists = conn.execute(
+        select(learned_contacts.c.id).where(
+            (learned_contacts.c.institution == institution) & (learned_contacts.c.address == address)
+        )
+    ).first()
+    if exists or "@" not in address:
+        return False
+    conn.execute(insert(learned_contacts).values(institution=institution, address=address, learned_from=message_id,
+                                                 learned_at=now_utc(), status="ok", last_error=""))  # fmt: skip
+    return True

@@ -229,6 +229,62 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     return apply
 
 
+# The worker looks for interrupted (pending) messages on every poll: with this index
+# that costs O(pending), not O(all messages).
+ix_messages_parse_status = Index("ix_messages_parse_status", messages.c.parse_status)
+
+
+def _imap_worker(conn: Connection) -> None:
+    """Indexes and column types the IMAP worker needs on databases made by 0001.
+
+    IMAP UIDs, UIDVALIDITY and sizes are unsigned 32-bit: too big for PostgreSQL's
+    INTEGER (SQLite's INTEGER already holds 64 bits).
+    """
+    ix_messages_parse_status.create(conn, checkfirst=True)
+    if conn.dialect.name != "postgresql":
+        return
+    for table, column in (
+        ("imap_folders", "uidvalidity"),
+        ("imap_folders", "last_uid"),
+        ("imap_failures", "uidvalidity"),
+        ("imap_failures", "uid"),
+        ("imap_failures", "size"),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BIGINT")
+
+
+# Added by 0003: the moment an outgoing mail was computed for, and notes
+# (bounces, skipped recipients).  Appended here so fresh databases get them from
+# 0001's create_all; 0003 adds them to databases created before.
+mail_ledger.append_column(Column("as_of", UTCDateTime))
+mail_ledger.append_column(Column("note", Text, nullable=False, default="", server_default=""))
+
+# Delivery health of each address we mail (file contacts and learned ones alike).
+mail_addresses = Table(
+    "mail_addresses",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("status", String(20), nullable=False),  # ok | failing
+    Column("last_error", Text, nullable=False, default=""),
+    Column("occasion", Text, nullable=False, default=""),  # the ledger occasion that bounced or was refused
+    Column("evidence_message_id", Integer),  # the stored bounce message, when there is one
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+def _mail_ledger_notes(conn: Connection) -> None:
+    from sqlalchemy import inspect
+
+    have = {c["name"] for c in inspect(conn).get_columns("mail_ledger")}
+    for column in (mail_ledger.c.as_of, mail_ledger.c.note):
+        if column.name in have:
+            continue
+        ddl = column.type.compile(dialect=conn.dialect)
+        extra = " NOT NULL DEFAULT ''" if column.name == "note" else ""
+        conn.exec_driver_sql(f"ALTER TABLE mail_ledger ADD COLUMN {column.name} {ddl}{extra}")
+    metadata.create_all(conn, tables=[mail_addresses])
+
+
 # Named migrations, applied in order, each in its own transaction, recorded by name.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     (
@@ -247,6 +303,8 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
             worker_state,
         ),
     ),
+    ("0002_imap_worker", _imap_worker),
+    ("0003_mail_ledger_notes", _mail_ledger_notes),
 ]
 
 

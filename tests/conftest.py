@@ -14,7 +14,7 @@ from pipeline.context import Context, open_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.dovecot", "tests.smtp"]
 
 
 def _toml_value(value: object) -> str:
