@@ -25,6 +25,7 @@ _OTHER_CAMPAIGN = re.compile(r"等级保护|等保|数据安全自查|网络安�
 _SUMMARY_WORDS = re.compile(r"已报送|未报送|报送情况|汇总表|统计表|报送进度|尚未报送|未按时报送")
 _BLANK_TEMPLATE = re.compile(r"模板|^X{2,}|ＸＸＸ", re.IGNORECASE)
 _MIN_SECTION_CHARS = 1
+_SPACES = re.compile(r"\s+")
 _TEMPLATE_CHARS = 200  # the blank Annex 2 template with its guidance note is about 110 characters
 _NOT_CONTENT = re.compile(r"[\s：:。.，,、；;（）()\-—_]+")
 _SENTENCE_ENDS = ("。", "，", "；", "：", ":", "！", "？", ",", ";")
@@ -40,6 +41,11 @@ class Recognition:
     @property
     def sections_complete(self) -> bool:
         return all(self.sections.values())
+
+
+def _compact(text: str) -> str:
+    """Text without any white space (Chinese writers space out titles, often with U+3000)."""
+    return _SPACES.sub("", text)
 
 
 def lines_of(document: DocumentText) -> list[str]:
@@ -73,12 +79,12 @@ def title_line(lines: list[str]) -> str:
     """The line near the top that reads like a self-check report's title (not a sentence about one)."""
     candidates = []
     for line in lines[:15]:
-        compact = line.replace(" ", "").replace("\u3000", "")
+        compact = _compact(line)
         if len(compact) > 80 or compact.endswith(_SENTENCE_ENDS):
             continue
         if _SELF_CHECK.search(compact) and "报告" in compact:
             candidates.append(line)
-    topical = [c for c in candidates if _TOPIC.search(c.replace(" ", ""))]
+    topical = [c for c in candidates if _TOPIC.search(_compact(c))]
     return (topical or candidates or [""])[0]
 
 
@@ -96,7 +102,7 @@ def recognise_text(lines: list[str], *, filename: str = "", is_body: bool = Fals
     sections = find_sections(lines)
     if is_summary_table(lines):
         return Recognition(False, "区汇总表（列出不等于报送）", sections, title)
-    compact_title = title.replace(" ", "")
+    compact_title = _compact(title)
     topic_in_title = bool(_TOPIC.search(compact_title))
     if title and not topic_in_title and not _TOPIC.search(filename):
         return Recognition(False, f"其他专项的自查报告：{title[:40]}", sections, title)
@@ -121,7 +127,7 @@ def is_summary_table(lines: list[str]) -> bool:
 
 def names_a_report(text: str) -> bool:
     """Whether a filename or subject announces a report of this campaign."""
-    compact = text.replace(" ", "")
+    compact = _compact(text)
     if _OTHER_CAMPAIGN.search(compact) and not _TOPIC.search(compact):
         return False
     return bool(_TOPIC.search(compact) and (_SELF_CHECK.search(compact) or "报告" in compact)) or (
