@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage.imapstate import FailureRow, fetch_failures
 from storage.messages import fetch_item_index
 
 from .context import Context
@@ -45,11 +46,31 @@ def parse_item_id(text: str) -> tuple[int, str]:
     return int(head), path or MESSAGE_ITEM
 
 
+def _mailbox_item(failure: FailureRow) -> ReviewItem:
+    """A message the worker could not take in from the mailbox (too large, or its fetch keeps failing)."""
+    size = f"，{failure.size:,} 字节" if failure.size else ""
+    return ReviewItem(
+        item=f"imap:{failure.folder}/{failure.uid}",
+        message_id=0,
+        item_path=MESSAGE_ITEM,
+        received_at=failure.recorded_at,
+        sender="",
+        subject="",
+        filename="",
+        reason=f"邮箱中的邮件未能收取（文件夹 {failure.folder}，UID {failure.uid}{size}）：{failure.reason}；"
+        f"已试 {failure.attempts} 次，请在邮件客户端中查看",
+        suggestion="",
+        evidence=(),
+        counted=False,
+    )
+
+
 def review_queue(ctx: Context, *, include_checks: bool = True) -> list[ReviewItem]:
     """Items waiting for a clerk, oldest first."""
     with ctx.db.connect() as conn:
         items = fetch_item_index(conn)
-    queue: list[ReviewItem] = []
+        imap_failures = fetch_failures(conn)
+    queue: list[ReviewItem] = [_mailbox_item(f) for f in imap_failures]
     for view in message_views(ctx):
         m = view.message
         sender = f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address
