@@ -23,7 +23,9 @@ from dataclasses import dataclass, field, replace
 from parsers.types import DocumentText, ParsedMessage, Part, PartKind
 from storage.decisions import Decision
 
+from .authenticity import check_sender
 from .forwards import split_inline_forward
+from .labels import describe_problem
 from .recognition import Recognition, find_sections, lines_of, names_a_report, recognise_text
 from .roster import Roster
 
@@ -40,6 +42,7 @@ W_BODY_SIGNATURE = 2.5
 W_ADDRESS = 3.0
 ACCEPT_SCORE = 3.0
 DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many times
+UNTRUSTED_ADDRESS = "sender_address_untrusted"  # a known address whose authenticity check failed (weight 0)
 
 _UNIT_LINE = re.compile(r"(报送单位|填报单位|单位名称|报告单位|上报单位|单位)\s*[（(]?\s*(盖章|公章)?\s*[）)]?\s*[:：]")
 _DATE_LINE = re.compile(r"20\d\d\s*[年.\-/]\s*\d{1,2}\s*[月.\-/]\s*\d{1,2}\s*日?")
@@ -58,6 +61,7 @@ class AttributionFacts:
     addresses: dict[str, str] = field(default_factory=dict)  # sender address -> roster name
     bureau_addresses: dict[str, str] = field(default_factory=dict)  # sender address -> bureau name
     exempt: frozenset[str] = frozenset()
+    authserv_id: str = ""  # only Authentication-Results stamped with this id are believed
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class _Sender:
     speaks_for_itself: bool  # False for bureaus, the commission's staff, unknown forwarders
     bureau: str  # bureau name when a district bureau sent it
     signals: tuple[tuple[str, str, float, str], ...]  # (signal, key, weight, text)
+    distrust: str = ""  # why the sender address is not evidence (SPF/DKIM/DMARC fail, two From:)
 
 
 def attribute_message(parsed: ParsedMessage, roster: Roster, facts: AttributionFacts) -> AttributionResult:
@@ -101,7 +106,9 @@ class _Attributor:
     # -- messages -------------------------------------------------------------------------------
 
     def message(self, parsed: ParsedMessage, *, depth: int = 0) -> list[Decision]:
-        sender = self.sender_context(parsed.sender.name, parsed.sender.address, parsed.subject, parsed.text_body)
+        distrust = check_sender(parsed, self.facts.authserv_id).reason
+        sender = self.sender_context(parsed.sender.name, parsed.sender.address, parsed.subject, parsed.text_body,
+                                     distrust=distrust)  # fmt: skip
         substantive = [p for p in parsed.attachments if not p.inline]
         decisions: list[Decision] = []
         for part in substantive:
@@ -122,7 +129,7 @@ class _Attributor:
             return "; ".join(dict.fromkeys(item_reasons))
         return "不含本次自查报告"
 
-    def sender_context(self, name: str, address: str, subject: str, body: str) -> _Sender:
+    def sender_context(self, name: str, address: str, subject: str, body: str, *, distrust: str = "") -> _Sender:
         domain = address.rpartition("@")[2]
         if address and (domain in self.facts.own_domains or address == self.facts.mailbox_address):
             return _Sender(False, "", ())
@@ -136,7 +143,9 @@ class _Attributor:
             return _Sender(False, bureau, ())
         signals: list[tuple[str, str, float, str]] = []
         known = self.facts.addresses.get(address)
-        if known:
+        if known and distrust:  # kept as zero-weight evidence, so review can say why it was not used
+            signals.append((UNTRUSTED_ADDRESS, known, 0.0, address))
+        elif known:
             signals.append(("sender_address", known, W_ADDRESS, address))
         for mention in self.roster.index.find(name):
             signals.append(("sender_name", mention.key, W_SENDER_NAME, name))
@@ -145,7 +154,7 @@ class _Attributor:
         for line in _signature_lines(body.splitlines()):
             for mention in self.roster.index.find(line):
                 signals.append(("body_signature", mention.key, W_BODY_SIGNATURE, line))
-        return _Sender(True, "", tuple(signals))
+        return _Sender(True, "", tuple(signals), distrust)
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -155,11 +164,11 @@ class _Attributor:
             for child in part.children:
                 found.extend(self.part(child, parsed, _Sender(False, sender.bureau, ()), single=False))
             if part.problem:
-                found.append(Decision(part.path, "needs_review", reason=f"压缩包有问题：{part.problem}", readable=False))
+                found.append(Decision(part.path, "needs_review", reason=f"压缩包有问题：{describe_problem(part.problem)}", readable=False))
             return found
         if part.kind is PartKind.MESSAGE:
             if part.message is None:
-                return [Decision(part.path, "needs_review", reason=part.problem or "附带邮件无法读取", readable=False)]
+                return [Decision(part.path, "needs_review", reason=describe_problem(part.problem) or "附带邮件无法读取", readable=False)]
             inner = self.message(part.message, depth=1)
             return [d for d in inner if d.item_path != "message"] or []
         if part.kind is PartKind.DOCUMENT and part.document is not None:
@@ -173,17 +182,17 @@ class _Attributor:
     def unreadable(self, part: Part, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
         announces = names_a_report(part.filename) or (single and names_a_report(parsed.subject) and sender.speaks_for_itself)
         if not announces or part.content_type.startswith("image/") and not names_a_report(part.filename):
-            return [Decision(part.path, "unrelated", reason=f"无法读取，且未标明是报告（{part.problem}）")]
+            return [Decision(part.path, "unrelated", reason=f"{describe_problem(part.problem) or '无法读取'}，且未标明是报告")]
         evidence = _Evidence()
         scores: dict[str, float] = defaultdict(float)
         self._score_text("filename", _stem(part.filename), W_FILENAME, scores, evidence)
         if single:
             self._score_sender(sender, scores, evidence)
         decision = self.decide(part.path, scores, evidence, sections={}, readable=False, sender=sender)
-        problem = part.problem or "无法读取"
+        problem = describe_problem(part.problem) or "无法读取"
         if decision.kind == "report":
-            return [replace(decision, reason=f"附件无法读取（{problem}），请人工核对文件")]
-        return [replace(decision, reason=f"附件无法读取（{problem}）；{decision.reason}")]
+            return [replace(decision, reason=f"附件无法读取：{problem}。已按文件名或邮件信息计入，请人工核对文件")]
+        return [replace(decision, reason=f"附件无法读取：{problem}。{decision.reason}")]
 
     def body(self, parsed: ParsedMessage, sender: _Sender, *, depth: int) -> list[Decision]:
         own_part, forwarded = split_inline_forward(parsed.text_body)
@@ -258,7 +267,8 @@ class _Attributor:
             key = self._key(raw_key)
             if key and (signal, key) not in seen:
                 seen.add((signal, key))
-                scores[key] += weight
+                if weight:
+                    scores[key] += weight
                 evidence.add(signal, key, weight, text)
 
     def _score_text(self, signal: str, text: str, weight: float, scores: dict[str, float], evidence: _Evidence) -> None:
@@ -277,6 +287,28 @@ class _Attributor:
         return group[0]
 
     def decide(
+        self,
+        path: str,
+        scores: dict[str, float],
+        evidence: _Evidence,
+        *,
+        sections: dict,
+        readable: bool,
+        sender: _Sender,
+    ) -> Decision:
+        decision = self._decide(path, scores, evidence, sections=sections, readable=readable, sender=sender)
+        untrusted = next((e for e in evidence.items if e["signal"] == UNTRUSTED_ADDRESS), None)
+        if decision.kind == "report" or untrusted is None or not sender.distrust:
+            return decision
+        # Would the address have decided it?  Then say so: review, not attribution by a forged address.
+        key = untrusted["institution"]
+        boosted = {**scores, key: scores.get(key, 0.0) + W_ADDRESS}
+        would = self._decide(path, boosted, evidence, sections=sections, readable=readable, sender=sender)
+        if would.kind == "report" and would.institution == key:
+            return replace(decision, kind="needs_review", institution=key, reason=sender.distrust)
+        return decision
+
+    def _decide(
         self,
         path: str,
         scores: dict[str, float],
