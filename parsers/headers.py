@@ -12,6 +12,7 @@ import binascii
 import quopri
 import re
 from datetime import datetime
+from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses
@@ -25,6 +26,8 @@ _SURROGATES = re.compile(r"[\udc80-\udcff]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _WS_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# email.header.decode_header is quadratic in the number of encoded-words: longer values are cut.
+MAX_DECODED_HEADER_CHARS = 65_536
 
 
 def recover_raw(value: str) -> str:
@@ -40,12 +43,12 @@ def decode_header_text(value: object) -> str:
     """Decode a header value: RFC 2047 encoded-words, raw 8-bit bytes, folding."""
     if value is None:
         return ""
-    text = recover_raw(str(value))
+    text = recover_raw(str(value)[:MAX_DECODED_HEADER_CHARS])
     if "=?" not in text:
         return _unfold(text)
     try:
         chunks = decode_header(text)
-    except (ValueError, binascii.Error, AssertionError):
+    except (ValueError, binascii.Error, AssertionError, HeaderParseError):
         return _unfold(_decode_words_leniently(text))
     out: list[str] = []
     for chunk, charset in chunks:
@@ -174,8 +177,12 @@ def part_filename(part: Message) -> str:
         if isinstance(value, tuple):  # RFC 2231: (charset, language, text with surrogates)
             charset, _lang, text = value
             # email.utils percent-decodes RFC 2231 values as latin-1: recover the bytes that way.
-            raw = str(text or "").encode("latin-1", "surrogateescape")
-            decoded = decode_text(raw, normalize_charset(charset or "") or "utf-8")[0]
+            try:
+                raw = str(text or "").encode("latin-1", "surrogateescape")
+            except UnicodeEncodeError:  # raw 8-bit bytes already recovered as text (_param): keep them
+                decoded = str(text)
+            else:
+                decoded = decode_text(raw, normalize_charset(charset or "") or "utf-8")[0]
         else:
             decoded = decode_header_text(str(value).strip('"'))
             if "=?" in decoded:

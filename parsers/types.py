@@ -133,7 +133,7 @@ class ParseLimits:
 
     max_attachments: int = 200
     max_mime_depth: int = 40
-    max_header_bytes: int = 1_000_000
+    max_header_bytes: int = 256_000
     max_archive_depth: int = 3
     max_archive_members: int = 500
     max_expanded_bytes: int = 200_000_000
@@ -142,6 +142,9 @@ class ParseLimits:
     max_document_bytes: int = 60_000_000
     max_text_chars: int = 2_000_000
     max_message_depth: int = 5  # attached messages inside attached messages
+    # Total work per message, across all its attachments (zip members and attached messages included).
+    max_message_expanded_bytes: int = 300_000_000
+    max_message_text_chars: int = 10_000_000
 
 
 EMPTY_ADDRESS = Address("", "")

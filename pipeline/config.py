@@ -133,6 +133,10 @@ class Config:
     digest_to: tuple[str, ...]
     authserv_id: str
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    # [limits]: parse each message in a stoppable worker process (pipeline.sandbox).
+    isolate_parsing: bool = True
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 1024
 
     @property
     def data_dir(self) -> Path:
@@ -249,6 +253,9 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         digest_to=tuple(reader.list("digest", "to", [])),
         authserv_id=reader.str("security", "authserv_id", "").lower(),
         raw=raw,
+        isolate_parsing=reader.bool("limits", "isolate_parsing", True),
+        parse_timeout_s=float(reader.number("limits", "parse_timeout_s", 60.0, float)),
+        parse_memory_mb=int(reader.number("limits", "parse_memory_mb", 1024, int)),
     )
 
 

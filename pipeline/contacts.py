@@ -71,7 +71,7 @@ def load_learned(conn, roster: Roster) -> list[Contact]:  # noqa: ANN001 - a SQL
 
 
 def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[str, ...], mailbox: str,
-                exempt: frozenset[str]) -> AttributionFacts:  # fmt: skip
+                exempt: frozenset[str], authserv_id: str = "") -> AttributionFacts:  # fmt: skip
     """Sender facts for attribution.  An address shared by two institutions identifies neither."""
     by_address: dict[str, set[str]] = {}
     bureau_addresses: dict[str, str] = {}
@@ -83,7 +83,7 @@ def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[s
         by_address.setdefault(contact.address, set()).add(roster.group(contact.institution)[0])
     addresses = {addr: next(iter(names)) for addr, names in by_address.items() if len(names) == 1}
     return AttributionFacts(own_domains=own_domains, mailbox_address=mailbox, addresses=addresses,
-                            bureau_addresses=bureau_addresses, exempt=exempt)  # fmt: skip
+                            bureau_addresses=bureau_addresses, exempt=exempt, authserv_id=authserv_id)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

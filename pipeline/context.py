@@ -50,6 +50,7 @@ class Context:
                 own_domains=campaign.own_domains,
                 mailbox=campaign.mailbox_address,
                 exempt=frozenset(campaign.exempt),
+                authserv_id=self.config.authserv_id,
             )
         return self._facts
 

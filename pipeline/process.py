@@ -11,19 +11,19 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from parsers.message import parse_message
 from parsers.types import ParsedMessage
 from storage.decisions import replace_auto_decisions
 from storage.messages import (
     ItemRow,
     fetch_message,
-    save_message_kind,
     save_parse,
     save_parse_failure,
 )
 
 from .attribution import AttributionResult, attribute_message
 from .context import Context
+from .errors import IntakeError, StorageError
+from .sandbox import parse_stoppable
 
 log = logging.getLogger(__name__)
 
@@ -49,33 +49,45 @@ def process_message(ctx: Context, message_id: int, *, raw: bytes | None = None) 
     if len(raw) > ctx.config.max_message_bytes:
         reason = f"邮件 {len(raw):,} 字节，超过上限 {ctx.config.max_message_bytes:,}，已保存未解析"
         return _fail(ctx, message_id, reason)
-    try:
-        parsed = parse_message(raw, limits=ctx.config.limits)
+    try:  # in a stoppable worker process unless [limits] isolate_parsing = false
+        parsed, stopped = parse_stoppable(ctx.config, raw)
     except Exception as err:  # parse_message should not raise; if it does, the row says why
         log.exception("parse failed for message %s", message_id)
         return _fail(ctx, message_id, f"解析失败：{type(err).__name__}: {err}")
+    if parsed is None:
+        return _fail(ctx, message_id, f"解析被中止：{stopped}")
 
     received_at, basis = row.received_at, row.received_basis
     if basis != "internaldate":
         received_at, basis = _receipt_time(parsed)
-    result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
-    with ctx.db.begin() as conn:
-        save_parse(
-            conn,
-            message_id,
-            message_id_header=parsed.message_id,
-            sender_address=parsed.sender.address,
-            sender_name=parsed.sender.name,
-            subject=parsed.subject,
-            date_header=parsed.date,
-            problems=list(parsed.problems) + _receipt_problem(basis),
-            item_rows=list(item_rows(parsed)),
-            received_at=received_at,
-            received_basis=basis,
-        )
-        replace_auto_decisions(conn, message_id, result.decisions)
+    try:
+        result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
         kind = _message_kind(result)
-        save_message_kind(conn, message_id, kind)
+        # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
+        # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.
+        with ctx.db.begin(durable=False) as conn:
+            save_parse(
+                conn,
+                message_id,
+                message_id_header=parsed.message_id,
+                sender_address=parsed.sender.address,
+                sender_name=parsed.sender.name,
+                subject=parsed.subject,
+                date_header=parsed.date,
+                problems=list(parsed.problems) + _receipt_problem(basis),
+                item_rows=list(item_rows(parsed)),
+                received_at=received_at,
+                received_basis=basis,
+                kind=kind,
+            )
+            replace_auto_decisions(conn, message_id, result.decisions)
+    except (StorageError, IntakeError):
+        raise  # disk full, locked for too long, bad data files: stop the run, say why
+    except Exception as err:  # a bug or a value the database refuses: a failed row, not a pending one
+        # that would stop every later run at the same message
+        log.exception("processing failed for message %s", message_id)
+        detail = f"{type(err).__name__}: {err}".encode("utf-8", "backslashreplace").decode("utf-8")[:300]
+        return _fail(ctx, message_id, f"处理失败：{detail}")
     return ProcessResult(message_id, True, kind, result.institutions)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,13 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.exc import OperationalError
 
+from .errors import StorageError
 from .schema import MIGRATIONS, now_utc, schema_migrations
 
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "intake.sqlite3"
+_DISK_TROUBLE = re.compile(r"disk|full|I/O error|readonly|read-only|unable to open", re.IGNORECASE)
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -32,10 +35,14 @@ class Database:
         self.engine = engine
 
     @contextmanager
-    def begin(self, *, attempts: int = 8) -> Iterator[Connection]:
+    def begin(self, *, attempts: int = 8, durable: bool = True) -> Iterator[Connection]:
         """A write transaction; retried from the start when SQLite reports the database locked.
 
         Only the BEGIN IMMEDIATE is retried here: the body runs once, inside the lock.
+        `durable=False` (SQLite: synchronous=NORMAL for this commit) skips the fsync of the
+        commit: a power cut may then roll back this transaction, never corrupt or reorder,
+        and the next durable commit makes it durable too.  Only for work that is redone
+        when lost (parse results: the row stays `pending` and is resumed).
         """
         delay = 0.1
         for attempt in range(attempts):
@@ -43,6 +50,7 @@ class Database:
                 ctx = self.engine.begin()
                 conn = ctx.__enter__()
                 if self.engine.dialect.name == "sqlite":
+                    _set_synchronous(conn, "FULL" if durable else "NORMAL")
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
             except OperationalError as err:
                 if "locked" not in str(err) or attempt == attempts - 1:
@@ -53,12 +61,18 @@ class Database:
                 continue
             break
         try:
-            yield conn
-        except BaseException as err:
-            ctx.__exit__(type(err), err, err.__traceback__)
-            raise
-        else:
-            ctx.__exit__(None, None, None)
+            try:
+                yield conn
+            except BaseException as err:
+                ctx.__exit__(type(err), err, err.__traceback__)
+                raise
+            else:
+                ctx.__exit__(None, None, None)
+        except OperationalError as err:
+            if not _DISK_TROUBLE.search(str(err)):
+                raise
+            # Disk full, file size limit, read-only or failing disk: the transaction was rolled back.
+            raise StorageError(f"数据库写入失败（磁盘已满或不可写？）：{err.orig}") from err
 
     def connect(self) -> Connection:
         return self.engine.connect()
@@ -81,9 +95,16 @@ def open_database(data_dir: Path, url: str = "") -> Database:
     return db
 
 
+def _set_synchronous(conn: Connection, level: str) -> None:
+    """Set PRAGMA synchronous on a pooled connection, outside a transaction, only when it changes."""
+    if conn.info.get("synchronous") != level:
+        conn.exec_driver_sql(f"PRAGMA synchronous = {level}")
+        conn.info["synchronous"] = level
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
+    def _on_connect(dbapi_conn, record):  # noqa: ANN001 - DB-API objects
         # Let SQLAlchemy's begin() emit nothing, so BEGIN IMMEDIATE can be issued explicitly.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -92,6 +113,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
+        record.info["synchronous"] = "FULL"
 
 
 def migrate(db: Database) -> list[str]:

@@ -44,7 +44,9 @@ class RawStore:
             return StoredRaw(sha, rel, len(data), created=False)
         tmp: str | None = None
         try:
-            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # mkdir(parents=True) gives intermediate folders the umask's mode: make both levels 0700.
+            final.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            final.parent.mkdir(exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".eml")
             try:
                 os.fchmod(fd, 0o600)

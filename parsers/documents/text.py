@@ -44,7 +44,7 @@ def normalize_charset(label: str) -> str:
         return "gb18030"
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL byte in it
         return ""
 
 
