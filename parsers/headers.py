@@ -20,7 +20,7 @@ from email.utils import getaddresses
 from mailparser.dates import parse_mail_date
 
 from .documents.text import decode_text, normalize_charset
-from .types import EMPTY_ADDRESS, Address
+from .types import Address
 
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
@@ -106,11 +106,6 @@ def parse_addresses(values: list[str] | None) -> tuple[Address, ...]:
         if name or addr:
             found.append(Address(name, addr))
     return tuple(found)
-
-
-def first_address(values: list[str] | None) -> Address:
-    addresses = parse_addresses(values)
-    return addresses[0] if addresses else EMPTY_ADDRESS
 
 
 def parse_date(value: str | None) -> datetime | None:

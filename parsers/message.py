@@ -30,7 +30,6 @@ from .documents.text import decode_text, html_to_text
 from .headers import (
     clean_header,
     decode_header_text,
-    first_address,
     parse_addresses,
     parse_date,
     part_filename,
@@ -39,7 +38,7 @@ from .headers import (
     received_time,
     recover_raw,
 )
-from .types import DEFAULT_LIMITS, ParsedMessage, ParseLimits, Part, PartKind
+from .types import DEFAULT_LIMITS, EMPTY_ADDRESS, ParsedMessage, ParseLimits, Part, PartKind
 
 _AUTO_SUBJECT_PREFIXES = (
     "自动回复", "自动答复", "auto reply", "autoreply", "automatic reply", "out of office", "退信",
@@ -85,7 +84,9 @@ def parse_message(
         walker.add_body(msg)
 
     from_values = raw_values(msg, "from")
-    sender = first_address(from_values)
+    # Counted on the raw headers: a decoded display name may itself contain "x@y" text.
+    from_addresses = parse_addresses(from_values)
+    sender = from_addresses[0] if from_addresses else EMPTY_ADDRESS
     reply_to = parse_addresses(raw_values(msg, "reply-to"))
     subject = clean_header(decode_header_text(raw_value(msg, "subject")))
     headers = tuple((name, clean_header(decode_header_text(value))) for name, value in msg.raw_items())
@@ -93,13 +94,14 @@ def parse_message(
     html_body = "\n".join(walker.html_bodies)
     if not text_body.strip() and html_body:
         text_body = html_to_text(html_body)
-    if len(from_values) > 1:
-        problems.append(f"{len(from_values)} From: headers")
+    from_count = max(len(from_values), len(from_addresses))
+    if from_count > 1:
+        problems.append(f"{from_count} From: addresses")
     return ParsedMessage(
         message_id=clean_header(recover_raw(raw_value(msg, "message-id"))).strip("<>"),
         subject=subject,
         sender=sender,
-        from_count=len(from_values),
+        from_count=from_count,
         reply_to=reply_to,
         to=parse_addresses(raw_values(msg, "to")),
         cc=parse_addresses(raw_values(msg, "cc")),

@@ -98,7 +98,7 @@ class ParsedMessage:
     message_id: str  # "" when absent: never dedup on it
     subject: str
     sender: Address
-    from_count: int  # number of From: headers (2+ is a spoofing signal)
+    from_count: int  # addresses in From: header(s), or the number of such headers (2+ is a spoofing signal)
     reply_to: tuple[Address, ...]
     to: tuple[Address, ...]
     cc: tuple[Address, ...]

@@ -27,12 +27,14 @@ from storage.messages import ItemRow, MessageRow, fetch_items, fetch_message
 from storage.schema import learned_contacts, now_utc
 
 from .audit import current_actor, record_status_changes
+from .authenticity import check_sender
 from .contacts import load_contacts, save_learned_contact
 from .context import Context
 from .errors import AmbiguousError, IntakeError, NotFoundError
 from .matching import normalise
 from .review import MESSAGE_ITEM, item_id, parse_item_id
 from .roster import Roster
+from .views import reparse_headers
 
 BODY_ITEM = "body"
 
@@ -251,6 +253,8 @@ def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, Ite
         return ""
     if any(roster.bureau_for(m.key) is not None for m in roster.index.find(message.sender_name)):
         return ""  # signs as a district bureau: attribution treats it as one, so must we
+    if not check_sender(reparse_headers(ctx, message), ctx.config.authserv_id).address_usable:
+        return ""  # a forged or unverified sender must never become a known address
     if any(items.get(prefix) is not None and items[prefix].kind == "message" for prefix in _prefixes(path)):
         return ""
     group = set(roster.group(institution))

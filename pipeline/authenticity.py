@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.utils import getaddresses
 
 from parsers.types import ParsedMessage
 
@@ -90,14 +89,7 @@ def check_sender(parsed: ParsedMessage, authserv_id: str) -> SenderCheck:
             if method in CHECKED_METHODS and result in FAILING
         )
     )
-    return SenderCheck(tuple(trusted), ignored, failed, max(parsed.from_count, _addresses_in_from(parsed)))
-
-
-def _addresses_in_from(parsed: ParsedMessage) -> int:
-    value = parsed.header("from")
-    if not value:
-        return 0
-    return sum(1 for _name, addr in getaddresses([value]) if "@" in addr)
+    return SenderCheck(tuple(trusted), ignored, failed, parsed.from_count)
 
 
 def _strip_comments(value: str) -> str:

@@ -34,7 +34,6 @@ import pandas as pd
 
 from parsers.documents import sniff as ct
 from parsers.documents import sniff_content_type
-from parsers.message import parse_message
 from parsers.types import ParsedMessage, Part
 from storage.audit import save_audit
 from storage.errors import StorageError
@@ -47,6 +46,7 @@ from .errors import IntakeError
 from .review import MESSAGE_ITEM
 from .spreadsheet import write_sheet
 from .status import STATUS_LABELS, InstitutionStatus, Submission, status_as_of
+from .views import reparse
 
 INDEX_NAME = "00_报告清单.xlsx"
 MAX_NAME_BYTES = 180  # Linux allows 255 bytes, Windows 255 UTF-16 units: leave room for "_2" and copies
@@ -235,7 +235,7 @@ def _load(
             raise LookupError(f"message {message_id} vanished")
         raw = ctx.raw.get(row.raw_path, row.sha256)
         cache.clear()  # one message at a time: raw mail can be large
-        cache[message_id] = (raw, parse_message(raw, limits=ctx.config.limits))
+        cache[message_id] = (raw, reparse(ctx, row))
     return cache[message_id]
 
 

@@ -86,6 +86,7 @@ def ingest_paths(
 ) -> IngestSummary:
     """Ingest every message under `paths` (files, folders, Maildir, mbox).  Idempotent and resumable."""
     summary = IngestSummary()
+    ctx.raw.sweep_temp()  # temp files a killed writer left behind (the worker sweeps at start)
     summary.resumed = resume_pending(ctx)
     for item in iter_raw_mail(paths):
         if isinstance(item, SourceProblem):

@@ -74,7 +74,7 @@ def process_message(ctx: Context, message_id: int, *, raw: bytes | None = None) 
                 sender_name=parsed.sender.name,
                 subject=parsed.subject,
                 date_header=parsed.date,
-                problems=list(parsed.problems) + _receipt_problem(basis),
+                problems=[*parsed.problems, *_part_warnings(parsed), *_receipt_problem(basis)],
                 item_rows=list(item_rows(parsed)),
                 received_at=received_at,
                 received_basis=basis,
@@ -95,6 +95,11 @@ def _fail(ctx: Context, message_id: int, reason: str) -> ProcessResult:
     with ctx.db.begin() as conn:
         save_parse_failure(conn, message_id, reason)
     return ProcessResult(message_id, False, "needs_review", (), reason)
+
+
+def _part_warnings(parsed: ParsedMessage) -> list[str]:
+    """Warnings about single attachments (macros not run, text cut short), labelled with the file."""
+    return [f"{p.path} {p.filename or '（无文件名）'}: {w}" for p in parsed.walk_parts() for w in p.warnings]
 
 
 def _receipt_time(parsed: ParsedMessage) -> tuple[datetime | None, str]:

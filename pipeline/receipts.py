@@ -15,16 +15,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from parsers.message import parse_message
 from storage.decisions import DecisionRow
 from storage.ledger import OPEN_STATUSES, fetch_ledger
 from storage.messages import fetch_item_index
 
+from .authenticity import check_sender
 from .context import Context
 from .mailer import Delivery, Outbox, dry_run_default
 from .outgoing import OutgoingMail, Recipient, clean_address, header_text, local_time, render
 from .recognition import SECTIONS
-from .views import MessageView, message_views
+from .views import MessageView, message_views, reparse_headers
 
 _NO_REPLY = re.compile(
     r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster|bounces?|notifications?|auto-?reply)"
@@ -144,12 +144,14 @@ def _not_answerable(ctx: Context, view: MessageView) -> str:
         return "发件人属本委域名（同事转发），不发回执"
     if _NO_REPLY.match(local):
         return f"不接收回复的地址（{address}）"
-    raw = ctx.raw.get(message.raw_path, message.sha256)
-    parsed = parse_message(raw, limits=ctx.config.limits)
+    parsed = reparse_headers(ctx, message)
     if parsed.auto_reply:
         return f"自动邮件，不回复（{parsed.auto_reply}）"
     if parsed.header("return-path").strip() == "<>":
         return "退信地址为空（系统邮件），不回复"
+    sender = check_sender(parsed, ctx.config.authserv_id)
+    if not sender.address_usable:
+        return f"发件人可能伪造，不回复（{sender.reason}）"
     return ""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from parsers.message import parse_message
 from parsers.types import ParsedMessage
@@ -11,7 +11,8 @@ from storage.decisions import DecisionRow, fetch_decisions
 from storage.messages import MessageRow, fetch_message, fetch_messages
 
 from .context import Context
-from .errors import NotFoundError
+from .errors import IntakeError, NotFoundError
+from .sandbox import parse_stoppable
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,5 +62,18 @@ def load_message(ctx: Context, reference: str) -> tuple[MessageRow, ParsedMessag
         if row is None:
             raise NotFoundError(f"没有找到邮件 {reference}（用 intake messages 查看编号）")
         decisions = list(fetch_decisions(conn, message_id=row.id))
-    raw = ctx.raw.get(row.raw_path, row.sha256)
-    return row, parse_message(raw, limits=ctx.config.limits), decisions
+    return row, reparse(ctx, row), decisions
+
+
+def reparse(ctx: Context, row: MessageRow) -> ParsedMessage:
+    """A stored message parsed again, under the same time and memory limits as ingest."""
+    parsed, reason = parse_stoppable(ctx.config, ctx.raw.get(row.raw_path, row.sha256))
+    if parsed is None:
+        raise IntakeError(f"邮件 {row.id} 无法解析：{reason}")
+    return parsed
+
+
+def reparse_headers(ctx: Context, row: MessageRow) -> ParsedMessage:
+    """A stored message's headers and bodies only (attachments listed, never read): cheap and safe."""
+    limits = replace(ctx.config.limits, max_attachments=0)
+    return parse_message(ctx.raw.get(row.raw_path, row.sha256), limits=limits)

@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 
 from storage.imapstate import fetch_state
+from storage.rawstore import RawStore
 
 from .audit import record_status_changes
 from .config import Config
@@ -106,6 +107,7 @@ def run_worker(ctx_factory: Callable[[], Context], config: Config) -> None:
     specs = job_specs(config)
     tz = config.campaign.timezone
     with worker_lock(config.data_dir):
+        RawStore(config.data_dir).sweep_temp()  # temp files a killed writer left behind
         stop = threading.Event()
         scheduler = BlockingScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
         for spec in specs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,19 @@ class RawStore:
 
     def relpath(self, sha256: str) -> str:
         return f"raw/{sha256[:2]}/{sha256[2:4]}/{sha256}.eml"
+
+    def sweep_temp(self, *, older_than_s: float = 3600.0) -> int:
+        """Delete temp files that a killed writer left behind (old enough that no writer still owns them)."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.root.glob("*/*/.tmp-*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another sweeper got there first
+        return removed
 
     def put(self, data: bytes) -> StoredRaw:
         """Write `data` durably (unless already present) and return where it is."""

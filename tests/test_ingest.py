@@ -126,3 +126,18 @@ def test_killed_ingest_completes_on_rerun_without_loss(config_path, tmp_path):
         assert len([p for p in raw_dir.rglob("*.eml") if not p.name.startswith(".tmp-")]) == 300
     finally:
         ctx.close()
+
+
+def test_stale_temp_files_of_a_killed_writer_are_swept(ctx, tmp_path):
+    """GIVEN a temp file a killed writer left in the raw store (old) and one being written now
+    WHEN an ingest runs THEN the old one is gone and the fresh one is left alone."""
+    folder = ctx.data_dir / "raw" / "ab" / "cd"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".tmp-stale.eml", folder / ".tmp-fresh.eml"
+    stale.write_bytes(b"half a message")
+    fresh.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    (tmp_path / "m.eml").write_bytes(sample_mail(1))
+    ingest_paths(ctx, [tmp_path / "m.eml"])
+    assert not stale.exists() and fresh.exists()

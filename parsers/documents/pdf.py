@@ -8,6 +8,7 @@ pages yield no text at all is a scan: UNREADABLE "pdf has no text layer (scan?)"
 from __future__ import annotations
 
 import io
+import logging
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
@@ -15,6 +16,8 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 from parsers.documents.base import Context, Outcome, TextBudget, short, unreadable
 from parsers.types import DocumentText, Paragraph, PartKind
 
+# pypdf logs warnings that quote fragments of the document: no mail content may reach the logs.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 _MAX_PAGES = 2000  # bounds the work on hostile page trees; real reports are a few pages
 
 
