@@ -48,7 +48,13 @@ class ItemRow:
 
 
 def _row(r) -> MessageRow:  # noqa: ANN001 - a SQLAlchemy Row
-    return MessageRow(**{k: r._mapping[k] for k in MessageRow.__slots__})
+    m = r._mapping  # a property that builds a new mapping on every access: read it once per row
+    return MessageRow(*[m[k] for k in MessageRow.__slots__])
+
+
+def _item(r) -> ItemRow:  # noqa: ANN001 - a SQLAlchemy Row
+    m = r._mapping
+    return ItemRow(*[m[k] for k in ItemRow.__slots__])
 
 
 def find_message_by_sha(conn: Connection, sha256: str) -> MessageRow | None:
@@ -92,7 +98,8 @@ def save_new_message(
             ingested_at=now,
         )
     ).inserted_primary_key[0]
-    save_source(conn, message_id, source, ref)
+    # A new id has no sources yet: insert without save_source's existence check.
+    conn.execute(insert(message_sources).values(message_id=message_id, source=source, ref=ref, seen_at=now))
     return message_id
 
 
@@ -136,8 +143,12 @@ def save_parse(
     item_rows: Iterable[ItemRow],
     received_at: datetime | None = None,
     received_basis: str | None = None,
+    kind: str | None = None,
 ) -> None:
-    """Store a successful parse: decoded header fields and the item tree (replacing older items)."""
+    """Store a successful parse: decoded header fields and the item tree (replacing older items).
+
+    With `kind`, also what `save_message_kind` records (the kind and processed_at), in the same UPDATE.
+    """
     values = dict(
         message_id_header=message_id_header,
         sender_address=sender_address,
@@ -150,6 +161,8 @@ def save_parse(
     )
     if received_basis is not None:
         values.update(received_at=received_at, received_basis=received_basis)
+    if kind is not None:
+        values.update(kind=kind, processed_at=now_utc())
     conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
     conn.execute(delete(items).where(items.c.message_id == message_id))
     rows = [_item_values(message_id, item) for item in item_rows]
@@ -186,7 +199,7 @@ def fetch_messages(conn: Connection, *, status: str | None = None, since: dateti
 
 def fetch_items(conn: Connection, message_id: int) -> list[ItemRow]:
     rows = conn.execute(select(items).where(items.c.message_id == message_id).order_by(items.c.id))
-    return [ItemRow(**{k: r._mapping[k] for k in ItemRow.__slots__}) for r in rows]
+    return [_item(r) for r in rows]
 
 
 def fetch_sources(conn: Connection, message_id: int) -> list[tuple[str, str]]:
@@ -201,4 +214,4 @@ def fetch_sources(conn: Connection, message_id: int) -> list[tuple[str, str]]:
 def fetch_item_index(conn: Connection) -> dict[tuple[int, str], ItemRow]:
     """Every item keyed by (message id, path): for views that label decisions with file names."""
     rows = conn.execute(select(items).order_by(items.c.id))
-    return {(r.message_id, r.path): ItemRow(**{k: r._mapping[k] for k in ItemRow.__slots__}) for r in rows}
+    return {(r.message_id, r.path): _item(r) for r in rows}

@@ -1,0 +1,135 @@
+"""Shared helpers: throw-away configs and data dirs, timing, peak memory, subprocess runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.config import Config, load_config
+from pipeline.context import Context, open_context
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def write_config(
+    work: Path, overrides: dict[str, dict[str, object]] | None = None, *, data: Path | None = None
+) -> Path:
+    """A config.toml in `work` built from the project's (as tests/conftest.py does), data dir `work/var`.
+
+    `data` is a folder holding roster.csv / bureaus.csv / contacts.csv (default: the project's data/).
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    target = work / "data"
+    if not target.exists():
+        shutil.copytree(data or ROOT / "data", target)
+    settings = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    settings["storage"]["data_dir"] = str(work / "var")
+    for section, values in (overrides or {}).items():
+        settings.setdefault(section, {}).update(values)
+    lines = []
+    for section, values in settings.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path = work / "config.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def fresh_context(work: Path, overrides: dict[str, dict[str, object]] | None = None) -> Context:
+    """An empty data dir under `work` (removed first) and its open context, roster and facts loaded."""
+    shutil.rmtree(work / "var", ignore_errors=True)
+    ctx = open_context(load_config(write_config(work, overrides)))
+    ctx.attribution_facts()  # loads the roster too: not part of any timed loop
+    return ctx
+
+
+def project_config() -> Config:
+    return load_config(ROOT / "config.toml")
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process, in MB.
+
+    VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child would
+    report its parent's peak.  `reset_peak_rss()` restarts the count.
+    """
+    hwm = _status_kib("VmHWM")
+    return (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+
+
+def rss_mb() -> float:
+    current = _status_kib("VmRSS")
+    return current / 1024 if current is not None else float("nan")
+
+
+def reset_peak_rss() -> None:
+    """Reset VmHWM to the current RSS (Linux 4.0+; silently does nothing elsewhere)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def run_child(module: str, *args: str, timeout: float = 600) -> dict:
+    """Run `python -m module args…` in a fresh interpreter; its last stdout line is a JSON result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"{module} {' '.join(args)} failed ({proc.returncode}): " + " | ".join(tail))
+    return json.loads(lines[-1])
+
+
+def progress(text: str) -> None:
+    """One line on stderr, so stdout keeps only the table."""
+    print(f"  .. {text}", file=sys.stderr, flush=True)

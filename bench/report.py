@@ -1,0 +1,114 @@
+"""The one table `scripts/bench` prints (Markdown, so it can be pasted into the README as is)."""
+
+from __future__ import annotations
+
+Row = tuple[str, str, str, str]  # measure, figure, target, verdict
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("met" if ok else "**missed**")
+
+
+def _pipeline_rows(label: str, p: dict) -> list[Row]:
+    mode = {"isolated": ", parse sandbox on", "in_process": ", parse sandbox off", "as_configured": ""}[label]
+    rows: list[Row] = [
+        (f"1. Ingest{mode}: pipeline / bare baseline",
+         f"{p['ingest_msgs_per_s']:.0f} / {p['baseline_msgs_per_s']:.0f} msg/s = **{p['ingest_ratio']:.2f}x** time",
+         "≤ 1.5x", _verdict(p["ingest_ratio"] <= 1.5)),
+        (f"2. Reprocess{mode}: pipeline / bare baseline",
+         f"{p['reprocess_msgs_per_s']:.0f} / {p['baseline_msgs_per_s']:.0f} msg/s = **{p['reprocess_ratio']:.2f}x** time",
+         "≤ 1.5x", _verdict(p["reprocess_ratio"] <= 1.5)),
+    ]  # fmt: skip
+    if label != "in_process":
+        rows.append(("   durable writes alone (raw fsync + row commit)",
+                     f"{p['durable_writes_ms_per_msg']:.1f} ms/msg vs baseline {1000 / p['baseline_msgs_per_s']:.1f} ms/msg",
+                     "", ""))  # fmt: skip
+    return rows
+
+
+def _attribution_rows(a: dict) -> list[Row]:
+    sizes = a["by_size"]
+    figures = " / ".join(f"{int(k):,}: {v['us_per_message']:.0f}" for k, v in sizes.items())
+    loads = " / ".join(f"{int(k):,}: {v['roster_load_s'] * 1000:.0f} ms" for k, v in sizes.items())
+    return [
+        ("3. Attribution per message (µs) by roster size", f"{figures}; **{a['ratio']:.2f}x**",
+         "10k ≤ 2x 96", _verdict(a["ratio"] <= 2.0)),
+        ("   roster load + name index build", loads, "", ""),
+    ]  # fmt: skip
+
+
+def _scale_rows(scale: dict) -> list[Row]:
+    rows: list[Row] = []
+    for key, s in scale.items():
+        institutions, messages = (int(n) for n in key.split("/"))
+        big = institutions > 1000
+        status_limit, book_limit = (5.0, 60.0) if big else (1.0, 3.0)
+        where = f"{institutions:,} inst. / {messages:,} msgs"
+        rows.append((f"4. Status, {where}", f"{s['status_s']:.2f} s", f"< {status_limit:g} s",
+                     _verdict(s["status_s"] < status_limit)))  # fmt: skip
+        rows.append((f"4. Workbook, {where}", f"{s['workbook_s']:.2f} s ({s['workbook_mb']:.1f} MB)",
+                     f"< {book_limit:g} s", _verdict(s["workbook_s"] < book_limit)))  # fmt: skip
+        if big:
+            rows.append((f"4. Peak RSS, {where}", f"{s['peak_rss_mb']:.0f} MB", "< 2048 MB",
+                         _verdict(s["peak_rss_mb"] < 2048)))  # fmt: skip
+    return rows
+
+
+def _memory_rows(memory: dict) -> list[Row]:
+    rows: list[Row] = []
+    for label, cases in memory.items():
+        mode = {"isolated": "sandbox on", "in_process": "sandbox off", "as_configured": "as configured"}[
+            label
+        ]
+        for case, m in cases.items():
+            if not isinstance(m, dict):
+                continue
+            if m["isolated"]:
+                figure = f"{m['total_peak_mb']:.0f} MB (ingest {m['ingest_peak_mb']:.0f} + parser {m['parser_peak_mb']:.0f})"
+            else:
+                figure = f"{m['total_peak_mb']:.0f} MB"
+            rows.append((f"5. Peak RSS, 1 msg + 25 MB .{case} ({mode})", figure, "< 400 MB",
+                         _verdict(m["total_peak_mb"] < 400)))  # fmt: skip
+    return rows
+
+
+def _imap_rows(imap: dict) -> list[Row]:
+    if "skipped" in imap:
+        return [("6. IMAP poll figures", f"skipped: {imap['skipped']}", "", "")]
+    rows: list[Row] = []
+    idle = {int(k): v for k, v in imap.get("idle_poll_ms", {}).items()}
+    if idle:
+        small, big = min(idle), max(idle)
+        ratio = idle[big] / idle[small]
+        rows.append((f"6. Idle poll, {small:,} / {big:,}-message mailbox", f"{idle[small]:.1f} / {idle[big]:.1f} ms; {ratio:.2f}x",
+                     "< 100 ms, ≤ 1.3x", _verdict(idle[big] < 100 and ratio <= 1.3)))  # fmt: skip
+    sync = imap.get("first_sync")
+    if sync:
+        rows.append((f"6. First sync, {sync['messages']:,} messages: IMAP / plain ingest",
+                     f"{sync['imap_msgs_per_s']:.0f} / {sync['ingest_msgs_per_s']:.0f} msg/s",
+                     "speed of ingest", _verdict(sync["imap_vs_ingest"] >= 0.9)))  # fmt: skip
+    return rows
+
+
+def render_table(results: dict) -> str:
+    corpus = results.get("corpus", {})
+    rows: list[Row] = []
+    for label, p in results.get("pipeline", {}).items():
+        rows += _pipeline_rows(label, p)
+    if "attribution" in results:
+        rows += _attribution_rows(results["attribution"])
+    if "scale" in results:
+        rows += _scale_rows(results["scale"])
+    if "memory" in results:
+        rows += _memory_rows(results["memory"])
+    if "imap" in results:
+        rows += _imap_rows(results["imap"])
+    head = (f"Measured {results['measured_at']} on {results['machine']['cpus']} CPUs, Python "
+            f"{results['machine']['python']} (git {results.get('git', '?')}); medians of {results['rounds']} runs.\n"
+            f"Corpus: {corpus.get('messages', 0):,} generated mails, {corpus.get('with_docx_or_pdf', 0):.0%} with a "
+            f".docx/.pdf, {corpus.get('total_mb', 0)} MB, sizes (min/median/max KB) {corpus.get('size_kb_min_median_max')}.\n")  # fmt: skip
+    widths = [max(len(r[i]) for r in [("Measure", "Figure", "Target", ""), *rows]) for i in range(4)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(("Measure", "Figure", "Target", ""), widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]  # fmt: skip
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    return head + "\n" + "\n".join(lines)

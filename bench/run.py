@@ -1,0 +1,144 @@
+"""Run every benchmark, print one table, write bench/results/latest.json.
+
+    python -m bench.run [--rounds 3] [--skip imap,memory,...] [--imap-sync 2000]
+
+Sections: corpus, pipeline (ingest + reprocess vs the bare baseline, with
+[limits] isolate_parsing on and off when the sandbox exists), attribution (roster
+growth), scale (status + workbook, in child processes), memory (25 MB attachment,
+child processes), imap (bench/imap_bench.py, when present and Dovecot is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+from . import attribution_bench, memory, pipeline_bench
+from .common import RESULTS, ROOT, progress, project_config, run_child
+from .corpus import build_corpus
+from .report import render_table
+
+SECTIONS = ("pipeline", "attribution", "scale", "memory", "imap")
+SCALES = ((96, 500), (10_000, 100_000))
+
+
+def _imap(sync: int, sync_runs: int, runs: int) -> dict:
+    script = ROOT / "bench" / "imap_bench.py"
+    if not script.exists():
+        return {"skipped": "bench/imap_bench.py not present (IMAP worker issue)"}
+    if os.geteuid() != 0 or shutil.which("dovecot") is None:
+        return {"skipped": "needs root and Dovecot (scripts/setup --with-services)"}
+    out = RESULTS / "imap_bench.json"
+    out.unlink(missing_ok=True)
+    args = [
+        sys.executable,
+        str(script),
+        "--runs",
+        str(runs),
+        "--sync",
+        str(sync),
+        "--sync-runs",
+        str(sync_runs),
+    ]
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    for line in proc.stdout.splitlines():
+        if line.strip() and not line.startswith((" ", "{", "}", '"')):
+            progress("imap: " + line.strip())
+    if proc.returncode != 0 or not out.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"skipped": f"imap_bench.py failed ({proc.returncode}): " + " | ".join(tail)}
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (medians are reported)")
+    parser.add_argument("--messages", type=int, default=2000, help="size of the benchmark corpus")
+    parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
+    parser.add_argument("--imap-sync", type=int, default=2000, help="messages in the IMAP first-sync runs")
+    parser.add_argument("--imap-sync-runs", type=int, default=3)
+    parser.add_argument("--no-isolation-compare", action="store_true",
+                        help="measure the pipeline only as configured (skip isolate_parsing on/off)")  # fmt: skip
+    args = parser.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    started = time.perf_counter()
+    config = project_config()
+    results: dict = {
+        "measured_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "rounds": args.rounds,
+        "git": _git_head(),
+    }
+    progress("building the corpus (cached in bench/results/)")
+    corpus = build_corpus(args.messages)
+    results["corpus"] = corpus.describe()
+    progress(f"corpus: {results['corpus']}")
+    if "pipeline" not in skip:
+        modes = [None]
+        if pipeline_bench.isolation_supported() and not args.no_isolation_compare:
+            modes = [True, False]
+        results["pipeline"] = {}
+        for mode in modes:
+            label = {None: "as_configured", True: "isolated", False: "in_process"}[mode]
+            progress(f"pipeline ({label})")
+            results["pipeline"][label] = pipeline_bench.run_rounds(corpus, rounds=args.rounds, isolate=mode)
+    if "attribution" not in skip:
+        progress("attribution vs roster size")
+        results["attribution"] = attribution_bench.run(corpus, config, rounds=args.rounds)
+    del corpus
+    if "scale" not in skip:
+        results["scale"] = {}
+        for institutions, count in SCALES:
+            progress(f"status + workbook: {institutions:,} institutions / {count:,} messages (child process)")
+            results["scale"][f"{institutions}/{count}"] = run_child(
+                "bench.scale",
+                "--institutions",
+                str(institutions),
+                "--messages",
+                str(count),
+                "--rounds",
+                str(args.rounds),
+            )
+    if "memory" not in skip:
+        results["memory"] = {}
+        modes = [True, False] if pipeline_bench.isolation_supported() else [None]
+        for mode in modes:
+            label = {None: "as_configured", True: "isolated", False: "in_process"}[mode]
+            progress(f"memory, one message with a 25 MB attachment ({label}, child processes)")
+            results["memory"][label] = memory.run(args.rounds, isolate=mode)
+    if "imap" not in skip:
+        progress("IMAP poll figures (bench/imap_bench.py)")
+        results["imap"] = _imap(args.imap_sync, args.imap_sync_runs, runs=max(7, args.rounds))
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n"
+    )
+    print(render_table(results))
+    print(f"\n(elapsed {results['elapsed_s']:.0f} s; JSON in {(RESULTS / 'latest.json').relative_to(ROOT)})")
+
+
+def _git_head() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True,
+                               check=False).stdout.strip()  # fmt: skip
+    except OSError:
+        return ""
+    return head + ("+dirty" if dirty else "")
+
+
+if __name__ == "__main__":
+    main()
