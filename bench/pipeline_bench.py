@@ -1,7 +1,7 @@
 """Ingest and reprocess throughput on the benchmark corpus, each beside the bare baseline.
 
 One round = bare baseline over the corpus bytes, then a fresh data dir: ingest every
-mail (`ingest_raw`, as the worker does, then one `record_status_changes` as
+mail (an `Ingestor`, as `intake ingest` and the worker do, then one `record_status_changes` as
 `ingest_paths` does), then `reprocess --all` from the raw store.  Ratios are taken
 within a round; the report gives the median of the rounds.  A separate pass times
 the durable writes alone (raw store put with its fsyncs + the row's commit) to show
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from parsers.types import ParseLimits
 from pipeline.audit import record_status_changes
-from pipeline.ingest import ingest_raw
+from pipeline.ingest import Ingestor
 from pipeline.reprocess import Selection, reprocess
 from storage.messages import save_new_message
 
@@ -37,8 +37,9 @@ def isolation_supported() -> bool:
 
 
 def _ingest_all(ctx, raws: list[bytes]) -> None:  # noqa: ANN001 - pipeline.context.Context
-    for n, raw in enumerate(raws):
-        ingest_raw(ctx, raw, source="file", ref=f"bench/{n:05d}.eml")
+    with Ingestor(ctx) as ingestor:  # as `intake ingest` and the IMAP poll do
+        for n, raw in enumerate(raws):
+            ingestor.add(raw, source="file", ref=f"bench/{n:05d}.eml")
     record_status_changes(ctx, datetime.now(UTC), cause="ingest")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from weakref import WeakKeyDictionary
 
 from parsers.types import DocumentText, ParsedMessage, Part, PartKind
 from storage.decisions import Decision
@@ -284,7 +283,7 @@ class _Attributor:
         """The roster name a mention counts for ("" for bureaus off the roster and exempt rows)."""
         if key.startswith("bureau:") or key in self.facts.exempt:
             return ""
-        return _group_heads(self.roster).get(key, key)
+        return self.roster.group(key)[0]
 
     def decide(
         self,
@@ -338,27 +337,6 @@ class _Attributor:
                             evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
         return Decision(path, "report", institution=name, confidence=confidence, reason="",
                         evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
-
-
-_GROUP_HEADS: WeakKeyDictionary[Roster, dict[str, str]] = WeakKeyDictionary()
-
-
-def _group_heads(roster: Roster) -> dict[str, str]:
-    """Roster name -> `roster.group(name)[0]`, built once per roster in O(rows).
-
-    `Roster.group` scans every row; called per mention it made attribution grow with the
-    roster (5x slower per message at 10,000 rows than at 96).
-    """
-    heads = _GROUP_HEADS.get(roster)
-    if heads is None:
-        members: dict[int, list[str]] = defaultdict(list)
-        for inst in roster.institutions:  # same membership and order as Roster.group
-            members[inst.row].append(inst.name)
-            if inst.same_as is not None and inst.same_as != inst.row:
-                members[inst.same_as].append(inst.name)
-        heads = {inst.name: members[inst.same_as or inst.row][0] for inst in roster.institutions}
-        _GROUP_HEADS[roster] = heads
-    return heads
 
 
 def _stem(filename: str) -> str:

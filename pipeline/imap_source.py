@@ -32,7 +32,7 @@ from storage.errors import StorageError
 from .config import Mailbox
 from .context import Context
 from .errors import ConfigError, MailboxError, WorkerLockedError
-from .ingest import ingest_raw, resume_pending
+from .ingest import Ingestor, resume_pending
 
 log = logging.getLogger(__name__)
 
@@ -372,32 +372,41 @@ def _store(ctx: Context, client: IMAPClient, fs: FolderSummary, uids: list[int])
             wanted.append(uid)
     for group in _groups(wanted, meta):
         bodies = _fetch(client, group, ["BODY.PEEK[]", "INTERNALDATE"])
-        for uid in group:
-            got = bodies.get(uid)
-            if got is None or got.raw is None:
-                fs.failed += 1
-                _record(ctx, fs, uid, meta[uid].size if uid in meta else None, "服务器未返回这封邮件的内容")
-                continue
-            if len(got.raw) > limit:
-                fs.oversize += 1
-                _record(ctx, fs, uid, len(got.raw), f"邮件 {len(got.raw):,} 字节，超过上限 {limit:,}")
-                continue
-            received = got.internaldate or (meta[uid].internaldate if uid in meta else None)
-            ref = f"{fs.folder}/{fs.uidvalidity if fs.uidvalidity is not None else '-'}/{uid}"
-            try:
-                result = ingest_raw(ctx, got.raw, source="imap", ref=ref, received_at=received)
-            except StorageError:
-                raise  # the disk or database is broken: stop, the checkpoint has not moved
-            except Exception as err:  # noqa: BLE001 - one bad message must not stop the batch; it becomes a row
-                log.exception(logfmt("imap_store_failed", folder=fs.folder, uid=uid))
-                fs.failed += 1
-                _record(ctx, fs, uid, len(got.raw), f"入库失败：{type(err).__name__}: {err}")
-                continue
-            if result.created:
-                fs.new += 1
-            else:
-                fs.duplicates += 1
-            stored.append(uid)
+        with Ingestor(ctx) as ingestor:  # each message is parsed while the next one is stored
+            stored += _store_group(ctx, fs, ingestor, group, bodies, meta)
+    return stored
+
+
+def _store_group(ctx: Context, fs: FolderSummary, ingestor: Ingestor, group: list[int],
+                 bodies: dict[int, _Fetched], meta: dict[int, _Fetched]) -> list[int]:  # fmt: skip
+    limit = ctx.config.max_message_bytes
+    stored: list[int] = []
+    for uid in group:
+        got = bodies.get(uid)
+        if got is None or got.raw is None:
+            fs.failed += 1
+            _record(ctx, fs, uid, meta[uid].size if uid in meta else None, "服务器未返回这封邮件的内容")
+            continue
+        if len(got.raw) > limit:
+            fs.oversize += 1
+            _record(ctx, fs, uid, len(got.raw), f"邮件 {len(got.raw):,} 字节，超过上限 {limit:,}")
+            continue
+        received = got.internaldate or (meta[uid].internaldate if uid in meta else None)
+        ref = f"{fs.folder}/{fs.uidvalidity if fs.uidvalidity is not None else '-'}/{uid}"
+        try:
+            result = ingestor.add(got.raw, source="imap", ref=ref, received_at=received)
+        except StorageError:
+            raise  # the disk or database is broken: stop, the checkpoint has not moved
+        except Exception as err:  # noqa: BLE001 - one bad message must not stop the batch; it becomes a row
+            log.exception(logfmt("imap_store_failed", folder=fs.folder, uid=uid))
+            fs.failed += 1
+            _record(ctx, fs, uid, len(got.raw), f"入库失败：{type(err).__name__}: {err}")
+            continue
+        if result.created:
+            fs.new += 1
+        else:
+            fs.duplicates += 1
+        stored.append(uid)
     return stored
 
 

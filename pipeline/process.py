@@ -15,6 +15,7 @@ from parsers.types import ParsedMessage
 from storage.decisions import replace_auto_decisions
 from storage.messages import (
     ItemRow,
+    MessageRow,
     fetch_message,
     save_parse,
     save_parse_failure,
@@ -23,7 +24,7 @@ from storage.messages import (
 from .attribution import AttributionResult, attribute_message
 from .context import Context
 from .errors import IntakeError, StorageError
-from .sandbox import parse_stoppable
+from .sandbox import ParseHandle, begin_parse
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +40,95 @@ class ProcessResult:
 
 def process_message(ctx: Context, message_id: int, *, raw: bytes | None = None) -> ProcessResult:
     """Parse and attribute a stored message, recording every outcome (a failure included) on its row."""
+    return start_processing(ctx, message_id, raw=raw).finish()
+
+
+class Overlapped:
+    """Processes a stream of messages with parsing one step ahead of recording.
+
+    The parser runs in its own process (see sandbox.py): while it parses message N, this
+    process records message N-1 (and the caller stores message N+1).  Order is kept: each
+    message is recorded before the next, so attribution sees earlier results first.
+    Use as a context manager, so the last message is finished even when the caller stops.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.results: list[ProcessResult] = []
+        self._previous: InFlight | None = None
+
+    def push(self, message_id: int, *, raw: bytes | None = None) -> None:
+        previous, self._previous = self._previous, None
+        parsed = previous.collect() if previous is not None else None
+        try:
+            self._previous = start_processing(self.ctx, message_id, raw=raw)
+        finally:  # recorded even when the next one cannot start
+            if previous is not None:
+                self.results.append(previous.record(parsed))
+
+    def close(self) -> None:
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            self.results.append(previous.finish())
+
+    def __enter__(self) -> Overlapped:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_processing(ctx: Context, message_id: int, *, raw: bytes | None = None) -> InFlight:
+    """Load the message and hand it to the parser; `finish()` (or `collect` + `record`) completes it."""
     with ctx.db.connect() as conn:
         row = fetch_message(conn, message_id)
     if row is None:
         raise LookupError(f"message {message_id} does not exist")
     if raw is None:
         raw = ctx.raw.get(row.raw_path, row.sha256)
-
     if len(raw) > ctx.config.max_message_bytes:
         reason = f"邮件 {len(raw):,} 字节，超过上限 {ctx.config.max_message_bytes:,}，已保存未解析"
-        return _fail(ctx, message_id, reason)
+        return InFlight(ctx, row, None, reason)
     try:  # in a stoppable worker process unless [limits] isolate_parsing = false
-        parsed, stopped = parse_stoppable(ctx.config, raw)
+        return InFlight(ctx, row, begin_parse(ctx.config, raw), "")
     except Exception as err:  # parse_message should not raise; if it does, the row says why
         log.exception("parse failed for message %s", message_id)
-        return _fail(ctx, message_id, f"解析失败：{type(err).__name__}: {err}")
-    if parsed is None:
-        return _fail(ctx, message_id, f"解析被中止：{stopped}")
+        return InFlight(ctx, row, None, f"解析失败：{type(err).__name__}: {err}")
 
+
+class InFlight:
+    """A message whose parse is under way."""
+
+    def __init__(self, ctx: Context, row: MessageRow, handle: ParseHandle | None, failure: str) -> None:
+        self.ctx = ctx
+        self.row = row
+        self._handle = handle
+        self._failure = failure
+
+    def collect(self) -> tuple[ParsedMessage | None, str]:
+        """Wait for the parser: (parsed, "") or (None, why it failed)."""
+        if self._handle is None:
+            return None, self._failure
+        try:
+            parsed, stopped = self._handle.result()
+        except Exception as err:  # parse_message should not raise; if it does, the row says why
+            log.exception("parse failed for message %s", self.row.id)
+            return None, f"解析失败：{type(err).__name__}: {err}"
+        return parsed, (f"解析被中止：{stopped}" if parsed is None else "")
+
+    def finish(self) -> ProcessResult:
+        return self.record(self.collect())
+
+    def record(self, outcome: tuple[ParsedMessage | None, str]) -> ProcessResult:
+        """Attribute the parsed message and store the results (or the failure) on its row."""
+        parsed, failure = outcome
+        if parsed is None:
+            return _fail(self.ctx, self.row.id, failure)
+        return _record(self.ctx, self.row, parsed)
+
+
+def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResult:
+    message_id = row.id
     received_at, basis = row.received_at, row.received_basis
     if basis != "internaldate":
         received_at, basis = _receipt_time(parsed)

@@ -1,7 +1,7 @@
 """Reprocess stored mail with the current code, roster and config, and say what changed.
 
 Snapshot the effective decisions of the selected messages and every roster
-row's status, run `process_message` on each message (automatic decisions are
+row's status, process each message again (automatic decisions are
 replaced; manual ones stay and keep outranking them), snapshot again and
 return the difference.  Each message is its own short transaction, so the
 worker can ingest at the same time.
@@ -22,7 +22,7 @@ from storage.messages import fetch_item_index, fetch_items, fetch_messages
 from .audit import current_actor, record_status_changes
 from .context import Context
 from .errors import IntakeError, NotFoundError
-from .process import process_message
+from .process import Overlapped
 from .review import MESSAGE_ITEM, item_id, parse_item_id, review_queue
 from .status import status_as_of
 
@@ -124,20 +124,21 @@ def reprocess(
     decisions_before = _effective(ctx, wanted)
     statuses_before = {r.institution.name: (r.institution.row, r.status) for r in status_as_of(ctx, moment)}
     ctx.forget_facts()  # contacts may have changed since this context was opened
-    for done, message_id in enumerate(ids, 1):
-        try:
-            result = process_message(ctx, message_id)
-        except (StorageError, IntakeError, LookupError) as err:
-            summary.failed.append((message_id, str(err)))
-        except Exception as err:  # one bad message never stops the batch; it is listed with its reason
-            log.exception("reprocess of message %s failed", message_id)
-            summary.failed.append((message_id, f"{type(err).__name__}: {err}"))
-        else:
-            summary.processed += 1
-            if not result.parse_ok:
-                summary.failed.append((message_id, result.error))
-        if on_progress is not None:
-            on_progress(done, len(ids))
+    with Overlapped(ctx) as processing:  # the next message is parsed while this one is recorded
+        for done, message_id in enumerate(ids, 1):
+            try:
+                processing.push(message_id)
+            except (StorageError, IntakeError, LookupError) as err:
+                summary.failed.append((message_id, str(err)))
+            except Exception as err:  # one bad message never stops the batch; it is listed with its reason
+                log.exception("reprocess of message %s failed", message_id)
+                summary.failed.append((message_id, f"{type(err).__name__}: {err}"))
+            if on_progress is not None:
+                on_progress(done, len(ids))
+    for result in processing.results:
+        summary.processed += 1
+        if not result.parse_ok:
+            summary.failed.append((result.message_id, result.error))
     decisions_after = _effective(ctx, wanted)
     for key in sorted(set(decisions_before) | set(decisions_after)):
         before, after = decisions_before.get(key, ""), decisions_after.get(key, "")

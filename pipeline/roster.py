@@ -51,6 +51,7 @@ class Roster:
         self.by_name = {inst.name: inst for inst in institutions}
         self.by_row = {inst.row: inst for inst in institutions}
         self.bureau_by_district = {b.district: b for b in bureaus}
+        self._groups = _group_rows(institutions)
         self.bureau_by_name = {b.name: b for b in bureaus}
         self.index = NameIndex()
         for inst in institutions:
@@ -71,12 +72,8 @@ class Roster:
         return len(self.institutions)
 
     def group(self, name: str) -> tuple[str, ...]:
-        """Names satisfied by one report of `name` (rows that are the same hospital)."""
-        inst = self.by_name.get(name)
-        if inst is None:
-            return (name,)
-        root = inst.same_as or inst.row
-        return tuple(i.name for i in self.institutions if i.row == root or i.same_as == root)
+        """Names satisfied by one report of `name` (rows that are the same hospital), the first row first."""
+        return self._groups.get(name, (name,))
 
     def bureau_for(self, key: str) -> Bureau | None:
         """The bureau behind an index key ("bureau:番禺" or a roster name that is a bureau)."""
@@ -105,6 +102,14 @@ class Roster:
         if exact:
             return [k for k in exact if not k.startswith("bureau:")]
         return [inst.name for inst in self.institutions if wanted in normalise(inst.name)]
+
+
+def _group_rows(institutions: list[Institution]) -> dict[str, tuple[str, ...]]:
+    """Every name -> the names of its `same_as` group, in roster order; built once (lookups are per mention)."""
+    members: dict[int, list[str]] = {}
+    for inst in institutions:
+        members.setdefault(inst.same_as or inst.row, []).append(inst.name)
+    return {inst.name: tuple(members[inst.same_as or inst.row]) for inst in institutions}
 
 
 def load_roster(campaign: Campaign) -> Roster:

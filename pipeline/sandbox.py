@@ -54,22 +54,61 @@ class SandboxFailure(Exception):
 
 def parse_stoppable(config: Any, raw: bytes) -> tuple[ParsedMessage | None, str]:  # noqa: ANN401 - pipeline.config.Config
     """Parse `raw` as `config` says ([limits] isolate_parsing); returns (parsed, "") or (None, reason)."""
+    return begin_parse(config, raw).result()
+
+
+def begin_parse(config: Any, raw: bytes) -> ParseHandle:  # noqa: ANN401 - pipeline.config.Config
+    """Start parsing `raw` and return at once; `.result()` waits for (parsed, "") or (None, reason).
+
+    With isolation the child parses while the caller does other work (e.g. stores the next
+    message): the process's two halves use both cores.  Until `.result()` is called the
+    sandbox takes no other request, so every handle must be collected.
+    """
     limits: ParseLimits = config.limits
     if not config.isolate_parsing:
         from parsers.message import parse_message
 
-        return parse_message(raw, limits=limits), ""
+        return ParseHandle(None, raw, limits, None, done=(parse_message(raw, limits=limits), ""))
     sandbox = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
     try:
-        return sandbox.parse(raw, limits), ""
+        return ParseHandle(sandbox, raw, limits, sandbox.submit(raw, limits))
     except SandboxFailure as err:
-        reason = str(err)
-    log.warning("parse stopped (%s); retrying without reading attachments", reason)
-    try:
-        headers_and_bodies = sandbox.parse(raw, replace(limits, max_attachments=0))
-    except SandboxFailure:
-        return None, reason
-    return _attachments_not_read(headers_and_bodies, reason), ""
+        return ParseHandle(sandbox, raw, limits, None, failed=str(err))
+
+
+class ParseHandle:
+    """A parse under way (or already done); `result()` may be called once."""
+
+    def __init__(self, sandbox: ParseSandbox | None, raw: bytes, limits: ParseLimits, pending: _Pending | None,
+                 *, done: tuple[ParsedMessage | None, str] | None = None, failed: str = "") -> None:  # fmt: skip
+        self._sandbox = sandbox
+        self._raw = raw
+        self._limits = limits
+        self._pending = pending
+        self._done = done
+        self._failed = failed
+
+    def result(self) -> tuple[ParsedMessage | None, str]:
+        if self._done is not None:
+            return self._done
+        reason = self._failed
+        if self._pending is not None:
+            try:
+                self._done = (self._pending.result(), "")
+                return self._done
+            except SandboxFailure as err:
+                reason = str(err)
+        self._done = self._without_attachments(reason)
+        return self._done
+
+    def _without_attachments(self, reason: str) -> tuple[ParsedMessage | None, str]:
+        assert self._sandbox is not None
+        log.warning("parse stopped (%s); retrying without reading attachments", reason)
+        try:
+            headers_and_bodies = self._sandbox.parse(self._raw, replace(self._limits, max_attachments=0))
+        except SandboxFailure:
+            return None, reason
+        return _attachments_not_read(headers_and_bodies, reason), ""
 
 
 def _attachments_not_read(parsed: ParsedMessage, reason: str) -> ParsedMessage:
@@ -113,31 +152,53 @@ class ParseSandbox:
 
     # -- internals
 
+    def submit(self, raw: bytes, limits: ParseLimits) -> _Pending:
+        """Send a parse to the child and return at once; the sandbox is held until `.result()`."""
+        data = pickle.dumps(("parse", (raw, limits)), protocol=pickle.HIGHEST_PROTOCOL)
+        self._lock.acquire()
+        try:
+            self._send(data)
+        except BaseException:
+            self._lock.release()
+            raise
+        return _Pending(self, time.monotonic() + self.timeout_s, self.timeout_s)
+
     def _request(self, request: tuple[str, tuple], timeout_s: float) -> Any:  # noqa: ANN401
         data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            proc = self._ensure_started()
-            assert proc.stdin is not None and proc.stdout is not None
-            try:
-                _write_frame(proc.stdin.fileno(), data)
-                reply = _read_frame(proc.stdout.fileno(), time.monotonic() + timeout_s)
-            except TimeoutError:
-                self._stop(graceful=False)
-                raise SandboxFailure(f"parsing took longer than {timeout_s:g} s: stopped") from None
-            except (EOFError, OSError):
-                reason = self._death_reason()
-                raise SandboxFailure(reason) from None
-            try:
-                status, value = _AnswerUnpickler(io.BytesIO(reply)).load()
-            except Exception as err:  # a reply cut short or garbled: treat the child as broken
-                self._stop(graceful=False)
-                raise SandboxFailure(f"parser returned an unreadable answer ({type(err).__name__})") from err
-            if status == "ok":
-                return value
-            if status == "memory":
-                self._stop(graceful=False)  # its heap may be in any state: start afresh
-                raise SandboxFailure(f"parser ran out of memory (limit {self.memory_mb} MB)")
-            raise SandboxFailure(f"parser failed: {value}")
+            self._send(data)
+            return self._receive(time.monotonic() + timeout_s, timeout_s)
+
+    def _send(self, data: bytes) -> None:
+        proc = self._ensure_started()
+        assert proc.stdin is not None
+        try:
+            _write_frame(proc.stdin.fileno(), data)
+        except OSError:
+            raise SandboxFailure(self._death_reason()) from None
+
+    def _receive(self, deadline: float, timeout_s: float) -> Any:  # noqa: ANN401
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            raise SandboxFailure("parser crashed")
+        try:
+            reply = _read_frame(proc.stdout.fileno(), deadline)
+        except TimeoutError:
+            self._stop(graceful=False)
+            raise SandboxFailure(f"parsing took longer than {timeout_s:g} s: stopped") from None
+        except (EOFError, OSError):
+            raise SandboxFailure(self._death_reason()) from None
+        try:
+            status, value = _AnswerUnpickler(io.BytesIO(reply)).load()
+        except Exception as err:  # a reply cut short or garbled: treat the child as broken
+            self._stop(graceful=False)
+            raise SandboxFailure(f"parser returned an unreadable answer ({type(err).__name__})") from err
+        if status == "ok":
+            return value
+        if status == "memory":
+            self._stop(graceful=False)  # its heap may be in any state: start afresh
+            raise SandboxFailure(f"parser ran out of memory (limit {self.memory_mb} MB)")
+        raise SandboxFailure(f"parser failed: {value}")
 
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
@@ -194,6 +255,25 @@ class ParseSandbox:
             proc.kill()
         proc.wait()
         _close_pipes(proc)
+
+
+class _Pending:
+    """A request sent to the child; `result()` reads its answer and frees the sandbox (once)."""
+
+    def __init__(self, sandbox: ParseSandbox, deadline: float, timeout_s: float) -> None:
+        self._sandbox = sandbox
+        self._deadline = deadline
+        self._timeout_s = timeout_s
+        self._open = True
+
+    def result(self) -> ParsedMessage:
+        if not self._open:
+            raise RuntimeError("result() already collected")
+        self._open = False
+        try:
+            return self._sandbox._receive(self._deadline, self._timeout_s)
+        finally:
+            self._sandbox._lock.release()
 
 
 def _close_pipes(proc: subprocess.Popen[bytes]) -> None:

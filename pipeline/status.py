@@ -84,13 +84,12 @@ def compute_status(
 ) -> list[InstitutionStatus]:
     """Pure: one status per roster row, in roster order."""
     items = items or {}
-    groups = _groups(roster)
     by_message: dict[tuple[str, int], list[DecisionRow]] = defaultdict(list)
     review: dict[str, list[str]] = defaultdict(list)
     for d in decisions:
         if d.received_at is None or d.received_at > as_of or not d.institution:
             continue
-        names = groups.get(d.institution) or (d.institution,)
+        names = roster.group(d.institution)
         if d.kind == "report":
             for name in names:
                 by_message[(name, d.message_id)].append(d)
@@ -115,16 +114,6 @@ def compute_status(
         reasons = tuple(dict.fromkeys(review.get(inst.name, ())))
         result.append(InstitutionStatus(inst, status, subs, bool(reasons), reasons, reason))
     return result
-
-
-def _groups(roster: Roster) -> dict[str, tuple[str, ...]]:
-    """`roster.group(name)` for every row, in O(rows): calling it per decision scanned the roster each time."""
-    members: dict[int, list[str]] = defaultdict(list)
-    for inst in roster:  # same membership and order as Roster.group
-        members[inst.row].append(inst.name)
-        if inst.same_as is not None and inst.same_as != inst.row:
-            members[inst.same_as].append(inst.name)
-    return {inst.name: tuple(members[inst.same_as or inst.row]) for inst in roster}
 
 
 def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[int, str], ItemRow]) -> Submission:

@@ -132,15 +132,15 @@ def test_mail_arriving_during_a_poll_is_not_lost(setup, imap_account, monkeypatc
     """GIVEN a poll in progress WHEN 3 messages arrive meanwhile THEN the same poll (or the next) stores them."""
     append_many(imap_account, 4)
     ctx = setup(batch_size=2)
-    real, calls = source.ingest_raw, []
+    real, calls = source.Ingestor.add, []
 
-    def ingest_and_deliver(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def add_and_deliver(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         calls.append(1)
         if len(calls) == 1:
             append_many(imap_account, 3, start=5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(source, "ingest_raw", ingest_and_deliver)
+    monkeypatch.setattr(source.Ingestor, "add", add_and_deliver)
     first = source.poll(ctx).folders[0]
     second = source.poll(ctx).folders[0]
     assert first.new + second.new == 7 and second.duplicates == 0
@@ -203,16 +203,16 @@ def test_connection_lost_mid_fetch_resumes_from_the_checkpoint(
     connections are dropped, or Dovecot restarts) THEN the poll reconnects and stores each exactly once."""
     raws = append_many(imap_account, 12)
     ctx = setup(batch_size=3)
-    real, calls = source.ingest_raw, []
+    real, calls = source.Ingestor.add, []
 
-    def ingest_then_break(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def add_then_break(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         result = real(*args, **kwargs)
         calls.append(1)
         if len(calls) == 5:
             dovecot.kick(imap_account.user) if how == "kick" else dovecot.restart()
         return result
 
-    monkeypatch.setattr(source, "ingest_raw", ingest_then_break)
+    monkeypatch.setattr(source.Ingestor, "add", add_then_break)
     summary = source.poll(ctx)
     assert summary.ok and summary.reconnects >= 1
     assert stored_shas(ctx) == sorted(sha(r) for r in raws)
@@ -240,11 +240,11 @@ def test_message_whose_fetch_breaks_the_connection_is_recorded_and_does_not_bloc
 SLOW_POLL = """
 import sys, time
 import pipeline.imap_source as source
-real = source.ingest_raw
+real = source.Ingestor.add
 def slow(*args, **kwargs):
     time.sleep(0.05)
     return real(*args, **kwargs)
-source.ingest_raw = slow
+source.Ingestor.add = slow
 from pipeline.cli import main
 sys.argv = ["intake", "poll", "--config", sys.argv[1]]
 main()
