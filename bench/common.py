@@ -10,54 +10,15 @@ import statistics
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
+from tests.conftest import write_config  # one config writer for tests and benchmarks
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def write_config(
-    work: Path, overrides: dict[str, dict[str, object]] | None = None, *, data: Path | None = None
-) -> Path:
-    """A config.toml in `work` built from the project's (as tests/conftest.py does), data dir `work/var`.
-
-    `data` is a folder holding roster.csv / bureaus.csv / contacts.csv (default: the project's data/).
-    """
-    work.mkdir(parents=True, exist_ok=True)
-    target = work / "data"
-    if not target.exists():
-        shutil.copytree(data or ROOT / "data", target)
-    settings = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
-    settings["storage"]["data_dir"] = str(work / "var")
-    for section, values in (overrides or {}).items():
-        settings.setdefault(section, {}).update(values)
-    lines = []
-    for section, values in settings.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    path = work / "config.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 def fresh_context(work: Path, overrides: dict[str, dict[str, object]] | None = None) -> Context:

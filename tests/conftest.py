@@ -31,14 +31,18 @@ def _toml_value(value: object) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
-def write_config(tmp: Path, overrides: dict[str, dict[str, object]] | None = None) -> Path:
+def write_config(
+    tmp: Path, overrides: dict[str, dict[str, object]] | None = None, *, data: Path | None = None
+) -> Path:
     """A config.toml in `tmp` built from the project's, with its data files copied beside it.
 
-    `overrides` maps section -> key -> value, e.g. {"mailbox": {"port": 10143}}.
+    `overrides` maps section -> key -> value, e.g. {"mailbox": {"port": 10143}}; `data` is a
+    folder with roster.csv / bureaus.csv / contacts.csv (default: the project's data/).
     """
-    data = tmp / "data"
-    if not data.exists():
-        shutil.copytree(ROOT / "data", data)
+    tmp.mkdir(parents=True, exist_ok=True)
+    target = tmp / "data"
+    if not target.exists():
+        shutil.copytree(data or ROOT / "data", target)
     settings = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     settings["storage"]["data_dir"] = str(tmp / "var")
     for section, values in (overrides or {}).items():
