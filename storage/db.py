@@ -46,13 +46,14 @@ class Database:
         """
         delay = 0.1
         for attempt in range(attempts):
+            ctx = self.engine.begin()
+            conn = ctx.__enter__()
             try:
-                ctx = self.engine.begin()
-                conn = ctx.__enter__()
                 if self.engine.dialect.name == "sqlite":
                     _set_synchronous(conn, "FULL" if durable else "NORMAL")
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
             except OperationalError as err:
+                ctx.__exit__(type(err), err, err.__traceback__)  # give the connection back to the pool
                 if "locked" not in str(err) or attempt == attempts - 1:
                     raise
                 log.warning("database busy, retrying in %.1fs", delay)
