@@ -10,7 +10,7 @@ import typer
 from storage.ledger import fetch_ledger, save_address_status
 
 from ..contacts import list_contacts
-from ..mailer import ACTION_LABELS
+from ..mailer import ACTION_LABELS, Delivery
 from ..receipts import send_receipts
 from ..reminders import run_reminders
 from .app import (
@@ -77,14 +77,7 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
             console.print(f"提醒场合：{o.day:%Y-%m-%d}（{label}），共 {len(summary.plans)} 封")
         rows = []
         for plan in summary.plans:
-            delivery = summary.deliveries.get(plan.occasion)
-            result = (
-                f"未发送：{plan.skipped}"
-                if plan.skipped
-                else ACTION_LABELS.get(delivery.action, delivery.action)
-            )
-            if delivery is not None and delivery.error:
-                result += f"（{delivery.error[:80]}）"
+            result = _outcome(plan.skipped, summary.deliveries.get(plan.occasion), skipped_label="未发送")
             rows.append({"unit": plan.unit, "channel": CHANNEL_LABELS[plan.channel], "institutions": "、".join(plan.institutions),
                          "to": "，".join(r.address for r in plan.to), "cc": "，".join(r.address for r in plan.cc),
                          "reason": "；".join((plan.reason, *plan.notes)), "result": result})  # fmt: skip
@@ -98,6 +91,16 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
                 console.print(f"{occasion}：{ACTION_LABELS.get(delivery.action, delivery.action)}")
 
 
+def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> str:
+    """What happened to one planned mail, for the clerk's table."""
+    if skipped:
+        return f"{skipped_label}：{skipped}"
+    if delivery is None:
+        return ""
+    result = ACTION_LABELS.get(delivery.action, delivery.action)
+    return f"{result}（{delivery.error[:80]}）" if delivery.error else result
+
+
 @app.command()
 def receipts(
     dry_run: DryRunOpt = False, config: ConfigOpt = Path("config.toml"), data_dir: DataDirOpt = None
@@ -109,14 +112,7 @@ def receipts(
         console.print(_mode(summary.dry_run))
         rows = []
         for plan in summary.plans:
-            delivery = summary.deliveries.get(plan.occasion)
-            result = (
-                f"不发：{plan.skipped}"
-                if plan.skipped
-                else ACTION_LABELS.get(delivery.action, delivery.action)
-            )
-            if delivery is not None and delivery.error:
-                result += f"（{delivery.error[:80]}）"
+            result = _outcome(plan.skipped, summary.deliveries.get(plan.occasion), skipped_label="不发")
             rows.append({"message": plan.message_id, "kind": KIND_LABELS[plan.kind], "to": plan.to.address if plan.to else "",
                          "institutions": "、".join(plan.institutions), "result": result})  # fmt: skip
         for occasion, delivery in summary.deliveries.items():
