@@ -55,11 +55,6 @@ def fetch_checkpoint(conn: Connection, folder: str) -> Checkpoint | None:
     return Checkpoint(r.folder, r.uidvalidity, r.last_uid, r.updated_at) if r else None
 
 
-def fetch_checkpoints(conn: Connection) -> list[Checkpoint]:
-    rows = conn.execute(select(imap_folders).order_by(imap_folders.c.folder))
-    return [Checkpoint(r.folder, r.uidvalidity, r.last_uid, r.updated_at) for r in rows]
-
-
 def save_checkpoint(conn: Connection, folder: str, uidvalidity: int | None, last_uid: int) -> None:
     """Set a folder's checkpoint outright (first sync, or a reset after UIDVALIDITY changed)."""
     values = {"uidvalidity": uidvalidity, "last_uid": last_uid, "updated_at": now_utc()}
@@ -204,8 +199,3 @@ def save_state(conn: Connection, key: str, value: str) -> None:
 def fetch_state(conn: Connection, key: str) -> StateValue | None:
     r = conn.execute(select(worker_state).where(worker_state.c.key == key)).first()
     return StateValue(r.value, r.updated_at) if r else None
-
-
-def fetch_all_state(conn: Connection) -> dict[str, StateValue]:
-    rows = conn.execute(select(worker_state).order_by(worker_state.c.key))
-    return {r.key: StateValue(r.value, r.updated_at) for r in rows}

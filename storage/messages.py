@@ -147,7 +147,7 @@ def save_parse(
 ) -> None:
     """Store a successful parse: decoded header fields and the item tree (replacing older items).
 
-    With `kind`, also what `save_message_kind` records (the kind and processed_at), in the same UPDATE.
+    With `kind`, also the message's kind and processed_at, in the same UPDATE.
     """
     values = dict(
         message_id_header=message_id_header,
@@ -180,10 +180,6 @@ def save_parse_failure(conn: Connection, message_id: int, error: str) -> None:
         .where(messages.c.id == message_id)
         .values(parse_status="failed", parse_error=error, kind="needs_review")
     )
-
-
-def save_message_kind(conn: Connection, message_id: int, kind: str) -> None:
-    conn.execute(update(messages).where(messages.c.id == message_id).values(kind=kind, processed_at=now_utc()))
 
 
 def fetch_messages(conn: Connection, *, status: str | None = None, since: datetime | None = None) -> Iterator[MessageRow]:

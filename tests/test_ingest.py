@@ -141,3 +141,25 @@ def test_stale_temp_files_of_a_killed_writer_are_swept(ctx, tmp_path):
     (tmp_path / "m.eml").write_bytes(sample_mail(1))
     ingest_paths(ctx, [tmp_path / "m.eml"])
     assert not stale.exists() and fresh.exists()
+
+
+def test_messages_and_show_commands_print_decoded_fields(config_path, tmp_path):
+    """GIVEN an ingested GBK-subject message WHEN listed and shown through the CLI THEN the decoded subject,
+    the stable CSV columns, the receipt time with its offset and where the message came from are printed."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    (tmp_path / "m.eml").write_bytes(sample_mail(7))
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(tmp_path / "m.eml"), "-c", str(config_path)]).exit_code == 0
+    listing = runner.invoke(app, ["messages", "-f", "csv", "-c", str(config_path)])
+    header, row = listing.output.strip().splitlines()
+    assert header == "message_id,received_at,sender,subject,kind,institutions"
+    assert row.startswith("1,2024-07-09T10:00:00+08:00,h7@hospital.example,第7封测试邮件,unrelated,")
+    shown = runner.invoke(app, ["show", "1", "-c", str(config_path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "第7封测试邮件" in shown.output
+    assert f"来源：文件 {tmp_path / 'm.eml'}" in shown.output
+    missing = subprocess.run([sys.executable, "-m", "pipeline", "show", "99", "-c", str(config_path)],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 2 and "没有找到邮件 99" in missing.stderr and "Traceback" not in missing.stderr

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.tree import Tree
 
 from parsers.types import Part, PartKind
+from storage.messages import fetch_sources
 
 from ..ingest import ingest_paths
 from ..sources import count_messages
@@ -82,12 +83,16 @@ def show(
     """显示一封邮件：邮件头、正文、附件树、解析警告和归属判断。"""
     with opened(config, data_dir) as ctx:
         row, parsed, decisions = load_message(ctx, message)
+        with ctx.db.connect() as conn:
+            sources = fetch_sources(conn, row.id)
         cfg = ctx.config
     console.print(f"[bold]邮件 {row.id}[/bold]  SHA-256 {row.sha256[:16]}…  {row.size:,} 字节")
     console.print(f"收到时间：{local(row.received_at, cfg)}（依据：{BASIS_LABELS.get(row.received_basis, row.received_basis)}）")
     console.print(f"发件人：{parsed.sender}")
     console.print(f"主题：{parsed.subject}")
     console.print(f"Date 头：{local(parsed.date, cfg)}    Message-ID：{parsed.message_id or '（无）'}")
+    for source, ref in sources:
+        console.print(f"来源：{SOURCE_LABELS.get(source, source)} {ref}")
     if parsed.auto_reply:
         console.print(f"自动邮件：{parsed.auto_reply}")
     tree = Tree("附件")
@@ -104,6 +109,7 @@ def show(
         console.print(f"判断（{origin}）：{d.item_path} → {KIND_LABELS.get(d.kind, d.kind)} {who} 置信度 {d.confidence:.2f} {d.reason}")
 
 
+SOURCE_LABELS = {"file": "文件", "imap": "邮箱（文件夹/UIDVALIDITY/UID）"}
 BASIS_LABELS = {"internaldate": "邮件服务器收件时间", "received": "Received 头", "date": "发件人 Date 头（不可靠）", "unknown": "未知"}
 
 
