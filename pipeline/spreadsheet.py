@@ -18,6 +18,7 @@ from .audit import audit_frame
 from .context import Context
 from .reminders import reminder_columns
 from .review import ReviewItem, review_queue
+from .roster import DISTRICTS
 from .status import STATUS_LABELS, InstitutionStatus, count_by_status, status_as_of
 from .views import MessageView, message_views
 
@@ -91,28 +92,34 @@ def _local(moment: datetime | None, tz) -> datetime | None:  # noqa: ANN001
     return moment.astimezone(tz).replace(tzinfo=None) if moment else None
 
 
+_GROUP_ORDER = {name: n for n, name in enumerate((*DISTRICTS, *CHANNEL_LABELS.values()))}
+
+
 def summary_frame(ctx: Context, rows: list[InstitutionStatus], queue: list[ReviewItem], as_of: datetime) -> pd.DataFrame:
+    """Key facts, then counts by status per district and per channel, each block with its own header row."""
     tz = ctx.config.campaign.timezone
     counts = count_by_status(rows)
-    lines: list[tuple[str, object]] = [
-        ("专项", ctx.config.campaign.name),
-        ("截止时间", _local(ctx.config.campaign.deadline, tz)),
-        ("统计时点", _local(as_of, tz)),
-        ("生成时间", _local(datetime.now(tz), tz)),
-        ("名单机构数", len(rows)),
+    statuses = [STATUS_LABELS[s] for s in STATUS_LABELS]
+    table: list[list[object]] = [
+        ["专项", ctx.config.campaign.name],
+        ["截止时间", _local(ctx.config.campaign.deadline, tz)],
+        ["统计时点", _local(as_of, tz)],
+        ["生成时间", _local(datetime.now(tz), tz)],
+        ["名单机构数", len(rows)],
+        *([f"状态：{STATUS_LABELS[s]}", n] for s, n in counts.items()),
+        ["待人工核对条目", len(queue)],
     ]
-    lines += [(f"状态：{STATUS_LABELS[s]}", n) for s, n in counts.items()]
-    lines.append(("待人工核对条目", len(queue)))
-    frame = pd.DataFrame(lines, columns=["项目", "数值"])
-    by_district = pd.DataFrame(
-        [(r.institution.district or "（无区）", CHANNEL_LABELS[r.institution.channel], STATUS_LABELS[r.status]) for r in rows],
-        columns=["区", "报送渠道", "状态"],
-    )
-    pivot = by_district.pivot_table(index=["区"], columns="状态", aggfunc="size", fill_value=0).reset_index()
-    channel = by_district.pivot_table(index=["报送渠道"], columns="状态", aggfunc="size", fill_value=0).reset_index()
-    blank = pd.DataFrame([("", "")], columns=["项目", "数值"])
-    parts = [frame, blank, pivot.rename(columns={"区": "项目"}), blank, channel.rename(columns={"报送渠道": "项目"})]
-    return pd.concat([part.astype(object) for part in parts], ignore_index=True).fillna("")
+    for title, key in (("区", lambda r: r.institution.district or "（无区）"),
+                       ("报送渠道", lambda r: CHANNEL_LABELS[r.institution.channel])):  # fmt: skip
+        per_group: dict[str, dict[str, int]] = {}
+        for r in rows:
+            per_group.setdefault(key(r), dict.fromkeys(statuses, 0))[STATUS_LABELS[r.status]] += 1
+        table += [[], [f"按{title}统计"], [title, *statuses, "合计"]]
+        ordered = sorted(per_group.items(), key=lambda kv: _GROUP_ORDER.get(kv[0], len(_GROUP_ORDER)))
+        table += [[group, *counts_.values(), sum(counts_.values())] for group, counts_ in ordered]
+    width = max(len(line) for line in table)
+    columns = ["项目", "数值", *(" " * n for n in range(1, width - 1))]
+    return pd.DataFrame([line + [""] * (width - len(line)) for line in table], columns=columns)
 
 
 def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookExtras) -> pd.DataFrame:
