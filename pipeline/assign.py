@@ -244,12 +244,7 @@ def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, Ite
         domain == d.lower() or domain.endswith("." + d.lower()) for d in campaign.own_domains
     ):
         return ""
-    contacts = load_contacts(ctx.config.reminders.contacts, roster)
-    bureau_rows = {roster.by_row[b.roster_row].name for b in roster.bureaus if b.roster_row is not None}
-    bureau_addresses = {
-        c.address for c in contacts if c.institution in roster.bureau_by_name or c.institution in bureau_rows
-    }
-    if address in bureau_addresses or address in ctx.attribution_facts().bureau_addresses:
+    if address in ctx.attribution_facts().bureau_addresses:  # file or Annex 1 name of a bureau
         return ""
     if any(roster.bureau_for(m.key) is not None for m in roster.index.find(message.sender_name)):
         return ""  # signs as a district bureau: attribution treats it as one, so must we
@@ -262,10 +257,11 @@ def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, Ite
         d.institution for d in active if d.kind == "report" and d.institution and d.item_path != path
     } - group:
         return ""
-    learned = conn.execute(
+    file_owners = {c.institution for c in load_contacts(ctx.config.reminders.contacts, roster) if c.address == address}
+    learned = conn.execute(  # read in this transaction: it may have just forgotten an address
         select(learned_contacts.c.institution).where(learned_contacts.c.address == address)
     )
-    owners = {c.institution for c in contacts if c.address == address} | set(learned.scalars())
+    owners = file_owners | set(learned.scalars())
     if owners:
         return ""  # already known for this institution, or known as another's
     return address if save_learned_contact(conn, institution, address, message.id) else ""

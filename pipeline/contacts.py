@@ -76,9 +76,11 @@ def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[s
     by_address: dict[str, set[str]] = {}
     bureau_addresses: dict[str, str] = {}
     for contact in contacts:
-        if contact.institution in roster.bureau_by_name:
-            # A bureau speaks for its district's institutions (and, if on Annex 1, for itself).
-            bureau_addresses[contact.address] = contact.institution
+        bureau = roster.bureau_by_name.get(contact.institution) or roster.bureau_for(contact.institution)
+        if bureau is not None:
+            # A bureau speaks for its district's institutions (and, if on Annex 1, for itself),
+            # whether the file names it as in bureaus.csv or by its Annex 1 row (广东省广州市天河区卫生健康局).
+            bureau_addresses[contact.address] = bureau.name
             continue
         by_address.setdefault(contact.address, set()).add(roster.group(contact.institution)[0])
     addresses = {addr: next(iter(names)) for addr, names in by_address.items() if len(names) == 1}

@@ -38,14 +38,11 @@ class Context:
     def attribution_facts(self):  # noqa: ANN201 - pipeline.attribution.AttributionFacts
         """Sender facts from contacts.csv and learned addresses; rebuilt after `forget_facts()`."""
         if self._facts is None:
-            from .contacts import build_facts, load_contacts, load_learned
+            from .contacts import all_contacts, build_facts
 
             campaign = self.config.campaign
-            contacts = load_contacts(self.config.reminders.contacts, self.roster)
-            with self.db.connect() as conn:
-                contacts += load_learned(conn, self.roster)
             self._facts = build_facts(
-                contacts,
+                all_contacts(self),
                 self.roster,
                 own_domains=campaign.own_domains,
                 mailbox=campaign.mailbox_address,
