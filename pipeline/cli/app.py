@@ -24,6 +24,7 @@ from rich.table import Table
 from ..config import Config, load_config
 from ..context import Context, open_context
 from ..errors import IntakeError
+from ..spreadsheet import safe_text
 
 app = typer.Typer(
     name="intake",
@@ -104,7 +105,7 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({c: _csv_safe(row.get(c, "")) for c in columns})
+            writer.writerow({c: safe_text(row.get(c, "")) for c in columns})  # a clerk may open it in Excel
         return
     table = Table(title=title or None, show_lines=False, header_style="bold")
     for header in headers or columns:
@@ -114,21 +115,12 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
     console.print(table)
 
 
-def _csv_safe(value: object) -> object:
-    """Neutralise spreadsheet formulas in CSV cells (a clerk may open the file in Excel)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # mail-parser logs every part type it does not handle; our parser records what matters on the item.
-    logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 @app.callback()
