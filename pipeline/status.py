@@ -28,7 +28,7 @@ class Submission:
     """One message that carried an institution's report (a Word file and its PDF scan are one submission)."""
 
     message_id: int
-    item_paths: tuple[str, ...]
+    item_paths: tuple[str, ...]  # the most complete readable report item first
     received_at: datetime
     sender: str
     filenames: tuple[str, ...]
@@ -36,15 +36,6 @@ class Submission:
     readable: bool  # False when no item of it could be read
     via_bureau: str
     origin: str
-
-    @property
-    def item_path(self) -> str:
-        """The main report item (the most complete readable one comes first)."""
-        return self.item_paths[0]
-
-    @property
-    def filename(self) -> str:
-        return self.filenames[0] if self.filenames else ""
 
 
 @dataclass(frozen=True, slots=True)
