@@ -13,10 +13,10 @@ from pathlib import Path
 
 from parsers.message import parse_message
 from parsers.types import ParsedMessage
-from pipeline.attribution import attribute_message
+from pipeline.clerk.contacts import build_facts, load_contacts
 from pipeline.config import Config
-from pipeline.contacts import build_facts, load_contacts
-from pipeline.roster import Roster, load_roster
+from pipeline.domain.attribution import attribute_message
+from pipeline.domain.roster import Roster, load_roster
 
 from .common import median, progress, timed
 from .corpus import BenchCorpus
@@ -25,7 +25,7 @@ from .rosters import campaign_of_size
 SIZES = (96, 1_000, 10_000)
 
 
-def _facts(config: Config, roster: Roster):  # noqa: ANN202 - pipeline.attribution.AttributionFacts
+def _facts(config: Config, roster: Roster):  # noqa: ANN202 - pipeline.domain.attribution.AttributionFacts
     campaign = config.campaign
     return build_facts(
         load_contacts(config.reminders.contacts, roster),

@@ -1,6 +1,6 @@
 """The benchmark mailbox: ~2,000 generated campaign mails, ~70% carrying a Word or PDF report.
 
-Built from `pipeline.samples.generate_corpus` (about 160 realistic mails per seed,
+Built from `pipeline.demo.samples.generate_corpus` (about 160 realistic mails per seed,
 each seed a different campaign run), seed after seed, keeping report-carrying
 mails until `doc_share` of the corpus has a .docx/.pdf attachment (directly or in
 a zip) and filling the rest with the other mails in generation order.  Distinct
@@ -97,7 +97,7 @@ def has_document(raw: bytes) -> bool:
 
 
 def _generate(seed: int) -> list[BenchMail]:
-    from pipeline.samples import generate_corpus
+    from pipeline.demo.samples import generate_corpus
 
     corpus = generate_corpus(DATA / "roster.csv", DATA / "bureaus.csv", DATA / "contacts.csv", seed=seed)
     return [BenchMail(m.raw, m.received_at, has_document(m.raw), seed) for m in corpus.mails]

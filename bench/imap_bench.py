@@ -38,8 +38,8 @@ from sqlalchemy import insert  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.context import Context, open_context  # noqa: E402
-from pipeline.imap_source import poll  # noqa: E402
-from pipeline.ingest import Ingestor, resume_pending  # noqa: E402
+from pipeline.inbound.imap import poll  # noqa: E402
+from pipeline.inbound.ingest import Ingestor, resume_pending  # noqa: E402
 from storage.imapstate import save_checkpoint  # noqa: E402
 from storage.schema import messages  # noqa: E402
 from tests.conftest import write_config  # noqa: E402

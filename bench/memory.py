@@ -130,10 +130,10 @@ def run(
 
 
 def _parser_peak_mb(config) -> float | None:  # noqa: ANN001 - pipeline.config.Config
-    """VmHWM of the parse sandbox's child process, when parsing is isolated (pipeline.sandbox)."""
+    """VmHWM of the parse sandbox's child process, when parsing is isolated (pipeline.inbound.sandbox)."""
     if not getattr(config, "isolate_parsing", False):
         return None
-    from pipeline.sandbox import shared_sandbox
+    from pipeline.inbound.sandbox import shared_sandbox
 
     pid = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb).pid
     if pid is None:
@@ -150,7 +150,7 @@ def child(mail: Path, isolate: bool | None = None) -> dict:
     `ingest_peak_mb` is this process; `parser_peak_mb` the parse sandbox's child (its peak is
     reached while this process waits, holding the raw bytes); `total_peak_mb` their sum.
     """
-    from pipeline.ingest import ingest_raw
+    from pipeline.inbound.ingest import ingest_raw
 
     from .common import fresh_context
 

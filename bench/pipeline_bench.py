@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parsers.types import ParseLimits
-from pipeline.audit import record_status_changes
-from pipeline.ingest import Ingestor
-from pipeline.reprocess import Selection, reprocess
+from pipeline.clerk.audit import record_status_changes
+from pipeline.clerk.reprocess import Selection, reprocess
+from pipeline.inbound.ingest import Ingestor
 from storage.messages import save_new_message
 
 from .baseline import run_baseline

@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config import Campaign
-from pipeline.matching import normalise
-from pipeline.roster import DISTRICTS, Institution, Roster, load_roster
+from pipeline.domain.matching import normalise
+from pipeline.domain.roster import DISTRICTS, Institution, Roster, load_roster
 
 _PLACE_TEXT = (
     "东山 北京 华林 人民 光塔 六榕 洪桥 大新 珠光 白云 登峰 建设 农林 矿泉 黄花 梅花 新港 滨江 素社 海幢 "

@@ -21,9 +21,9 @@ from sqlalchemy import insert
 
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
-from pipeline.recognition import SECTIONS
-from pipeline.spreadsheet import build_workbook
-from pipeline.status import status_as_of
+from pipeline.domain.recognition import SECTIONS
+from pipeline.domain.status import status_as_of
+from pipeline.outputs.workbook import build_workbook
 from storage.schema import audit_log, decisions, items, messages
 
 from .common import ROOT, median, peak_rss_mb, timed, write_config

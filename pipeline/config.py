@@ -18,8 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from parsers.types import ParseLimits
-
-from .errors import ConfigError
+from pipeline.errors import ConfigError
 
 DATA_DIR_ENV = "INTAKE_DATA_DIR"
 DEFAULT_CONFIG = Path("config.toml")
@@ -133,7 +132,7 @@ class Config:
     digest_to: tuple[str, ...]
     authserv_id: str
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
-    # [limits]: parse each message in a stoppable worker process (pipeline.sandbox).
+    # [limits]: parse each message in a stoppable worker process (pipeline.inbound.sandbox).
     isolate_parsing: bool = True
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1024

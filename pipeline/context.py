@@ -6,11 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config import Config
+from pipeline.errors import StorageError
 from storage.db import Database, open_database
 from storage.rawstore import RawStore
-
-from .config import Config
-from .errors import StorageError
 
 
 @dataclass
@@ -28,17 +27,17 @@ class Context:
         return self.config.data_dir
 
     @property
-    def roster(self):  # noqa: ANN201 - pipeline.roster.Roster (imported lazily: roster imports config only)
+    def roster(self):  # noqa: ANN201 - pipeline.domain.roster.Roster (imported lazily: roster imports config only)
         if self._roster is None:
-            from .roster import load_roster
+            from pipeline.domain.roster import load_roster
 
             self._roster = load_roster(self.config.campaign)
         return self._roster
 
-    def attribution_facts(self):  # noqa: ANN201 - pipeline.attribution.AttributionFacts
+    def attribution_facts(self):  # noqa: ANN201 - pipeline.domain.attribution.AttributionFacts
         """Sender facts from contacts.csv and learned addresses; rebuilt after `forget_facts()`."""
         if self._facts is None:
-            from .contacts import all_contacts, build_facts
+            from pipeline.clerk.contacts import all_contacts, build_facts
 
             campaign = self.config.campaign
             self._facts = build_facts(

@@ -29,18 +29,17 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 
+from pipeline.clerk.audit import record_status_changes
+from pipeline.config import Config
+from pipeline.context import Context, ensure_data_dir
+from pipeline.errors import ConfigError, IntakeError, WorkerLockedError
+from pipeline.inbound.imap import STATE_LAST_ERROR, STATE_LAST_SUCCESS, logfmt, poll
+from pipeline.outbound.digest import digest_done, send_digest
+from pipeline.outbound.receipts import send_receipts
+from pipeline.outbound.reminders import run_reminders
+from pipeline.outputs.workbook import build_workbook
 from storage.imapstate import fetch_state
 from storage.rawstore import RawStore
-
-from .audit import record_status_changes
-from .config import Config
-from .context import Context, ensure_data_dir
-from .digest import digest_done, send_digest
-from .errors import ConfigError, IntakeError, WorkerLockedError
-from .imap_source import STATE_LAST_ERROR, STATE_LAST_SUCCESS, logfmt, poll
-from .receipts import send_receipts
-from .reminders import run_reminders
-from .spreadsheet import build_workbook
 
 log = logging.getLogger(__name__)
 

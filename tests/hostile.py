@@ -440,7 +440,7 @@ def evaluate(ctx, folder: Path, cases: list[HostileCase]) -> list[Verdict]:  # n
     """Did each case end as it must?  A row, the refusal reason, the genuine institution, the review reason."""
     from sqlalchemy import select
 
-    from pipeline.views import message_views
+    from pipeline.outputs.views import message_views
     from storage.schema import items, message_sources
 
     with ctx.db.connect() as conn:

@@ -224,7 +224,7 @@ def record_report(ctx, raw: bytes, received_at, institutions: tuple[str, ...], *
 
     Manual decisions outrank automatic attribution, so the test does not depend on it.
     """
-    from pipeline.ingest import ingest_raw
+    from pipeline.inbound.ingest import ingest_raw
     from storage.decisions import Decision, save_manual_decision
 
     result = ingest_raw(

@@ -11,10 +11,10 @@ import pytest
 from docx import Document
 
 from parsers.message import parse_message
-from pipeline.attribution import AttributionFacts, attribute_message
 from pipeline.config import load_config
-from pipeline.matching import normalise
-from pipeline.roster import load_roster
+from pipeline.domain.attribution import AttributionFacts, attribute_message
+from pipeline.domain.matching import normalise
+from pipeline.domain.roster import load_roster
 
 from .conftest import ROOT
 

@@ -34,16 +34,16 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from pipeline.audit import audit_frame, record_status_changes
+from pipeline.clerk.audit import audit_frame, record_status_changes
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
-from pipeline.export import report_filename, safe_filename
-from pipeline.ingest import ingest_raw
-from pipeline.roster import load_roster
-from pipeline.samples.corpus import SampleCorpus, generate_corpus
-from pipeline.spreadsheet import WorkbookExtras, build_workbook
-from pipeline.views import message_views
+from pipeline.demo.samples.corpus import SampleCorpus, generate_corpus
+from pipeline.domain.roster import load_roster
+from pipeline.inbound.ingest import ingest_raw
+from pipeline.outputs.export import report_filename, safe_filename
+from pipeline.outputs.views import message_views
+from pipeline.outputs.workbook import WorkbookExtras, build_workbook
 from storage.schema import learned_contacts, messages
 
 from .conftest import write_config

@@ -30,18 +30,18 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
-import pipeline.sandbox as sandbox
+import pipeline.inbound.sandbox as sandbox
 from parsers.message import parse_message
 from parsers.types import ParseLimits
+from pipeline.clerk.reprocess import Selection, reprocess
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
-from pipeline.imap_source import poll
-from pipeline.ingest import ingest_paths, ingest_raw
-from pipeline.reminders import run_reminders
-from pipeline.reprocess import Selection, reprocess
-from pipeline.samples import generate_corpus
-from pipeline.sandbox import ParseSandbox, SandboxFailure
-from pipeline.views import message_views
+from pipeline.demo.samples import generate_corpus
+from pipeline.inbound.imap import poll
+from pipeline.inbound.ingest import ingest_paths, ingest_raw
+from pipeline.inbound.sandbox import ParseSandbox, SandboxFailure
+from pipeline.outbound.reminders import run_reminders
+from pipeline.outputs.views import message_views
 from storage.imapstate import fetch_checkpoint
 from storage.ledger import fetch_ledger
 from storage.schema import decisions, mail_ledger, message_sources, messages
@@ -118,7 +118,7 @@ def test_an_answer_naming_other_classes_is_refused() -> None:
 
 def test_the_parser_process_dies_with_its_parent() -> None:
     """GIVEN a process with a started sandbox WHEN it is killed with SIGKILL THEN its parser child exits too."""
-    code = ("import sys, time; from pipeline.sandbox import ParseSandbox; box = ParseSandbox(); "
+    code = ("import sys, time; from pipeline.inbound.sandbox import ParseSandbox; box = ParseSandbox(); "
             "print(box.call('tests.hostile:child_pid'), flush=True); time.sleep(60)")  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True
@@ -188,7 +188,7 @@ def view_items(ctx: Context, message_id: int):  # noqa: ANN201
 def test_a_message_that_cannot_be_saved_becomes_a_failed_row(ctx: Context, monkeypatch) -> None:
     """GIVEN a processing step that raises (a bug, or a value the database refuses) WHEN a message is
     ingested THEN its row is failed with the reason, not left pending to stop every later run."""
-    import pipeline.process as process
+    import pipeline.inbound.process as process
 
     def broken(*_args, **_kw):  # noqa: ANN002, ANN003, ANN202
         raise UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed")

@@ -33,13 +33,13 @@ from typer.testing import CliRunner
 
 from parsers.message import parse_message
 from parsers.types import ParseLimits
-from pipeline.authenticity import check_sender, parse_authentication_results
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
-from pipeline.imap_source import poll
-from pipeline.ingest import ingest_paths
-from pipeline.receipts import send_receipts
+from pipeline.domain.authenticity import check_sender, parse_authentication_results
+from pipeline.inbound.imap import poll
+from pipeline.inbound.ingest import ingest_paths
+from pipeline.outbound.receipts import send_receipts
 
 from .conftest import ROOT, write_config
 from .dovecot import Account

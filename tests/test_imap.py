@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-import pipeline.imap_source as source
+import pipeline.inbound.imap as source
+from pipeline.clerk.review import review_queue
 from pipeline.cli import app
 from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
+from pipeline.demo.samples import generate_corpus
 from pipeline.errors import ConfigError, MailboxError
-from pipeline.review import review_queue
-from pipeline.samples import generate_corpus
 from pipeline.worker import job_specs, poll_job, worker_lock
 from storage.imapstate import fetch_checkpoint, fetch_failures, fetch_state
 from storage.schema import audit_log, mail_ledger, message_sources, messages
@@ -239,7 +239,7 @@ def test_message_whose_fetch_breaks_the_connection_is_recorded_and_does_not_bloc
 
 SLOW_POLL = """
 import sys, time
-import pipeline.imap_source as source
+import pipeline.inbound.imap as source
 real = source.Ingestor.add
 def slow(*args, **kwargs):
     time.sleep(0.05)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from pipeline.ingest import ingest_paths
+from pipeline.inbound.ingest import ingest_paths
 from storage.schema import message_sources, messages
 
 from .test_message_parsing import b64word, message

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from parsers.message import parse_message
 from parsers.types import ParsedMessage
 from pipeline.context import Context
-from pipeline.ingest import ingest_raw
-from pipeline.samples import generate_corpus
+from pipeline.demo.samples import generate_corpus
+from pipeline.inbound.ingest import ingest_raw
 from storage.messages import fetch_message
 
 from .conftest import ROOT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.demo import run_demo
+from pipeline.demo.run import run_demo
 
 from .conftest import write_config
 

@@ -16,10 +16,10 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.context import open_context
-from pipeline.digest import send_digest
-from pipeline.receipts import send_receipts
-from pipeline.reminders import reminder_columns
-from pipeline.spreadsheet import WorkbookExtras, build_workbook
+from pipeline.outbound.digest import send_digest
+from pipeline.outbound.receipts import send_receipts
+from pipeline.outbound.reminders import reminder_columns
+from pipeline.outputs.workbook import WorkbookExtras, build_workbook
 from tests.conftest import write_config
 from tests.smtp import SmtpServer, record_report, simple_mail, smtp_config
 

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pipeline.clerk.contacts import list_contacts
 from pipeline.config import load_config
-from pipeline.contacts import list_contacts
 from pipeline.context import open_context
-from pipeline.ingest import ingest_raw
-from pipeline.reminders import process_bounces, reminder_columns, reminder_schedule, run_reminders
-from pipeline.spreadsheet import WorkbookExtras, build_workbook
-from pipeline.workdays import add_workdays, in_quiet_hours, is_workday, workdays_between
+from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workdays_between
+from pipeline.inbound.ingest import ingest_raw
+from pipeline.outbound.reminders import process_bounces, reminder_columns, reminder_schedule, run_reminders
+from pipeline.outputs.workbook import WorkbookExtras, build_workbook
 from storage.ledger import fetch_ledger
 from tests.conftest import ROOT, write_config
 from tests.smtp import SmtpServer, record_report, simple_mail, smtp_config
@@ -463,7 +463,7 @@ AUTOMATIC = ("auto-submitted", "precedence", "list-id", "list-unsubscribe")
 
 
 def _corpus():
-    from pipeline.samples.corpus import generate_corpus
+    from pipeline.demo.samples.corpus import generate_corpus
 
     data = ROOT / "data"
     return generate_corpus(data / "roster.csv", data / "bureaus.csv", data / "contacts.csv", seed=7,
@@ -539,8 +539,8 @@ def _expected(corpus) -> dict[str, dict]:
 def _play(tmp_path: Path, server: SmtpServer, corpus, *, clerk_confirms_truth: bool) -> Path:
     """Walk 2024-07-08 .. 07-20: at each checkpoint ingest what has arrived, run receipts; digest at 08:30,
     reminders at 09:00.  The context is reopened every day (a restart)."""
-    from pipeline.digest import send_digest
-    from pipeline.receipts import send_receipts
+    from pipeline.outbound.digest import send_digest
+    from pipeline.outbound.receipts import send_receipts
     from storage.decisions import Decision, save_manual_decision
 
     settings = smtp_config(server)

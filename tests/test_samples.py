@@ -1,4 +1,4 @@
-"""The clerk data files and the sample-mail generator (pipeline.samples).
+"""The clerk data files and the sample-mail generator (pipeline.demo.samples).
 
 The corpus is the fixture the rest of the test suite trusts, so it is checked
 for determinism, parseability, truth consistency and that the quirks it
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.samples import SampleCorpus, generate_corpus, write_corpus
+from pipeline.demo.samples import SampleCorpus, generate_corpus, write_corpus
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ROSTER, BUREAUS, CONTACTS = DATA / "roster.csv", DATA / "bureaus.csv", DATA / "contacts.csv"

@@ -7,8 +7,8 @@ from datetime import datetime
 import openpyxl
 
 from pipeline.config import load_config
-from pipeline.demo import run_demo
-from pipeline.spreadsheet import build_workbook
+from pipeline.demo.run import run_demo
+from pipeline.outputs.workbook import build_workbook
 
 from .conftest import write_config
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.cli import campaign, clerk, mail, outgoing, worker  # noqa: F401  (each module registers its commands)
+from pipeline.cli.app import app, err_console
+from pipeline.errors import AmbiguousError, IntakeError
 from storage.errors import StorageError
-
-from ..errors import AmbiguousError, IntakeError
-from . import campaign, clerk, mail, outgoing, worker  # noqa: F401  (each module registers its commands)
-from .app import app, err_console
 
 
 def main() -> None:

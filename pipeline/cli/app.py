@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import Config, load_config
-from ..context import Context, open_context
-from ..errors import IntakeError
-from ..spreadsheet import safe_text
+from pipeline.config import Config, load_config
+from pipeline.context import Context, open_context
+from pipeline.errors import IntakeError
+from pipeline.outputs.workbook import safe_text
 
 app = typer.Typer(
     name="intake",

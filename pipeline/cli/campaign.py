@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..roster import check_roster, load_roster
-from ..spreadsheet import build_workbook
-from ..status import STATUS_LABELS, count_by_status, status_as_of
-from .app import (
+from pipeline.cli.app import (
     AsOfOpt,
     ConfigOpt,
     DataDirOpt,
@@ -25,6 +22,9 @@ from .app import (
     opened,
     parse_as_of,
 )
+from pipeline.domain.roster import check_roster, load_roster
+from pipeline.domain.status import STATUS_LABELS, count_by_status, status_as_of
+from pipeline.outputs.workbook import build_workbook
 
 STATUS_COLUMNS = ("institution", "district", "channel", "status", "first_received_at", "last_received_at",
                   "submissions", "needs_review")  # fmt: skip
@@ -132,7 +132,7 @@ def demo(
     """演示：生成一批逼真的样例邮件，导入临时数据目录，显示报送汇总并生成报表。"""
     from rich.progress import Progress
 
-    from ..demo import run_demo
+    from pipeline.demo.run import run_demo
 
     cfg = load(config, data_dir)
     with Progress(console=console, transient=True) as progress:

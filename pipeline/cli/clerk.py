@@ -21,19 +21,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import OperationalError
 
-from storage.errors import StorageError
-
-from ..assign import assign as assign_item
-from ..assign import exempt as exempt_institution
-from ..assign import resolve_institution
-from ..audit import ACTION_LABELS, AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records
-from ..errors import AmbiguousError, IntakeError
-from ..export import export_reports
-from ..reprocess import Selection, select_messages
-from ..reprocess import reprocess as reprocess_messages
-from ..review import review_queue
-from ..status import STATUS_LABELS
-from .app import (
+from pipeline.clerk.assign import assign as assign_item
+from pipeline.clerk.assign import exempt as exempt_institution
+from pipeline.clerk.assign import resolve_institution
+from pipeline.clerk.audit import ACTION_LABELS, AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records
+from pipeline.clerk.reprocess import Selection, select_messages
+from pipeline.clerk.reprocess import reprocess as reprocess_messages
+from pipeline.clerk.review import review_queue
+from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
     FormatOpt,
@@ -46,6 +41,10 @@ from .app import (
     local,
     opened,
 )
+from pipeline.domain.status import STATUS_LABELS
+from pipeline.errors import AmbiguousError, IntakeError
+from pipeline.outputs.export import export_reports
+from storage.errors import StorageError
 
 REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "reason", "suggestion")
 ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]

@@ -10,12 +10,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.tree import Tree
 
 from parsers.types import Part, PartKind
+from pipeline.cli.app import (
+    ConfigOpt,
+    DataDirOpt,
+    FormatOpt,
+    OutputFormat,
+    app,
+    console,
+    emit,
+    iso,
+    local,
+    opened,
+)
+from pipeline.inbound.ingest import ingest_paths
+from pipeline.inbound.sources import count_messages
+from pipeline.outputs.views import load_message, message_views
 from storage.messages import fetch_sources
-
-from ..ingest import ingest_paths
-from ..sources import count_messages
-from ..views import load_message, message_views
-from .app import ConfigOpt, DataDirOpt, FormatOpt, OutputFormat, app, console, emit, iso, local, opened
 
 KIND_LABELS = {"report": "报告", "unrelated": "无关", "needs_review": "待核对", "unprocessed": "未处理"}
 MESSAGE_COLUMNS = ("message_id", "received_at", "sender", "subject", "kind", "institutions")

@@ -7,13 +7,8 @@ from typing import Annotated
 
 import typer
 
-from storage.ledger import fetch_ledger, save_address_status
-
-from ..contacts import list_contacts
-from ..mailer import ACTION_LABELS, Delivery
-from ..receipts import send_receipts
-from ..reminders import run_reminders
-from .app import (
+from pipeline.clerk.contacts import list_contacts
+from pipeline.cli.app import (
     AsOfOpt,
     ConfigOpt,
     DataDirOpt,
@@ -28,6 +23,10 @@ from .app import (
     opened,
     parse_as_of,
 )
+from pipeline.outbound.mailer import ACTION_LABELS, Delivery
+from pipeline.outbound.receipts import send_receipts
+from pipeline.outbound.reminders import run_reminders
+from storage.ledger import fetch_ledger, save_address_status
 
 DryRunOpt = Annotated[
     bool,

@@ -9,13 +9,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pipeline.cli.app import ConfigOpt, DataDirOpt, app, console, err_console, load, opened
+from pipeline.context import open_context
+from pipeline.inbound.imap import PollSummary, poll
+from pipeline.worker import health as worker_health
+from pipeline.worker import run_worker
 from storage.imapstate import fetch_failures
-
-from ..context import open_context
-from ..imap_source import PollSummary, poll
-from ..worker import health as worker_health
-from ..worker import run_worker
-from .app import ConfigOpt, DataDirOpt, app, console, err_console, load, opened
 
 
 @app.command("poll")

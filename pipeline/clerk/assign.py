@@ -1,0 +1,320 @@
+"""A clerk's decisions: attribute an item by hand, mark it unrelated, undo, exempt a row.
+
+A manual decision outranks every automatic one for its item and survives
+reprocessing (process_message replaces automatic decisions only).  Each act is
+one short write transaction that also appends its audit entry; statuses that
+move because of it are logged afterwards by `record_status_changes`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, select
+
+from pipeline.clerk.audit import current_actor, record_status_changes
+from pipeline.clerk.contacts import load_contacts, save_learned_contact
+from pipeline.clerk.review import MESSAGE_ITEM, item_id, parse_item_id
+from pipeline.context import Context
+from pipeline.domain.authenticity import check_sender
+from pipeline.domain.matching import normalise
+from pipeline.domain.roster import Roster
+from pipeline.errors import AmbiguousError, IntakeError, NotFoundError
+from pipeline.outputs.views import reparse_headers
+from storage.audit import save_audit
+from storage.decisions import (
+    Decision,
+    DecisionRow,
+    deactivate_manual_decisions,
+    fetch_decisions,
+    save_manual_decision,
+)
+from storage.exemptions import delete_exemption, fetch_exemptions, save_exemption
+from storage.messages import ItemRow, MessageRow, fetch_items, fetch_message
+from storage.schema import learned_contacts, now_utc
+
+BODY_ITEM = "body"
+
+
+@dataclass(frozen=True, slots=True)
+class AssignResult:
+    item: str
+    message_id: int
+    item_path: str
+    action: str  # assign | mark_unrelated | undo
+    institution: str  # the institution assigned ("" for unrelated / undo)
+    before: str  # what was in effect for the item before, in words
+    after: str  # what is in effect now, in words
+    learned_address: str = ""
+    status_changes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptResult:
+    institution: str
+    exempt: bool  # the row is exempt now
+    previous_reason: str
+    status_changes: int = 0
+
+
+# -- resolving what the clerk typed ------------------------------------------------------------
+
+
+def resolve_institution(roster: Roster, text: str) -> str:
+    """The roster name a clerk means by a name, an alias or a row number.
+
+    Raises NotFoundError (with close names as suggestions) or AmbiguousError (with candidates).
+    """
+    typed = text.strip()
+    if not typed:
+        raise NotFoundError("请输入机构名称、别名或名单序号")
+    found = roster.resolve(typed)
+    if len(found) > 1 and len({roster.group(name)[0] for name in found}) == 1:
+        found = [roster.group(found[0])[0]]  # two rows that are one hospital: either name satisfies both
+    if len(found) == 1:
+        return found[0]
+    if found:
+        candidates = [f"{roster.by_name[n].row} {n}" for n in found]
+        raise AmbiguousError(f"「{typed}」对应 {len(found)} 家机构，请写全称、别名或序号：", candidates)
+    if any(key.startswith("bureau:") for key in roster.index.lookup_exact(normalise(typed))):
+        raise NotFoundError(f"「{typed}」是区卫健局，不在附件1名单上；请指明报告属于哪家机构")
+    if typed.isdigit():
+        raise NotFoundError(f"名单中没有第 {typed} 行（共 {len(roster)} 行，用 intake roster 查看）")
+    raise NotFoundError(f"名单中没有「{typed}」" + _suggest(roster, typed))
+
+
+def _suggest(roster: Roster, typed: str) -> str:
+    names: dict[str, str] = {}
+    for inst in roster:
+        for variant in (inst.name, *inst.aliases):
+            names.setdefault(normalise(variant), inst.name)
+    close = difflib.get_close_matches(normalise(typed), list(names), n=5, cutoff=0.5)
+    picks = list(dict.fromkeys(names[c] for c in close))
+    return "；是否指：" + "、".join(picks) if picks else "（用 intake roster 查看名单）"
+
+
+# -- assign / unrelated / undo -------------------------------------------------------------------
+
+
+def assign(
+    ctx: Context,
+    item: str,
+    institution_text: str = "",
+    *,
+    by: str | None = None,
+    note: str = "",
+    unrelated: bool = False,
+    undo: bool = False,
+    learn: bool = True,
+    now: datetime | None = None,
+) -> AssignResult:
+    """Attribute `item` ("12" or "12:2/1") to an institution, mark it unrelated, or undo the clerk's decision."""
+    if unrelated and undo:
+        raise IntakeError("--unrelated 与 --undo 不能同时使用")
+    actor = current_actor(by)
+    message_id, path = parse_item_id(item)
+    target = item_id(message_id, path)
+    institution = ""
+    if not unrelated and not undo:
+        if not institution_text.strip():
+            raise IntakeError("请给出机构（名称、别名或序号），或用 --unrelated 标为无关、--undo 撤销")
+        institution = resolve_institution(ctx.roster, institution_text)
+    learned = ""
+    with ctx.db.begin() as conn:
+        message = fetch_message(conn, message_id)
+        if message is None:
+            raise NotFoundError(
+                f"没有编号为 {message_id} 的邮件（用 intake review 或 intake messages 查看编号）"
+            )
+        items = {i.path: i for i in fetch_items(conn, message_id)}
+        if path not in (MESSAGE_ITEM, BODY_ITEM) and path not in items:
+            known = "、".join(item_id(message_id, p) for p in items) or "（无附件）"
+            raise NotFoundError(
+                f"邮件 {message_id} 没有条目 {path}；可用的条目：{target.split(':')[0]}（整封）、{known}"
+            )
+        active = list(fetch_decisions(conn, message_id=message_id))
+        before = _describe(active, path)
+        if undo:
+            manual = [d for d in active if d.origin == "manual" and d.item_path == path]
+            if not manual or deactivate_manual_decisions(conn, message_id, path) == 0:
+                raise NotFoundError(f"条目 {target} 没有人工判断可撤销")
+            for d in manual:
+                _forget_learned(conn, d, message_id)
+            after = _describe(list(fetch_decisions(conn, message_id=message_id)), path)
+            save_audit(conn, actor=actor, action="undo", target=target,
+                       institution=";".join(d.institution for d in manual if d.institution),
+                       details={"undone": before, "after": after, "message_id": message_id, "item_path": path},
+                       reason=note)  # fmt: skip
+            action = "undo"
+        else:
+            base = _base_for(active, path)
+            evidence = [
+                {
+                    "signal": "manual",
+                    "institution": institution,
+                    "weight": 0.0,
+                    "text": f"{actor}：{note}"[:80],
+                }
+            ]
+            for d in active:
+                if d.origin == "manual" and d.item_path == path:
+                    _forget_learned(conn, d, message_id)  # the decision that taught it is being replaced
+            if unrelated:
+                reason = f"人工标为无关：{note}" if note else "人工标为无关"
+                decision = Decision(path, "unrelated", reason=reason, evidence=evidence)
+            else:
+                if learn:
+                    learned = _learn_contact(ctx, conn, message, items, active, path, institution)
+                if learned:
+                    evidence[0]["learned_address"] = learned
+                machine = [
+                    e
+                    for e in (base.evidence if base else [])
+                    if isinstance(e, dict) and e.get("signal") != "manual"
+                ]
+                # Keep what the machine read (sections, via which bureau); a clerk has now looked at
+                # the file, so it no longer needs a human check for being unreadable.
+                decision = Decision(path, "report", institution=institution, confidence=1.0, evidence=evidence + machine,
+                                    reason=note, sections=base.sections if base else {}, readable=True,
+                                    via_bureau=base.via_bureau if base else "")  # fmt: skip
+            save_manual_decision(conn, message_id, decision, by=actor, note=note)
+            after = _describe(list(fetch_decisions(conn, message_id=message_id)), path)
+            action = "mark_unrelated" if unrelated else "assign"
+            save_audit(conn, actor=actor, action=action, target=target, institution=institution,
+                       details={"before": before, "after": after, "message_id": message_id, "item_path": path,
+                                "subject": message.subject, "sender": message.sender_address},
+                       reason=note)  # fmt: skip
+            if learned:
+                save_audit(conn, actor=actor, action="learn_contact", target=target, institution=institution,
+                           details={"address": learned, "message_id": message_id}, reason=note)  # fmt: skip
+    if learned or undo:
+        ctx.forget_facts()
+    changes = record_status_changes(ctx, now or now_utc(), cause=f"{action} {target}")
+    return AssignResult(target, message_id, path, action, institution, before, after, learned, changes)
+
+
+def _base_for(active: list[DecisionRow], path: str) -> DecisionRow | None:
+    """The decision whose machine reading (sections, bureau, evidence) a manual one keeps.
+
+    The item's own decision (an earlier manual one included); for a whole message, its most
+    complete item.
+    """
+    mine = [d for d in active if d.item_path == path]
+    if not mine and path == MESSAGE_ITEM:
+        mine = [d for d in active if d.kind in ("report", "needs_review")]
+    return max(mine, key=lambda d: sum(bool(v) for v in (d.sections or {}).values()), default=None)
+
+
+def _describe(active: list[DecisionRow], path: str) -> str:
+    """What is in effect for one item: "人工：报告 X" / "自动：待核对（原因）"; the whole message counts too."""
+    mine = [d for d in active if d.item_path == path] or [d for d in active if d.item_path == MESSAGE_ITEM]
+    if not mine:
+        return ""
+    parts = []
+    for d in mine:
+        origin = "人工" if d.origin == "manual" else "自动"
+        if d.kind == "report":
+            parts.append(f"{origin}：报告 {d.institution}")
+        elif d.kind == "needs_review":
+            parts.append(f"{origin}：待核对（{d.reason}）" if d.reason else f"{origin}：待核对")
+        else:
+            parts.append(f"{origin}：无关")
+    return "；".join(dict.fromkeys(parts))
+
+
+def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, ItemRow],  # noqa: ANN001
+                   active: list[DecisionRow], path: str, institution: str) -> str:  # fmt: skip
+    """Remember the sender as the institution's address when it speaks for that institution alone.
+
+    Not for district bureaus or the commission's own staff (they send for many), not for a report
+    inside a forwarded/attached message (the outer sender is not its author), not when the message
+    carries reports of other institutions, and not for an address already known as another
+    institution's (shared, it would identify neither).  Returns the address learned, or "".
+    """
+    address = message.sender_address.strip().lower()
+    if not address or "@" not in address:
+        return ""
+    roster = ctx.roster
+    campaign = ctx.config.campaign
+    domain = address.rpartition("@")[2]
+    if address == campaign.mailbox_address.lower() or any(
+        domain == d.lower() or domain.endswith("." + d.lower()) for d in campaign.own_domains
+    ):
+        return ""
+    if address in ctx.attribution_facts().bureau_addresses:  # file or Annex 1 name of a bureau
+        return ""
+    if any(roster.bureau_for(m.key) is not None for m in roster.index.find(message.sender_name)):
+        return ""  # signs as a district bureau: attribution treats it as one, so must we
+    if not check_sender(reparse_headers(ctx, message), ctx.config.authserv_id).address_usable:
+        return ""  # a forged or unverified sender must never become a known address
+    if any(items.get(prefix) is not None and items[prefix].kind == "message" for prefix in _prefixes(path)):
+        return ""
+    group = set(roster.group(institution))
+    if {
+        d.institution for d in active if d.kind == "report" and d.institution and d.item_path != path
+    } - group:
+        return ""
+    file_owners = {c.institution for c in load_contacts(ctx.config.reminders.contacts, roster) if c.address == address}
+    learned = conn.execute(  # read in this transaction: it may have just forgotten an address
+        select(learned_contacts.c.institution).where(learned_contacts.c.address == address)
+    )
+    owners = file_owners | set(learned.scalars())
+    if owners:
+        return ""  # already known for this institution, or known as another's
+    return address if save_learned_contact(conn, institution, address, message.id) else ""
+
+
+def _prefixes(path: str) -> list[str]:
+    """ "3/1/2" -> ["3", "3/1"]: the enclosing items of an item."""
+    pieces = path.split("/")
+    return ["/".join(pieces[:i]) for i in range(1, len(pieces))]
+
+
+def _forget_learned(conn, decision: DecisionRow, message_id: int) -> None:  # noqa: ANN001
+    """Undo also forgets the address that decision taught (only if it was learned from this message)."""
+    for ev in decision.evidence or []:
+        address = ev.get("learned_address") if isinstance(ev, dict) else None
+        if address:
+            conn.execute(
+                delete(learned_contacts).where(
+                    and_(
+                        learned_contacts.c.institution == decision.institution,
+                        learned_contacts.c.address == address,
+                        learned_contacts.c.learned_from == message_id,
+                    )
+                )
+            )
+
+
+# -- exemptions --------------------------------------------------------------------------------
+
+
+def exempt(ctx: Context, institution_text: str, reason: str = "", by: str | None = None, *, undo: bool = False,
+           now: datetime | None = None) -> ExemptResult:  # fmt: skip
+    """Mark a roster row exempt (it need not report) with a reason, or undo that."""
+    actor = current_actor(by)
+    name = resolve_institution(ctx.roster, institution_text)
+    if not undo and not reason.strip():
+        raise IntakeError("设为免报必须写明原因：--reason 文本")
+    with ctx.db.begin() as conn:
+        existing = fetch_exemptions(conn).get(name)
+        previous = existing.reason if existing else ""
+        if undo:
+            if existing is None:
+                if name in ctx.config.campaign.exempt:
+                    raise IntakeError(
+                        f"{name} 是在配置文件 config.toml（[campaign] exempt）中设为免报的，请在那里修改"
+                    )
+                raise NotFoundError(f"{name} 没有被设为免报，无需撤销")
+            delete_exemption(conn, name)
+            save_audit(conn, actor=actor, action="unexempt", target=name, institution=name,
+                       details={"previous_reason": previous}, reason=reason)  # fmt: skip
+        else:
+            save_exemption(conn, name, reason.strip(), actor)
+            save_audit(conn, actor=actor, action="exempt", target=name, institution=name,
+                       details={"previous_reason": previous}, reason=reason.strip())  # fmt: skip
+    verb = "unexempt" if undo else "exempt"
+    changes = record_status_changes(ctx, now or now_utc(), cause=f"{verb} {name}")
+    return ExemptResult(name, not undo or name in ctx.config.campaign.exempt, previous, changes)

@@ -1,0 +1,368 @@
+"""Which institution is each report FROM?  Weighed evidence, never "a name found anywhere".
+
+Every report item (an attachment, a zip member, a forwarded message's
+attachment, or the body itself) is scored from signals with weights: the
+document's title and 报送单位 line weigh most, then its signature block,
+header/footer and filename, then the mail's subject, signature, sender name
+and known address.  A name merely mentioned in the text (a partner hospital)
+weighs almost nothing; addressee lines ("市卫生健康委：") weigh nothing.  When
+the best candidate is weak or contested, the item goes to review with the
+reason; it is never guessed.
+
+Mail from a district bureau or from the commission's own staff speaks for
+others: its subject, sender and signature are not evidence of who wrote the
+reports it carries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from parsers.types import DocumentText, ParsedMessage, Part, PartKind
+from pipeline.domain.authenticity import check_sender
+from pipeline.domain.forwards import split_inline_forward
+from pipeline.domain.recognition import Recognition, find_sections, lines_of, names_a_report, recognise_text
+from pipeline.domain.roster import Roster
+from pipeline.labels import describe_problem
+from storage.decisions import Decision
+
+W_TITLE = 6.0
+W_UNIT_LINE = 6.0
+W_SIGNATURE = 4.0
+W_HEADER_FOOTER = 3.0
+W_FILENAME = 3.0
+W_META_TITLE = 2.0
+W_MENTION = 0.5
+W_SUBJECT = 3.0
+W_SENDER_NAME = 2.0
+W_BODY_SIGNATURE = 2.5
+W_ADDRESS = 3.0
+ACCEPT_SCORE = 3.0
+DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many times
+UNTRUSTED_ADDRESS = "sender_address_untrusted"  # a known address whose authenticity check failed (weight 0)
+
+_UNIT_LINE = re.compile(r"(报送单位|填报单位|单位名称|报告单位|上报单位|单位)\s*[（(]?\s*(盖章|公章)?\s*[）)]?\s*[:：]")
+_DATE_LINE = re.compile(r"20\d\d\s*[年.\-/]\s*\d{1,2}\s*[月.\-/]\s*\d{1,2}\s*日?")
+_ADDRESSEE = re.compile(r"[:：]\s*$")
+_SENTENCE_MARKS = re.compile(r"[。，；！？,;!?]")
+_SIGNATURE_MAX_CHARS = 40
+_SUBJECT_NOISE = re.compile(r"^\s*((re|fw|fwd|答复|回复|转发)\s*[:：]\s*)+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AttributionFacts:
+    """What attribution knows besides the message: who is who among senders."""
+
+    own_domains: tuple[str, ...] = ()
+    mailbox_address: str = ""
+    addresses: dict[str, str] = field(default_factory=dict)  # sender address -> roster name
+    bureau_addresses: dict[str, str] = field(default_factory=dict)  # sender address -> bureau name
+    exempt: frozenset[str] = frozenset()
+    authserv_id: str = ""  # only Authentication-Results stamped with this id are believed
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    decisions: tuple[Decision, ...]
+
+    @property
+    def institutions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.institution for d in self.decisions if d.kind == "report" and d.institution))
+
+
+@dataclass
+class _Evidence:
+    items: list[dict] = field(default_factory=list)
+
+    def add(self, signal: str, key: str, weight: float, text: str) -> None:
+        self.items.append({"signal": signal, "institution": key, "weight": weight, "text": text[:80]})
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """Message-level context: who sent it and which of its signals may speak for a report."""
+
+    speaks_for_itself: bool  # False for bureaus, the commission's staff, unknown forwarders
+    bureau: str  # bureau name when a district bureau sent it
+    signals: tuple[tuple[str, str, float, str], ...]  # (signal, key, weight, text)
+    distrust: str = ""  # why the sender address is not evidence (SPF/DKIM/DMARC fail, two From:)
+
+
+def attribute_message(parsed: ParsedMessage, roster: Roster, facts: AttributionFacts) -> AttributionResult:
+    """All decisions for one message: report items with their institution, or why there are none."""
+    if parsed.auto_reply:
+        return AttributionResult((Decision("message", "unrelated", reason=f"自动邮件（{parsed.auto_reply}）"),))
+    return AttributionResult(tuple(_Attributor(roster, facts).message(parsed)))
+
+
+class _Attributor:
+    def __init__(self, roster: Roster, facts: AttributionFacts) -> None:
+        self.roster = roster
+        self.facts = facts
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def message(self, parsed: ParsedMessage, *, depth: int = 0) -> list[Decision]:
+        distrust = check_sender(parsed, self.facts.authserv_id).reason
+        sender = self.sender_context(parsed.sender.name, parsed.sender.address, parsed.subject, parsed.text_body,
+                                     distrust=distrust)  # fmt: skip
+        substantive = [p for p in parsed.attachments if not p.inline]
+        decisions: list[Decision] = []
+        for part in substantive:
+            decisions.extend(self.part(part, parsed, sender, single=len(substantive) == 1))
+        if any(d.kind in ("report", "needs_review") for d in decisions):
+            return decisions
+        decisions.extend(self.body(parsed, sender, depth=depth))
+        if any(d.kind in ("report", "needs_review") for d in decisions):
+            return decisions
+        reason = self.no_report_reason(parsed, substantive, decisions)
+        return [Decision("message", "unrelated", reason=reason)]
+
+    def no_report_reason(self, parsed: ParsedMessage, substantive: list[Part], decisions: list[Decision]) -> str:
+        item_reasons = [d.reason for d in decisions if d.reason]
+        if names_a_report(parsed.subject) and not substantive:
+            return "主题称报送报告，但没有附件"
+        if item_reasons:
+            return "; ".join(dict.fromkeys(item_reasons))
+        return "不含本次自查报告"
+
+    def sender_context(self, name: str, address: str, subject: str, body: str, *, distrust: str = "") -> _Sender:
+        domain = address.rpartition("@")[2]
+        if address and (domain in self.facts.own_domains or address == self.facts.mailbox_address):
+            return _Sender(False, "", ())
+        bureau = self.facts.bureau_addresses.get(address, "")
+        if not bureau:
+            for mention in self.roster.index.find(name):
+                found = self.roster.bureau_for(mention.key)
+                if found is not None:
+                    bureau = found.name
+        if bureau:
+            return _Sender(False, bureau, ())
+        signals: list[tuple[str, str, float, str]] = []
+        known = self.facts.addresses.get(address)
+        if known and distrust:  # kept as zero-weight evidence, so review can say why it was not used
+            signals.append((UNTRUSTED_ADDRESS, known, 0.0, address))
+        elif known:
+            signals.append(("sender_address", known, W_ADDRESS, address))
+        for mention in self.roster.index.find(name):
+            signals.append(("sender_name", mention.key, W_SENDER_NAME, name))
+        for mention in self.roster.index.find(_SUBJECT_NOISE.sub("", subject)):
+            signals.append(("subject", mention.key, W_SUBJECT, subject))
+        for line in _signature_lines(body.splitlines()):
+            for mention in self.roster.index.find(line):
+                signals.append(("body_signature", mention.key, W_BODY_SIGNATURE, line))
+        return _Sender(True, "", tuple(signals), distrust)
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def part(self, part: Part, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
+        if part.kind is PartKind.ARCHIVE:
+            found: list[Decision] = []
+            for child in part.children:
+                found.extend(self.part(child, parsed, _Sender(False, sender.bureau, ()), single=False))
+            if part.problem:
+                found.append(Decision(part.path, "needs_review", reason=f"压缩包有问题：{describe_problem(part.problem)}", readable=False))
+            return found
+        if part.kind is PartKind.MESSAGE:
+            if part.message is None:
+                return [Decision(part.path, "needs_review", reason=describe_problem(part.problem) or "附带邮件无法读取", readable=False)]
+            inner = self.message(part.message, depth=1)
+            return [d for d in inner if d.item_path != "message"] or []
+        if part.kind is PartKind.DOCUMENT and part.document is not None:
+            lines = lines_of(part.document)
+            recognition = recognise_text(lines, filename=part.filename)
+            if not recognition.is_report:
+                return [Decision(part.path, "unrelated", reason=recognition.why)]
+            return [self.report(part.path, part.filename, part.document, lines, recognition, sender, single=single)]
+        return self.unreadable(part, parsed, sender, single=single)
+
+    def unreadable(self, part: Part, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
+        announces = names_a_report(part.filename) or (single and names_a_report(parsed.subject) and sender.speaks_for_itself)
+        if not announces or part.content_type.startswith("image/") and not names_a_report(part.filename):
+            return [Decision(part.path, "unrelated", reason=f"{describe_problem(part.problem) or '无法读取'}，且未标明是报告")]
+        evidence = _Evidence()
+        scores: dict[str, float] = defaultdict(float)
+        self._score_text("filename", _stem(part.filename), W_FILENAME, scores, evidence)
+        if single:
+            self._score_sender(sender, scores, evidence)
+        decision = self.decide(part.path, scores, evidence, sections={}, readable=False, sender=sender)
+        problem = describe_problem(part.problem) or "无法读取"
+        if decision.kind == "report":
+            return [replace(decision, reason=f"附件无法读取：{problem}。已按文件名或邮件信息计入，请人工核对文件")]
+        return [replace(decision, reason=f"附件无法读取：{problem}。{decision.reason}")]
+
+    def body(self, parsed: ParsedMessage, sender: _Sender, *, depth: int) -> list[Decision]:
+        own_part, forwarded = split_inline_forward(parsed.text_body)
+        if forwarded is not None and not sender.speaks_for_itself:
+            inner_sender = self.sender_context(forwarded.sender_name, forwarded.sender_address, forwarded.subject, forwarded.body)
+            lines = [line.strip() for line in forwarded.body.splitlines() if line.strip()]
+            recognition = recognise_text(lines, is_body=True)
+            if recognition.is_report:
+                return [self.report("body", "", None, lines, recognition, inner_sender, single=True)]
+        lines = [line.strip() for line in own_part.splitlines() if line.strip()]
+        recognition = recognise_text(lines, is_body=True)
+        if recognition.is_report:
+            return [self.report("body", "", None, lines, recognition, sender, single=True)]
+        return []
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def report(
+        self,
+        path: str,
+        filename: str,
+        document: DocumentText | None,
+        lines: list[str],
+        recognition: Recognition,
+        sender: _Sender,
+        *,
+        single: bool,
+    ) -> Decision:
+        evidence = _Evidence()
+        scores: dict[str, float] = defaultdict(float)
+        used: set[int] = set()
+        if recognition.title:
+            self._score_text("title", recognition.title, W_TITLE, scores, evidence)
+            used.update(i for i, line in enumerate(lines) if line == recognition.title)
+        for i, line in enumerate(lines):
+            match = _UNIT_LINE.search(line)
+            if match and i not in used:
+                self._score_text("unit_line", line[match.end() :], W_UNIT_LINE, scores, evidence)
+                used.add(i)
+        for i in _signature_indexes(lines):
+            if i not in used:
+                self._score_text("signature", lines[i], W_SIGNATURE, scores, evidence)
+                used.add(i)
+        if document is not None:
+            for p in document.paragraphs:
+                if p.where in ("header", "footer"):
+                    self._score_text(p.where, p.text, W_HEADER_FOOTER, scores, evidence)
+            if document.title:
+                self._score_text("document_title", document.title, W_META_TITLE, scores, evidence)
+        if filename:
+            self._score_text("filename", _stem(filename), W_FILENAME, scores, evidence)
+        mentioned: dict[str, float] = defaultdict(float)
+        for i, line in enumerate(lines):
+            if i in used or _ADDRESSEE.search(line):
+                continue
+            for mention in self.roster.index.find(line):
+                key = self._key(mention.key)
+                if key and mentioned[key] < W_MENTION * 2:
+                    mentioned[key] += W_MENTION
+                    scores[key] += W_MENTION
+                    evidence.add("mention", key, W_MENTION, line)
+        # The mail's own signals speak for its only report, or for a report that names nobody
+        # when the sender speaks for itself (a hospital sending its own and its branch's reports).
+        if single or not any(v > W_MENTION * 2 for v in scores.values()):
+            self._score_sender(sender, scores, evidence)
+        sections = find_sections(lines)
+        return self.decide(path, scores, evidence, sections=sections, readable=True, sender=sender)
+
+    def _score_sender(self, sender: _Sender, scores: dict[str, float], evidence: _Evidence) -> None:
+        seen: set[tuple[str, str]] = set()
+        for signal, raw_key, weight, text in sender.signals:
+            key = self._key(raw_key)
+            if key and (signal, key) not in seen:
+                seen.add((signal, key))
+                if weight:
+                    scores[key] += weight
+                evidence.add(signal, key, weight, text)
+
+    def _score_text(self, signal: str, text: str, weight: float, scores: dict[str, float], evidence: _Evidence) -> None:
+        if _ADDRESSEE.search(text) and signal != "unit_line":
+            return
+        for key in dict.fromkeys(self._key(m.key) for m in self.roster.index.find(text)):
+            if key:
+                scores[key] += weight
+                evidence.add(signal, key, weight, text)
+
+    def _key(self, key: str) -> str:
+        """The roster name a mention counts for ("" for bureaus off the roster and exempt rows)."""
+        if key.startswith("bureau:") or key in self.facts.exempt:
+            return ""
+        return self.roster.group(key)[0]
+
+    def decide(
+        self,
+        path: str,
+        scores: dict[str, float],
+        evidence: _Evidence,
+        *,
+        sections: dict,
+        readable: bool,
+        sender: _Sender,
+    ) -> Decision:
+        decision = self._decide(path, scores, evidence, sections=sections, readable=readable, sender=sender)
+        untrusted = next((e for e in evidence.items if e["signal"] == UNTRUSTED_ADDRESS), None)
+        if decision.kind == "report" or untrusted is None or not sender.distrust:
+            return decision
+        # Would the address have decided it?  Then say so: review, not attribution by a forged address.
+        key = untrusted["institution"]
+        boosted = {**scores, key: scores.get(key, 0.0) + W_ADDRESS}
+        would = self._decide(path, boosted, evidence, sections=sections, readable=readable, sender=sender)
+        if would.kind == "report" and would.institution == key:
+            return replace(decision, kind="needs_review", institution=key, reason=sender.distrust)
+        return decision
+
+    def _decide(
+        self,
+        path: str,
+        scores: dict[str, float],
+        evidence: _Evidence,
+        *,
+        sections: dict,
+        readable: bool,
+        sender: _Sender,
+    ) -> Decision:
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        via = sender.bureau
+        if not ranked:
+            return Decision(path, "needs_review", reason="是报告，但认不出报送机构",
+                            evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
+        best, best_score = ranked[0]
+        runner_score = ranked[1][1] if len(ranked) > 1 else 0.0
+        name = best
+        confidence = round(min(1.0, best_score / 8.0) * best_score / (best_score + runner_score), 3)
+        if best_score < ACCEPT_SCORE:
+            return Decision(path, "needs_review", institution=name, confidence=confidence,
+                            reason=f"证据不足：可能是 {name}（得分 {best_score:g}）", evidence=evidence.items,
+                            sections=sections, readable=readable, via_bureau=via)  # fmt: skip
+        if runner_score and best_score < DOMINANCE * runner_score:
+            rival = ranked[1][0]
+            return Decision(path, "needs_review", institution=name, confidence=confidence,
+                            reason=f"证据冲突：{name}（{best_score:g}）与 {rival}（{runner_score:g}）",
+                            evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
+        return Decision(path, "report", institution=name, confidence=confidence, reason="",
+                        evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
+
+
+def _stem(filename: str) -> str:
+    return filename.rsplit(".", 1)[0] if "." in filename else filename
+
+
+def _signature_indexes(lines: list[str]) -> list[int]:
+    """Lines of the closing signature block: the short, name-like lines just above (or on) the date line.
+
+    A sentence ("我院与某医院组建医联体。") is never a signature, however short.
+    """
+
+    def name_like(line: str) -> bool:
+        return len(line) <= _SIGNATURE_MAX_CHARS and not _SENTENCE_MARKS.search(line)
+
+    start = max(-1, len(lines) - 8)
+    date_index = next((i for i in range(len(lines) - 1, start, -1) if _DATE_LINE.search(lines[i])), None)
+    if date_index is None:
+        return [i for i in range(max(0, len(lines) - 3), len(lines)) if name_like(lines[i])]
+    picked = [date_index] if name_like(lines[date_index]) else []
+    for i in range(date_index - 1, max(-1, date_index - 4), -1):
+        if not name_like(lines[i]):
+            break
+        picked.append(i)
+    return picked
+
+
+def _signature_lines(body_lines: list[str]) -> list[str]:
+    lines = [line.strip() for line in body_lines if line.strip()]
+    return [lines[i] for i in _signature_indexes(lines)] if lines else []

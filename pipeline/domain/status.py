@@ -1,0 +1,156 @@
+"""Status of every roster row as of any moment: on_time, late, overdue, pending or exempt.
+
+Derived from the active decisions alone (manual ones outrank automatic ones),
+so the spreadsheet, the CLI and the reminders always agree.  The first report
+received decides on-time vs late; the latest is the current version.  A report
+counts from when the commission's server received the mail that carried it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.context import Context
+from pipeline.domain.roster import Institution, Roster
+from storage.decisions import DecisionRow, fetch_decisions
+from storage.exemptions import fetch_exemptions
+from storage.messages import ItemRow, fetch_item_index
+
+STATUSES = ("on_time", "late", "overdue", "pending", "exempt")
+STATUS_LABELS = {"on_time": "按时报送", "late": "逾期报送", "overdue": "逾期未报", "pending": "未报（未到期）", "exempt": "免报"}
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message that carried an institution's report (a Word file and its PDF scan are one submission)."""
+
+    message_id: int
+    item_paths: tuple[str, ...]  # the most complete readable report item first
+    received_at: datetime
+    sender: str
+    filenames: tuple[str, ...]
+    sections: dict  # of the most complete report item in the message
+    readable: bool  # False when no item of it could be read
+    via_bureau: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionStatus:
+    institution: Institution
+    status: str
+    submissions: tuple[Submission, ...]  # in receipt order
+    needs_review: bool
+    review_reasons: tuple[str, ...]
+    exempt_reason: str
+
+    @property
+    def first(self) -> Submission | None:
+        return self.submissions[0] if self.submissions else None
+
+    @property
+    def last(self) -> Submission | None:
+        return self.submissions[-1] if self.submissions else None
+
+    @property
+    def first_received_at(self) -> datetime | None:
+        return self.first.received_at if self.first else None
+
+    @property
+    def last_received_at(self) -> datetime | None:
+        return self.last.received_at if self.last else None
+
+
+def compute_status(
+    roster: Roster,
+    decisions: list[DecisionRow],
+    *,
+    deadline: datetime,
+    as_of: datetime,
+    exempt: dict[str, str],
+    items: dict[tuple[int, str], ItemRow] | None = None,
+) -> list[InstitutionStatus]:
+    """Pure: one status per roster row, in roster order."""
+    items = items or {}
+    by_message: dict[tuple[str, int], list[DecisionRow]] = defaultdict(list)
+    review: dict[str, list[str]] = defaultdict(list)
+    for d in decisions:
+        if d.received_at is None or d.received_at > as_of or not d.institution:
+            continue
+        names = roster.group(d.institution)
+        if d.kind == "report":
+            for name in names:
+                by_message[(name, d.message_id)].append(d)
+                if not d.readable:
+                    review[name].append("附件无法读取，请人工核对文件")
+        elif d.kind == "needs_review":
+            for name in names:
+                review[name].append(d.reason)
+    submissions: dict[str, list[Submission]] = defaultdict(list)
+    for (name, message_id), reports in by_message.items():
+        submissions[name].append(_submission(message_id, reports, items))
+    result = []
+    for inst in roster:
+        subs = tuple(sorted(submissions.get(inst.name, ()), key=lambda s: (s.received_at, s.message_id)))
+        reason = exempt.get(inst.name, "")
+        if reason:
+            status = "exempt"
+        elif subs:
+            status = "on_time" if subs[0].received_at <= deadline else "late"
+        else:
+            status = "overdue" if as_of > deadline else "pending"
+        reasons = tuple(dict.fromkeys(review.get(inst.name, ())))
+        result.append(InstitutionStatus(inst, status, subs, bool(reasons), reasons, reason))
+    return result
+
+
+def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[int, str], ItemRow]) -> Submission:
+    reports = sorted(reports, key=lambda d: (not d.readable, -sum(bool(v) for v in d.sections.values())))
+    best = reports[0]
+    names = []
+    for d in reports:
+        item = items.get((message_id, d.item_path))
+        names.append(item.filename if item and item.filename else "（正文）")
+    return Submission(
+        message_id=message_id,
+        item_paths=tuple(d.item_path for d in reports),
+        received_at=best.received_at,
+        sender=best.sender_address,
+        filenames=tuple(dict.fromkeys(names)),
+        sections=best.sections,
+        readable=any(d.readable for d in reports),
+        via_bureau=best.via_bureau,
+        origin="manual" if any(d.origin == "manual" for d in reports) else "auto",
+    )
+
+
+def exempt_reasons(ctx: Context) -> dict[str, str]:
+    """Exempt rows: from config.toml, then clerks' `intake exempt` decisions."""
+    reasons = {name: "配置文件设为免报" for name in ctx.config.campaign.exempt}
+    with ctx.db.connect() as conn:
+        for name, exemption in fetch_exemptions(conn).items():
+            reasons[name] = exemption.reason
+    return reasons
+
+
+def status_as_of(ctx: Context, as_of: datetime) -> list[InstitutionStatus]:
+    with ctx.db.connect() as conn:
+        decisions = list(fetch_decisions(conn))
+        items = fetch_item_index(conn)
+    return compute_status(
+        ctx.roster,
+        decisions,
+        deadline=ctx.config.campaign.deadline,
+        as_of=as_of,
+        exempt=exempt_reasons(ctx),
+        items=items,
+    )
+
+
+def count_by_status(rows: list[InstitutionStatus]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in rows:
+        counts[row.status] += 1
+    return counts

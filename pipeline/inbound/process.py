@@ -1,0 +1,214 @@
+"""Process one stored message: parse it, then recognise and attribute its reports.
+
+Used by ingest (new messages), by resume (interrupted ones) and by reprocess
+(everything again with the current code, roster and config).  Manual decisions
+are never touched here; automatic ones are replaced as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from parsers.types import ParsedMessage
+from pipeline.context import Context
+from pipeline.domain.attribution import AttributionResult, attribute_message
+from pipeline.errors import IntakeError, StorageError
+from pipeline.inbound.sandbox import ParseHandle, begin_parse
+from storage.decisions import replace_auto_decisions
+from storage.messages import (
+    ItemRow,
+    MessageRow,
+    fetch_message,
+    save_parse,
+    save_parse_failure,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    message_id: int
+    parse_ok: bool
+    kind: str  # report | unrelated | needs_review
+    institutions: tuple[str, ...]
+    error: str = ""
+
+
+def process_message(ctx: Context, message_id: int, *, raw: bytes | None = None) -> ProcessResult:
+    """Parse and attribute a stored message, recording every outcome (a failure included) on its row."""
+    return start_processing(ctx, message_id, raw=raw).finish()
+
+
+class Overlapped:
+    """Processes a stream of messages with parsing one step ahead of recording.
+
+    The parser runs in its own process (see sandbox.py): while it parses message N, this
+    process records message N-1 (and the caller stores message N+1).  Order is kept: each
+    message is recorded before the next, so attribution sees earlier results first.
+    Use as a context manager, so the last message is finished even when the caller stops.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.results: list[ProcessResult] = []
+        self._previous: InFlight | None = None
+
+    def push(self, message_id: int, *, raw: bytes | None = None) -> None:
+        previous, self._previous = self._previous, None
+        parsed = previous.collect() if previous is not None else None
+        try:
+            self._previous = start_processing(self.ctx, message_id, raw=raw)
+        finally:  # recorded even when the next one cannot start
+            if previous is not None:
+                self.results.append(previous.record(parsed))
+
+    def close(self) -> None:
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            self.results.append(previous.finish())
+
+    def __enter__(self) -> Overlapped:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_processing(ctx: Context, message_id: int, *, raw: bytes | None = None) -> InFlight:
+    """Load the message and hand it to the parser; `finish()` (or `collect` + `record`) completes it."""
+    with ctx.db.connect() as conn:
+        row = fetch_message(conn, message_id)
+    if row is None:
+        raise LookupError(f"message {message_id} does not exist")
+    if raw is None:
+        raw = ctx.raw.get(row.raw_path, row.sha256)
+    if len(raw) > ctx.config.max_message_bytes:
+        reason = f"邮件 {len(raw):,} 字节，超过上限 {ctx.config.max_message_bytes:,}，已保存未解析"
+        return InFlight(ctx, row, None, reason)
+    try:  # in a stoppable worker process unless [limits] isolate_parsing = false
+        return InFlight(ctx, row, begin_parse(ctx.config, raw), "")
+    except Exception as err:  # parse_message should not raise; if it does, the row says why
+        log.exception("parse failed for message %s", message_id)
+        return InFlight(ctx, row, None, f"解析失败：{type(err).__name__}: {err}")
+
+
+class InFlight:
+    """A message whose parse is under way."""
+
+    def __init__(self, ctx: Context, row: MessageRow, handle: ParseHandle | None, failure: str) -> None:
+        self.ctx = ctx
+        self.row = row
+        self._handle = handle
+        self._failure = failure
+
+    def collect(self) -> tuple[ParsedMessage | None, str]:
+        """Wait for the parser: (parsed, "") or (None, why it failed)."""
+        if self._handle is None:
+            return None, self._failure
+        try:
+            parsed, stopped = self._handle.result()
+        except Exception as err:  # parse_message should not raise; if it does, the row says why
+            log.exception("parse failed for message %s", self.row.id)
+            return None, f"解析失败：{type(err).__name__}: {err}"
+        return parsed, (f"解析被中止：{stopped}" if parsed is None else "")
+
+    def finish(self) -> ProcessResult:
+        return self.record(self.collect())
+
+    def record(self, outcome: tuple[ParsedMessage | None, str]) -> ProcessResult:
+        """Attribute the parsed message and store the results (or the failure) on its row."""
+        parsed, failure = outcome
+        if parsed is None:
+            return _fail(self.ctx, self.row.id, failure)
+        return _record(self.ctx, self.row, parsed)
+
+
+def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResult:
+    message_id = row.id
+    received_at, basis = row.received_at, row.received_basis
+    if basis != "internaldate":
+        received_at, basis = _receipt_time(parsed)
+    try:
+        result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
+        kind = _message_kind(result)
+        # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
+        # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.
+        with ctx.db.begin(durable=False) as conn:
+            save_parse(
+                conn,
+                message_id,
+                message_id_header=parsed.message_id,
+                sender_address=parsed.sender.address,
+                sender_name=parsed.sender.name,
+                subject=parsed.subject,
+                date_header=parsed.date,
+                problems=[*parsed.problems, *_part_warnings(parsed), *_receipt_problem(basis)],
+                item_rows=list(item_rows(parsed)),
+                received_at=received_at,
+                received_basis=basis,
+                kind=kind,
+            )
+            replace_auto_decisions(conn, message_id, result.decisions)
+    except (StorageError, IntakeError):
+        raise  # disk full, locked for too long, bad data files: stop the run, say why
+    except Exception as err:  # a bug or a value the database refuses: a failed row, not a pending one
+        # that would stop every later run at the same message
+        log.exception("processing failed for message %s", message_id)
+        detail = f"{type(err).__name__}: {err}".encode("utf-8", "backslashreplace").decode("utf-8")[:300]
+        return _fail(ctx, message_id, f"处理失败：{detail}")
+    return ProcessResult(message_id, True, kind, result.institutions)
+
+
+def _fail(ctx: Context, message_id: int, reason: str) -> ProcessResult:
+    with ctx.db.begin() as conn:
+        save_parse_failure(conn, message_id, reason)
+    return ProcessResult(message_id, False, "needs_review", (), reason)
+
+
+def _part_warnings(parsed: ParsedMessage) -> list[str]:
+    """Warnings about single attachments (macros not run, text cut short), labelled with the file."""
+    return [f"{p.path} {p.filename or '（无文件名）'}: {w}" for p in parsed.walk_parts() for w in p.warnings]
+
+
+def _receipt_time(parsed: ParsedMessage) -> tuple[datetime | None, str]:
+    """For imported files: the topmost Received: header, else the sender's Date: (less trustworthy)."""
+    if parsed.received_at is not None:
+        return parsed.received_at, "received"
+    if parsed.date is not None:
+        return parsed.date, "date"
+    return None, "unknown"
+
+
+def _receipt_problem(basis: str) -> list[str]:
+    if basis == "date":
+        return ["没有 Received 头：收件时间取自发件人的 Date 头（可能不准）"]
+    if basis == "unknown":
+        return ["无法确定收件时间：Received 和 Date 头都读不出"]
+    return []
+
+
+def _message_kind(result: AttributionResult) -> str:
+    kinds = {d.kind for d in result.decisions}
+    if "needs_review" in kinds:
+        return "needs_review"
+    if "report" in kinds:
+        return "report"
+    return "unrelated"
+
+
+def item_rows(parsed: ParsedMessage):
+    """One row per node of the attachment tree (paths are already unique within the message)."""
+    for part in parsed.walk_parts():
+        yield ItemRow(
+            path=part.path,
+            filename=part.filename,
+            content_type=part.content_type,
+            kind=str(part.kind),
+            size=part.size,
+            sha256=part.sha256,
+            problem=part.problem,
+            text_chars=len(part.document.text) if part.document is not None else 0,
+        )

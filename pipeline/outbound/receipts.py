@@ -1,0 +1,176 @@
+"""Receipts (回执): tell each sender that their report arrived, or what needs correcting.
+
+One mail per received message at most (occasion "receipt:<message SHA-256>"):
+an acknowledgement naming the institution(s), the files and the receipt time,
+or — when a report cannot be read or lacks template sections — a request for
+a corrected file.  Never sent to auto-replies, bounces, mailing lists (RFC
+3834: Auto-Submitted, Precedence, List-*), an empty Return-Path, no-reply or
+mailer-daemon addresses, or the commission's own domains (colleagues' forwards).
+Receipts carry Auto-Submitted: auto-replied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipeline.context import Context
+from pipeline.domain.authenticity import check_sender
+from pipeline.domain.recognition import SECTIONS
+from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
+from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
+from pipeline.outputs.views import MessageView, message_views, reparse_headers
+from storage.decisions import DecisionRow
+from storage.ledger import OPEN_STATUSES, fetch_ledger
+from storage.messages import fetch_item_index
+
+_NO_REPLY = re.compile(
+    r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster|bounces?|notifications?|auto-?reply)"
+    r"([+._-].*)?$"
+)
+_SECTION_LABELS = dict(zip(SECTIONS, ("一、", "二、", "三、"), strict=True))
+# Sections whose absence warrants asking for a corrected file.  三、其他需要说明的事项 is often just
+# "无。", which recognition (rightly, for the spreadsheet) does not count as content: no correction for that.
+REQUIRED_SECTIONS = SECTIONS[:2]
+
+
+@dataclass(frozen=True)
+class ReceiptPlan:
+    message_id: int
+    occasion: str
+    kind: str  # receipt | correction
+    to: Recipient | None
+    institutions: tuple[str, ...]
+    files: tuple[str, ...]  # report files that arrived fine
+    problems: tuple[str, ...]  # what needs correcting
+    skipped: str = ""  # why no receipt goes out
+
+
+@dataclass
+class ReceiptSummary:
+    now: datetime
+    dry_run: bool
+    plans: list[ReceiptPlan] = field(default_factory=list)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+
+
+def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -> ReceiptSummary:
+    """Acknowledge (or ask to correct) every report received by `now` that has had no receipt yet."""
+    dry = dry_run_default(ctx.config, dry_run)
+    summary = ReceiptSummary(now, dry)
+    settings = ctx.config.receipts
+    if not (settings.send_acknowledgements or settings.send_corrections):
+        return summary
+    with ctx.db.connect() as conn:
+        recorded = {r.occasion: r for r in fetch_ledger(conn, kind=("receipt", "correction"))}
+        items = fetch_item_index(conn)
+    first_copy: dict[tuple[str, str], int] = {}  # (sender, Message-ID) -> the first message carrying it
+    with Outbox(ctx, dry_run=dry, clock=now) as outbox:
+        for view in message_views(ctx):  # in receipt order
+            message = view.message
+            reports = [d for d in view.decisions if d.kind == "report" and d.institution]
+            if not reports or message.received_at is None or message.received_at > now:
+                continue
+            key = (message.sender_address.lower(), message.message_id_header)
+            duplicate_of = first_copy.get(key) if message.message_id_header else None
+            first_copy.setdefault(key, message.id)
+            occasion = f"receipt:{message.sha256}"
+            row = recorded.get(occasion)
+            if row is not None and row.status in OPEN_STATUSES:
+                summary.deliveries[occasion] = outbox.resend(row)
+                continue
+            if row is not None and not (row.status == "dry_run" and not dry):
+                continue
+            if duplicate_of is not None:  # the same mail delivered twice (other bytes, same Message-ID)
+                why = f"与第 {duplicate_of} 封是同一封邮件（Message-ID 相同），只回执一次"
+                summary.plans.append(ReceiptPlan(message.id, occasion, "receipt", None, (), (), (), why))
+                continue
+            plan = plan_receipt(ctx, view, reports, items)
+            summary.plans.append(plan)
+            if not plan.skipped:
+                summary.deliveries[occasion] = outbox.deliver(compose_receipt(ctx, view, plan, now))
+    return summary
+
+
+def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], items: dict) -> ReceiptPlan:
+    message = view.message
+    occasion = f"receipt:{message.sha256}"
+    institutions = tuple(dict.fromkeys(d.institution for d in reports))
+    files: list[str] = []
+    problems: list[str] = []
+    for d in reports:
+        item = items.get((message.id, d.item_path))
+        name = item.filename if item is not None and item.filename else "邮件正文"
+        sections = d.sections or {}
+        missing = [f"{_SECTION_LABELS[k]}{k}" for k in REQUIRED_SECTIONS if k in sections and not sections[k]]
+        if not d.readable:
+            why = item.problem if item is not None and item.problem else "无法识别的文件格式"
+            problems.append(f"《{name}》无法读取（{why[:60]}），请转换为 .docx 或 PDF 后重新发送")
+        elif missing:
+            problems.append(f"《{name}》缺少模板规定的内容：{'、'.join(missing)}")
+        else:
+            files.append(name)
+    files = list(dict.fromkeys(files))
+    problems = list(dict.fromkeys(problems))
+    settings = ctx.config.receipts
+    kind = "correction" if problems and settings.send_corrections else "receipt"
+
+    def plan(to: Recipient | None, skipped: str) -> ReceiptPlan:
+        return ReceiptPlan(
+            message.id, occasion, kind, to, institutions, tuple(files), tuple(problems), skipped
+        )
+
+    if kind == "receipt" and not settings.send_acknowledgements:
+        return plan(None, "回执已在配置中关闭")
+    reason = _not_answerable(ctx, view)
+    if reason:
+        return plan(None, reason)
+    return plan(Recipient(clean_address(message.sender_address), message.sender_name), "")
+
+
+def _not_answerable(ctx: Context, view: MessageView) -> str:
+    """Why this message must not get an automatic answer, or ""."""
+    message = view.message
+    address = clean_address(message.sender_address)
+    if not address:
+        return f"发件地址无效或缺失（{message.sender_address[:60]!r}）"
+    local, _, domain = address.partition("@")
+    campaign = ctx.config.campaign
+    if address == campaign.mailbox_address or address == ctx.config.smtp.from_address.lower():
+        return "发件人是本委收件邮箱"
+    if any(domain == d or domain.endswith("." + d) for d in campaign.own_domains):
+        return "发件人属本委域名（同事转发），不发回执"
+    if _NO_REPLY.match(local):
+        return f"不接收回复的地址（{address}）"
+    parsed = reparse_headers(ctx, message)
+    if parsed.auto_reply:
+        return f"自动邮件，不回复（{parsed.auto_reply}）"
+    if parsed.header("return-path").strip() == "<>":
+        return "退信地址为空（系统邮件），不回复"
+    sender = check_sender(parsed, ctx.config.authserv_id)
+    if not sender.address_usable:
+        return f"发件人可能伪造，不回复（{sender.reason}）"
+    return ""
+
+
+def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: datetime) -> OutgoingMail:
+    cfg = ctx.config
+    message = view.message
+    assert plan.to is not None
+    bureaus = {d.via_bureau for d in view.decisions if d.kind == "report" and d.via_bureau}
+    if len(bureaus) == 1:
+        greeting = next(iter(bureaus))
+    elif len(plan.institutions) == 1:
+        greeting = plan.institutions[0]
+    else:
+        greeting = "您好"
+    # Text from the received mail is flattened to one line: it must not break the template's layout.
+    facts = dict(greeting=greeting, their_subject=header_text(message.subject, 60) or "（无主题）",
+                 institutions=list(plan.institutions), files=[header_text(f, 120) for f in plan.files],
+                 problems=[header_text(p, 200) for p in plan.problems],
+                 received_at=local_time(message.received_at, cfg), now=local_time(now, cfg))  # fmt: skip
+    template = "correction.txt.j2" if plan.kind == "correction" else "receipt.txt.j2"
+    subject, body = render(cfg, template, **facts)
+    return OutgoingMail(plan.occasion, plan.kind, subject, body, (plan.to,), (), plan.institutions,
+                        auto_submitted="auto-replied", in_reply_to=message.message_id_header, as_of=now)  # fmt: skip

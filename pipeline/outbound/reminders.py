@@ -1,0 +1,365 @@
+"""Reminder policy: who is chased, when, at which address — and bounces that come back.
+
+Occasions ([reminders] in config.toml, times at [schedule] remind_at):
+- before the deadline: on each day in `before_deadline_days` (counted in
+  working days back from the deadline day; 0 = the deadline day, moved to the
+  last working day when it is not one), institutions still `pending`;
+- after it: on the first working day after the deadline day and then every
+  `overdue_every_working_days` working days, `max_overdue_reminders` times in
+  all, institutions `overdue`.
+A run acts on the latest occasion whose time has come (a run that was missed
+catches up once), never on a non-working day and never in quiet hours.  The
+ledger occasion "reminder:<unit>:<date>" makes each mail happen once.
+
+Direct-channel institutions are mailed at their own contacts; district-run
+ones are grouped into ONE mail per district bureau listing the missing
+institutions, with their own contacts in Cc.  A bureau that is itself on
+Annex 1 is covered by that same mail.  Submitted and exempt institutions are
+never listed; nor is one whose mail sits in the review queue (a clerk first).
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email import policy
+
+from pipeline.clerk.contacts import Contact, all_contacts
+from pipeline.context import Context
+from pipeline.domain.status import status_as_of
+from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workday_on_or_before
+from pipeline.outbound.compose import OutgoingMail, Recipient, local_time, render
+from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
+from storage.ledger import (
+    OPEN_STATUSES,
+    fetch_failing_addresses,
+    fetch_ledger,
+    save_address_status,
+    save_ledger_note,
+)
+from storage.messages import fetch_messages
+
+REMINDER_COLUMNS = ("已发催报次数", "最近催报时间", "邮件发送问题")
+BOUNCE_SCAN_BYTES = 200_000  # stored messages up to this size are searched for our Message-IDs
+_BOUNCE_SUBJECTS = re.compile(
+    r"^\s*(退信|系统退信|投递失败|邮件投递失败|undeliverable|undelivered mail|delivery status notification"
+    r"|mail delivery failed|returned mail|delivery failure|failure notice)", re.IGNORECASE
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    day: date
+    phase: str  # before | overdue
+    round: int  # 1-based within its phase
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    """One reminder mail (or why it cannot be sent)."""
+
+    occasion: str
+    unit: str  # institution (direct) or bureau name
+    channel: str  # direct | bureau
+    institutions: tuple[str, ...]
+    to: tuple[Recipient, ...]
+    cc: tuple[Recipient, ...]
+    reason: str
+    skipped: str = ""  # why no mail goes out; "" when it does
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class ReminderSummary:
+    as_of: datetime
+    dry_run: bool
+    occasion: Occasion | None
+    why_none: str = ""  # when no occasion is due now
+    plans: list[ReminderPlan] = field(default_factory=list)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # occasion -> what happened
+    held: list[str] = field(default_factory=list)  # institutions not chased, with the reason
+    bounces: list[Bounce] = field(default_factory=list)
+
+    @property
+    def sent(self) -> list[Delivery]:
+        return [d for d in self.deliveries.values() if d.action in ("sent", "dry_run")]
+
+
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    message_id: int  # the stored bounce message
+    occasion: str
+    address: str
+    diagnostic: str
+
+
+# ---------------------------------------------------------------- schedule
+
+
+def reminder_schedule(ctx: Context) -> list[Occasion]:
+    cfg = ctx.config
+    deadline_day = cfg.campaign.deadline.astimezone(cfg.campaign.timezone).date()
+    before_days = sorted(
+        {
+            add_workdays(deadline_day, -k) if k > 0 else workday_on_or_before(deadline_day)
+            for k in cfg.reminders.before_deadline_days
+        }  # fmt: skip
+    )
+    occasions = [Occasion(day, "before", n) for n, day in enumerate(before_days, start=1)]
+    day = add_workdays(deadline_day, 1)
+    for n in range(1, cfg.reminders.max_overdue_reminders + 1):
+        occasions.append(Occasion(day, "overdue", n))
+        day = add_workdays(day, max(1, cfg.reminders.overdue_every_working_days))
+    return occasions
+
+
+def due_occasion(ctx: Context, as_of: datetime) -> tuple[Occasion | None, str]:
+    """The occasion a run at `as_of` acts on, or None with the reason (in Chinese)."""
+    cfg = ctx.config
+    local = as_of.astimezone(cfg.campaign.timezone)
+    if not is_workday(local.date()):
+        return None, f"{local:%Y-%m-%d} 不是工作日，不发催报"
+    if in_quiet_hours(local, cfg.reminders.quiet_hours):
+        return None, f"{local:%H:%M} 处于免打扰时段，不发催报"
+    due = [
+        o
+        for o in reminder_schedule(ctx)
+        if datetime.combine(o.day, cfg.schedule.remind_at, local.tzinfo) <= local
+    ]
+    if not due:
+        return None, "尚未到第一次提醒的时间"
+    return due[-1], ""
+
+
+# ---------------------------------------------------------------- planning
+
+
+def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion) -> tuple[list[ReminderPlan], list[str]]:
+    """The mails of one occasion: (plans, institutions held back with the reason)."""
+    roster = ctx.roster
+    wanted = "pending" if occasion.phase == "before" else "overdue"
+    by_name: dict[str, list[Contact]] = defaultdict(list)
+    for contact in all_contacts(ctx):
+        if all(c.address != contact.address for c in by_name[contact.institution]):
+            by_name[contact.institution].append(contact)
+    with ctx.db.connect() as conn:
+        failing = fetch_failing_addresses(conn)
+    units: dict[tuple[str, str], list[str]] = {}
+    held: list[str] = []
+    for row in status_as_of(ctx, as_of):
+        name = row.institution.name
+        if row.status != wanted:
+            continue
+        if row.needs_review:
+            held.append(
+                f"{name}：有待人工核对的来信涉及该单位，暂缓催报（{'；'.join(row.review_reasons)[:60]}）"
+            )
+            continue
+        bureau = roster.reporting_bureau(name) or roster.bureau_for(name)
+        key = ("bureau", bureau.name) if bureau is not None else ("direct", roster.group(name)[0])
+        units.setdefault(key, []).append(name)
+
+    plans = []
+    for (channel, unit), names in units.items():
+        notes: list[str] = []
+        if channel == "bureau":
+            bureau = roster.bureau_by_name[unit]
+            own = [roster.by_row[bureau.roster_row].name] if bureau.roster_row else []
+            listed = [n for n in names if n not in own]
+            to = _usable([unit, *own], by_name, failing, notes)
+            cc = [
+                r
+                for r in _usable(listed, by_name, failing, notes)
+                if r.address not in {t.address for t in to}
+            ]
+            reason = f"辖区内 {len(listed)} 家单位{'及本级' if set(own) & set(names) else ''}{_phase_text(occasion)}"
+        else:
+            owners = list(dict.fromkeys(g for n in names for g in roster.group(n)))
+            to, cc = _usable(owners, by_name, failing, notes), []
+            reason = f"直接报送单位{_phase_text(occasion)}"
+        skipped = "" if to else "没有可用的联系邮箱（请在联系人文件中补充）"
+        plans.append(ReminderPlan(f"reminder:{unit}:{occasion.day.isoformat()}", unit, channel, tuple(names),
+                                  tuple(to), tuple(cc), reason, skipped, tuple(notes)))  # fmt: skip
+    return plans, held
+
+
+def _usable(owners: list[str], by_name: dict[str, list[Contact]], failing: dict[str, str],
+            notes: list[str]) -> list[Recipient]:  # fmt: skip
+    """The owners' contacts minus addresses known to bounce (each skip noted)."""
+    found: list[Recipient] = []
+    for owner in owners:
+        for contact in by_name.get(owner, []):
+            if contact.address in failing:
+                notes.append(f"跳过退信地址 {contact.address}（{failing[contact.address][:60]}）")
+            elif all(r.address != contact.address for r in found):
+                found.append(Recipient(contact.address, contact.person))
+    return found
+
+
+def _phase_text(occasion: Occasion) -> str:
+    if occasion.phase == "before":
+        return f"尚未报送（截止前提醒，{occasion.day:%m-%d}）"
+    return f"逾期未报（第 {occasion.round} 次逾期提醒）"
+
+
+def compose_reminder(ctx: Context, plan: ReminderPlan, occasion: Occasion, as_of: datetime) -> OutgoingMail:
+    cfg = ctx.config
+    facts = dict(phase=occasion.phase, round=occasion.round, unit=plan.unit, names=list(plan.institutions),
+                 as_of=local_time(as_of, cfg), today=local_time(as_of, cfg).split(" ")[0])  # fmt: skip
+    if plan.channel == "bureau":
+        bureau = ctx.roster.bureau_by_name[plan.unit]
+        own = ctx.roster.by_row[bureau.roster_row].name if bureau.roster_row else ""
+        listed = [n for n in plan.institutions if n != own]
+        subject, body = render(cfg, "reminder_bureau.txt.j2", institutions=listed,
+                               own_missing=own in plan.institutions, **facts)  # fmt: skip
+    else:
+        subject, body = render(cfg, "reminder_direct.txt.j2", **facts)
+    return OutgoingMail(plan.occasion, "reminder", subject, body, plan.to, plan.cc, plan.institutions,
+                        auto_submitted="auto-generated", as_of=as_of, note="\n".join(plan.notes))  # fmt: skip
+
+
+# ---------------------------------------------------------------- the job
+
+
+def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None) -> ReminderSummary:
+    """One reminder pass as of `as_of`: bounces first, then the due occasion's mails, each at most once."""
+    dry = dry_run_default(ctx.config, dry_run)
+    bounces = process_bounces(ctx)
+    occasion, why = due_occasion(ctx, as_of)
+    summary = ReminderSummary(as_of, dry, occasion, why, bounces=bounces)
+    if occasion is not None:
+        summary.plans, summary.held = plan_reminders(ctx, as_of, occasion)
+    current = {p.occasion for p in summary.plans if not p.skipped}
+    with Outbox(ctx, dry_run=dry, clock=as_of) as outbox:
+        for plan in summary.plans:
+            if not plan.skipped:
+                summary.deliveries[plan.occasion] = outbox.deliver(
+                    compose_reminder(ctx, plan, occasion, as_of)
+                )
+        if occasion is not None:
+            for row in outbox.open_rows(("reminder",)):
+                if row.occasion not in current:  # superseded, or the institution has reported since
+                    summary.deliveries[row.occasion] = outbox.cancel(
+                        row, "提醒已过时（已报送或已有新一轮提醒），不再重发"
+                    )
+    return summary
+
+
+def reminder_columns(ctx: Context) -> dict[str, dict[str, object]]:
+    """Columns for the 报送情况 sheet, keyed by roster name: reminders sent, last one, mail problems."""
+    counts: dict[str, int] = defaultdict(int)
+    last: dict[str, datetime] = {}
+    problems: dict[str, list[str]] = defaultdict(list)
+    tz = ctx.config.campaign.timezone
+    with ctx.db.connect() as conn:
+        rows = list(fetch_ledger(conn))
+    for row in rows:
+        label = "催报" if row.kind == "reminder" else ("日报" if row.kind == "digest" else "回执")
+        for name in row.institutions:
+            if row.kind == "reminder" and row.status == "sent" and row.sent_at is not None:
+                counts[name] += 1
+                moment = row.sent_at.astimezone(tz).replace(tzinfo=None)
+                last[name] = max(last.get(name, moment), moment)
+            if row.status == "failed":
+                problems[name].append(f"{label}发送失败：{row.last_error[:80]}")
+            elif row.status in OPEN_STATUSES and row.attempts:
+                problems[name].append(f"{label}待重发：{row.last_error[:80]}")
+            problems[name].extend(line for line in row.note.split("\n") if line.startswith("退信"))
+    names = [inst.name for inst in ctx.roster]
+    return {
+        "已发催报次数": {n: counts.get(n, 0) for n in names},
+        "最近催报时间": {n: last[n] for n in names if n in last},
+        "邮件发送问题": {n: "；".join(dict.fromkeys(problems[n])) for n in names if problems.get(n)},
+    }
+
+
+# ---------------------------------------------------------------- bounces
+
+
+def process_bounces(ctx: Context) -> list[Bounce]:
+    """Find stored bounces that name a Message-ID we sent; mark the failed addresses. Returns new findings."""
+    with ctx.db.connect() as conn:
+        sent = {r.message_id_header.lower(): r for r in fetch_ledger(conn, statuses=("sent",)) if r.sent_at}
+        if not sent:
+            return []
+        earliest = min(r.created_at for r in sent.values())
+        # Bounces are small or say what they are in sender/subject: no need to read every big report again.
+        candidates = [
+            m
+            for m in fetch_messages(conn)
+            if m.ingested_at >= earliest
+            and m.parse_status != "pending"
+            and (m.size <= BOUNCE_SCAN_BYTES or _looks_bounced(m.sender_address, m.subject))
+        ]
+    domain = ctx.config.smtp.from_address.rpartition("@")[2].encode()
+    pattern = re.compile(rb"<[^<>\s]{1,250}@" + re.escape(domain) + rb">", re.IGNORECASE)
+    found: list[Bounce] = []
+    for message in candidates:
+        if message.message_id_header and f"<{message.message_id_header.strip('<>').lower()}>" in sent:
+            continue  # a copy of our own mail, not a report about it
+        raw = ctx.raw.get(message.raw_path, message.sha256)
+        ids = {m.decode("ascii", "replace").lower() for m in pattern.findall(raw)} & sent.keys()
+        if not ids:
+            continue
+        failures = read_bounce(raw)
+        if failures is None:
+            continue  # a human reply quoting our Message-ID, or an out-of-office note
+        for occasion_id in ids:
+            row = sent[occasion_id]
+            failed = failures or _guess_recipients(raw, row.recipients)
+            for address, diagnostic in failed.items():
+                with ctx.db.begin() as conn:
+                    save_address_status(conn, address, "failing", error=diagnostic, occasion=row.occasion,
+                                        evidence_message_id=message.id)  # fmt: skip
+                    added = save_ledger_note(conn, row.id, f"退信：{address}（{diagnostic[:80]}）")
+                if added:
+                    found.append(Bounce(message.id, row.occasion, address, diagnostic))
+    return found
+
+
+def _looks_bounced(sender: str, subject: str) -> bool:
+    return sender.lower().startswith(("mailer-daemon@", "postmaster@")) or bool(
+        _BOUNCE_SUBJECTS.match(subject)
+    )
+
+
+def read_bounce(raw: bytes) -> dict[str, str] | None:
+    """None when `raw` is not a delivery failure report; else failed address -> diagnostic (may be empty)."""
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+    subject = str(email.header.make_header(email.header.decode_header(str(msg.get("Subject", "")))))
+    if msg.get_content_type() != "multipart/report" and not _looks_bounced(sender, subject):
+        return None
+    failed: dict[str, str] = {}
+    saw_report = False
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        saw_report = True
+        blocks = part.get_payload()
+        for block in blocks[1:] if isinstance(blocks, list) else []:
+            if str(block.get("Action", "")).strip().lower() != "failed":
+                continue
+            recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+            address = recipient.partition(";")[2].strip().strip("<>").lower()
+            if address:
+                failed[address] = " ".join(
+                    str(block.get("Diagnostic-Code") or block.get("Status") or "").split()
+                )
+    if saw_report and not failed:
+        return None  # a delay notice ("Action: delayed"), not a failure
+    return failed
+
+
+def _guess_recipients(raw: bytes, recipients: list[str]) -> dict[str, str]:
+    """A bounce without a machine-readable report: the recipients it names, else the only recipient."""
+    text = raw.decode("utf-8", "replace").lower()
+    named = {a: "退信（无标准退信报告）" for a in recipients if a in text}
+    if not named and len(recipients) == 1:
+        named = {recipients[0]: "退信（无标准退信报告）"}
+    return named

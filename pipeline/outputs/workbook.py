@@ -1,0 +1,223 @@
+"""The clerks' daily workbook, built with pandas and written with xlsxwriter.
+
+Sheets: 汇总 (counts), 报送情况 (one row per roster row), 来信明细 (every relevant
+message), 待人工核对 (the review queue).  Text from mail is written as text,
+never as a formula: xlsxwriter's strings_to_formulas is off, and cells that
+would start a formula are prefixed with an apostrophe-like guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.clerk.audit import audit_frame
+from pipeline.clerk.review import ReviewItem, review_queue
+from pipeline.context import Context
+from pipeline.domain.roster import DISTRICTS
+from pipeline.domain.status import STATUS_LABELS, InstitutionStatus, count_by_status, status_as_of
+from pipeline.outbound.reminders import reminder_columns
+from pipeline.outputs.views import MessageView, message_views
+
+KIND_LABELS = {"report": "自查报告", "needs_review": "待人工核对", "unrelated": "无关邮件", "unprocessed": "未处理"}
+CHANNEL_LABELS = {"direct": "直接报送", "bureau": "经区卫健局报送"}
+STATUS_COLOURS = {
+    "按时报送": "#C6EFCE",
+    "逾期报送": "#FFEB9C",
+    "逾期未报": "#FFC7CE",
+    "未报（未到期）": "#DDEBF7",
+    "免报": "#EDEDED",
+}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class WorkbookExtras:
+    """Columns and sheets that later stages add (reminders, audit), keyed by roster name."""
+
+    status_columns: dict[str, dict[str, object]] = field(default_factory=dict)  # column -> {institution: value}
+    sheets: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def standard_extras(ctx: Context) -> WorkbookExtras:
+    """The reminder columns of 报送情况 and the 操作记录 (audit) sheet."""
+    return WorkbookExtras(status_columns=reminder_columns(ctx), sheets={"操作记录": audit_frame(ctx)})
+
+
+def safe_text(value: object) -> object:
+    """Text a spreadsheet will never evaluate (formula / DDE injection)."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "")
+        if value.startswith(_FORMULA_STARTS):
+            return "'" + value
+    return value
+
+
+def default_report_path(ctx: Context, as_of: datetime) -> Path:
+    local = as_of.astimezone(ctx.config.campaign.timezone)
+    return ctx.data_dir / "reports" / f"自查报告报送情况_{local:%Y%m%d_%H%M}.xlsx"
+
+
+def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None,
+                   extras: WorkbookExtras | None = None) -> Path:  # fmt: skip
+    """Write the workbook as of `as_of` and return its path."""
+    extras = extras or standard_extras(ctx)
+    rows = status_as_of(ctx, as_of)
+    views = message_views(ctx)
+    queue = review_queue(ctx)
+    out = out or default_report_path(ctx, as_of)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tz = ctx.config.campaign.timezone
+    frames = {
+        "汇总": summary_frame(ctx, rows, queue, as_of),
+        "报送情况": status_frame(ctx, rows, extras),
+        "来信明细": messages_frame(views, tz, as_of),
+        "待人工核对": review_frame(queue, tz),
+        **extras.sheets,
+    }
+    tmp = out.with_name(out.name + ".tmp")
+    with pd.ExcelWriter(tmp, engine="xlsxwriter",
+                        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as writer:  # fmt: skip
+        for name, frame in frames.items():
+            write_sheet(writer, name, frame)
+    tmp.replace(out)
+    return out
+
+
+def _local(moment: datetime | None, tz) -> datetime | None:  # noqa: ANN001
+    # Excel has no time zones: write the campaign's local wall-clock time as a real date.
+    return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+
+
+_GROUP_ORDER = {name: n for n, name in enumerate((*DISTRICTS, *CHANNEL_LABELS.values()))}
+
+
+def summary_frame(ctx: Context, rows: list[InstitutionStatus], queue: list[ReviewItem], as_of: datetime) -> pd.DataFrame:
+    """Key facts, then counts by status per district and per channel, each block with its own header row."""
+    tz = ctx.config.campaign.timezone
+    counts = count_by_status(rows)
+    statuses = [STATUS_LABELS[s] for s in STATUS_LABELS]
+    table: list[list[object]] = [
+        ["专项", ctx.config.campaign.name],
+        ["截止时间", _local(ctx.config.campaign.deadline, tz)],
+        ["统计时点", _local(as_of, tz)],
+        ["生成时间", _local(datetime.now(tz), tz)],
+        ["名单机构数", len(rows)],
+        *([f"状态：{STATUS_LABELS[s]}", n] for s, n in counts.items()),
+        ["待人工核对条目", len(queue)],
+    ]
+    for title, key in (("区", lambda r: r.institution.district or "（无区）"),
+                       ("报送渠道", lambda r: CHANNEL_LABELS[r.institution.channel])):  # fmt: skip
+        per_group: dict[str, dict[str, int]] = {}
+        for r in rows:
+            per_group.setdefault(key(r), dict.fromkeys(statuses, 0))[STATUS_LABELS[r.status]] += 1
+        table += [[], [f"按{title}统计"], [title, *statuses, "合计"]]
+        ordered = sorted(per_group.items(), key=lambda kv: _GROUP_ORDER.get(kv[0], len(_GROUP_ORDER)))
+        table += [[group, *counts_.values(), sum(counts_.values())] for group, counts_ in ordered]
+    width = max(len(line) for line in table)
+    columns = ["项目", "数值", *(" " * n for n in range(1, width - 1))]
+    return pd.DataFrame([line + [""] * (width - len(line)) for line in table], columns=columns)
+
+
+def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookExtras) -> pd.DataFrame:
+    tz = ctx.config.campaign.timezone
+    records = []
+    for r in rows:
+        inst = r.institution
+        latest_sections = r.last.sections if r.last else {}
+        records.append(
+            {
+                "序号": inst.row,
+                "机构": inst.name,
+                "区": inst.district,
+                "报送渠道": CHANNEL_LABELS[inst.channel],
+                "状态": STATUS_LABELS[r.status],
+                "首次收到": _local(r.first_received_at, tz),
+                "最近收到": _local(r.last_received_at, tz),
+                "报送次数": len(r.submissions),
+                "发件人": "；".join(dict.fromkeys(s.sender for s in r.submissions)),
+                "附件": "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
+                "三部分齐全": ("是" if latest_sections and all(latest_sections.values()) else "否") if r.last else "",
+                "经哪个区卫健局": "；".join(dict.fromkeys(s.via_bureau for s in r.submissions if s.via_bureau)),
+                "需人工核对": "是" if r.needs_review else "",
+                "核对原因": "；".join(r.review_reasons) or r.exempt_reason,
+            }
+        )
+    frame = pd.DataFrame(records)
+    for column, values in extras.status_columns.items():
+        frame[column] = [values.get(r.institution.name, "") for r in rows]
+    return frame
+
+
+def messages_frame(views: list[MessageView], tz, as_of: datetime) -> pd.DataFrame:  # noqa: ANN001
+    records = []
+    for v in views:
+        m = v.message
+        if v.kind == "unrelated" or (m.received_at and m.received_at > as_of):
+            continue
+        reasons = "；".join(dict.fromkeys(d.reason for d in v.decisions if d.reason))
+        records.append(
+            {
+                "编号": m.id,
+                "收到时间": _local(m.received_at, tz),
+                "发件人": f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address,
+                "主题": m.subject,
+                "类型": KIND_LABELS.get(v.kind, v.kind),
+                "归属机构": "；".join(v.institutions),
+                "说明": reasons or m.parse_error,
+            }
+        )
+    return pd.DataFrame(records, columns=["编号", "收到时间", "发件人", "主题", "类型", "归属机构", "说明"])
+
+
+def review_frame(queue: list[ReviewItem], tz) -> pd.DataFrame:  # noqa: ANN001
+    records = [
+        {
+            "条目": q.item,
+            "收到时间": _local(q.received_at, tz),
+            "发件人": q.sender,
+            "主题": q.subject,
+            "附件": q.filename,
+            "原因": q.reason,
+            "建议机构": q.suggestion,
+            "已计入报送": "是" if q.counted else "否",
+        }
+        for q in queue
+    ]
+    return pd.DataFrame(records, columns=["条目", "收到时间", "发件人", "主题", "附件", "原因", "建议机构", "已计入报送"])
+
+
+def write_sheet(writer: pd.ExcelWriter, name: str, frame: pd.DataFrame) -> None:
+    frame = frame.map(safe_text) if not frame.empty else frame
+    frame.to_excel(writer, sheet_name=name, index=False)
+    book = writer.book
+    sheet = writer.sheets[name]
+    date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    header_format = book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True})
+    for col, column in enumerate(frame.columns):
+        sheet.write(0, col, str(column), header_format)
+        series = frame[column]
+        is_date = pd.api.types.is_datetime64_any_dtype(series)
+        width = 18 if is_date else _width(series, str(column))
+        sheet.set_column(col, col, width, date_format if is_date else None)
+    sheet.freeze_panes(1, 0)
+    if len(frame.columns):
+        sheet.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
+    if "状态" in frame.columns and len(frame):
+        status_col = list(frame.columns).index("状态")
+        for label, colour in STATUS_COLOURS.items():
+            fmt = book.add_format({"bg_color": colour})
+            sheet.conditional_format(1, status_col, len(frame), status_col,
+                                     {"type": "cell", "criteria": "==", "value": f'"{label}"', "format": fmt})  # fmt: skip
+
+
+def _width(series: pd.Series, header: str) -> int:
+    def display(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+    longest = max([display(str(v)) for v in series.head(500)] + [display(header)], default=8)
+    return max(8, min(60, longest + 2))
+
