@@ -13,6 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from storage.vocab import ItemPath, Origin
+
 from .schema import decisions, messages, now_utc
 
 
@@ -63,7 +65,7 @@ _DECISION_COLUMNS = tuple(
 
 
 def replace_auto_decisions(conn: Connection, message_id: int, new: Iterable[Decision]) -> None:
-    conn.execute(delete(decisions).where(and_(decisions.c.message_id == message_id, decisions.c.origin == "auto")))
+    conn.execute(delete(decisions).where(and_(decisions.c.message_id == message_id, decisions.c.origin == Origin.AUTO)))
     now = now_utc()
     rows = [
         dict(
@@ -77,7 +79,7 @@ def replace_auto_decisions(conn: Connection, message_id: int, new: Iterable[Deci
             sections=d.sections,
             readable=d.readable,
             via_bureau=d.via_bureau,
-            origin="auto",
+            origin=Origin.AUTO,
             decided_by="",
             decided_at=now,
             note="",
@@ -97,7 +99,7 @@ def save_manual_decision(conn: Connection, message_id: int, decision: Decision, 
             and_(
                 decisions.c.message_id == message_id,
                 decisions.c.item_path == decision.item_path,
-                decisions.c.origin == "manual",
+                decisions.c.origin == Origin.MANUAL,
                 decisions.c.active.is_(True),
             )
         )
@@ -115,7 +117,7 @@ def save_manual_decision(conn: Connection, message_id: int, decision: Decision, 
             sections=decision.sections,
             readable=decision.readable,
             via_bureau=decision.via_bureau,
-            origin="manual",
+            origin=Origin.MANUAL,
             decided_by=by,
             decided_at=now_utc(),
             note=note,
@@ -132,7 +134,7 @@ def deactivate_manual_decisions(conn: Connection, message_id: int, item_path: st
             and_(
                 decisions.c.message_id == message_id,
                 decisions.c.item_path == item_path,
-                decisions.c.origin == "manual",
+                decisions.c.origin == Origin.MANUAL,
                 decisions.c.active.is_(True),
             )
         )
@@ -155,9 +157,9 @@ def fetch_decisions(conn: Connection, *, message_id: int | None = None) -> Itera
     if message_id is not None:
         query = query.where(decisions.c.message_id == message_id)
     rows = [DecisionRow(*r) for r in conn.execute(query)]  # columns are selected in field order
-    overridden = {(r.message_id, r.item_path) for r in rows if r.origin == "manual"}
-    overridden_messages = {r.message_id for r in rows if r.origin == "manual" and r.item_path == "message"}
+    overridden = {(r.message_id, r.item_path) for r in rows if r.origin == Origin.MANUAL}
+    overridden_messages = {r.message_id for r in rows if r.origin == Origin.MANUAL and r.item_path == ItemPath.MESSAGE}
     for r in rows:
-        if r.origin == "auto" and ((r.message_id, r.item_path) in overridden or r.message_id in overridden_messages):
+        if r.origin == Origin.AUTO and ((r.message_id, r.item_path) in overridden or r.message_id in overridden_messages):
             continue
         yield r

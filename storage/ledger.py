@@ -15,9 +15,11 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from storage.vocab import OPEN_DELIVERY_STATES, DeliveryState
+
 from .schema import learned_contacts, mail_addresses, mail_ledger, now_utc
 
-OPEN_STATUSES = ("intent", "retry")  # accepted by nobody yet (as far as we know): to be (re)sent
+OPEN_STATUSES = OPEN_DELIVERY_STATES  # accepted by nobody yet (as far as we know): to be (re)sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +189,7 @@ def save_address_status(
 def fetch_last_use(conn: Connection) -> dict[str, tuple[datetime, str]]:
     """Address -> (time, occasion) of the last mail actually sent to it."""
     last: dict[str, tuple[datetime, str]] = {}
-    for row in fetch_ledger(conn, statuses=("sent",)):
+    for row in fetch_ledger(conn, statuses=(DeliveryState.SENT,)):
         if row.sent_at is None:
             continue
         for address in row.recipients:

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from storage.vocab import BASIS_RANK, MessageKind, ParseState
+
 from .schema import items, message_sources, messages, now_utc
 
 # How trustworthy a receipt time is: a better basis replaces a worse one.
-BASIS_RANK = {"unknown": 0, "date": 1, "received": 2, "internaldate": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +92,10 @@ def save_new_message(
             sender_address="",
             sender_name="",
             subject="",
-            parse_status="pending",
+            parse_status=ParseState.PENDING,
             parse_error="",
             problems=[],
-            kind="unprocessed",
+            kind=MessageKind.UNPROCESSED,
             ingested_at=now,
         )
     ).inserted_primary_key[0]
@@ -178,7 +179,7 @@ def save_parse_failure(conn: Connection, message_id: int, error: str) -> None:
     conn.execute(
         update(messages)
         .where(messages.c.id == message_id)
-        .values(parse_status="failed", parse_error=error, kind="needs_review")
+        .values(parse_status=ParseState.FAILED, parse_error=error, kind=MessageKind.NEEDS_REVIEW)
     )
 
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from storage.vocab import MessageKind
+
 
 class UTCDateTime(TypeDecorator):
     """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""
@@ -74,7 +76,7 @@ messages = Table(
     Column("parse_status", String(20), nullable=False),  # pending | ok | failed
     Column("parse_error", Text, nullable=False, default=""),
     Column("problems", JSON, nullable=False, default=list),
-    Column("kind", String(20), nullable=False, default="unprocessed"),  # summary of decisions
+    Column("kind", String(20), nullable=False, default=MessageKind.UNPROCESSED.value),  # summary of decisions
     Column("ingested_at", UTCDateTime, nullable=False),
     Column("processed_at", UTCDateTime),
 )

@@ -319,7 +319,7 @@ def test_roster_change_and_reprocess_move_exactly_the_right_rows(cfg: Path) -> N
         writer.writerows(rows)
 
     out = run(cfg, "reprocess", "--all")
-    assert f"{message_id}：附件1 待核对 → 附件1 报告 {target}" in out
+    assert f"{message_id}：附件1 待人工核对 → 附件1 自查报告 {target}" in out
     after = statuses(cfg)
     moved = {n for n in after if after[n]["status"] != before[n]["status"]}
     assert moved == {target}

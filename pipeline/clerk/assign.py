@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, select
 
+from parsers.types import PartKind
 from pipeline.clerk.audit import current_actor, record_status_changes
 from pipeline.clerk.contacts import load_contacts, save_learned_contact
 from pipeline.clerk.review import MESSAGE_ITEM, item_id, parse_item_id
@@ -22,7 +23,9 @@ from pipeline.domain.authenticity import check_sender
 from pipeline.domain.matching import normalise
 from pipeline.domain.roster import Roster
 from pipeline.errors import AmbiguousError, IntakeError, NotFoundError
+from pipeline.labels_zh import label
 from pipeline.outputs.views import reparse_headers
+from pipeline.vocab import Action, ItemPath, Kind, Origin
 from storage.audit import save_audit
 from storage.decisions import (
     Decision,
@@ -34,8 +37,6 @@ from storage.decisions import (
 from storage.exemptions import delete_exemption, fetch_exemptions, save_exemption
 from storage.messages import ItemRow, MessageRow, fetch_items, fetch_message
 from storage.schema import learned_contacts, now_utc
-
-BODY_ITEM = "body"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ def assign(
                 f"没有编号为 {message_id} 的邮件（用 intake review 或 intake messages 查看编号）"
             )
         items = {i.path: i for i in fetch_items(conn, message_id)}
-        if path not in (MESSAGE_ITEM, BODY_ITEM) and path not in items:
+        if path not in (MESSAGE_ITEM, ItemPath.BODY) and path not in items:
             known = "、".join(item_id(message_id, p) for p in items) or "（无附件）"
             raise NotFoundError(
                 f"邮件 {message_id} 没有条目 {path}；可用的条目：{target.split(':')[0]}（整封）、{known}"
@@ -137,17 +138,17 @@ def assign(
         active = list(fetch_decisions(conn, message_id=message_id))
         before = _describe(active, path)
         if undo:
-            manual = [d for d in active if d.origin == "manual" and d.item_path == path]
+            manual = [d for d in active if d.origin == Origin.MANUAL and d.item_path == path]
             if not manual or deactivate_manual_decisions(conn, message_id, path) == 0:
                 raise NotFoundError(f"条目 {target} 没有人工判断可撤销")
             for d in manual:
                 _forget_learned(conn, d, message_id)
             after = _describe(list(fetch_decisions(conn, message_id=message_id)), path)
-            save_audit(conn, actor=actor, action="undo", target=target,
+            save_audit(conn, actor=actor, action=Action.UNDO, target=target,
                        institution=";".join(d.institution for d in manual if d.institution),
                        details={"undone": before, "after": after, "message_id": message_id, "item_path": path},
                        reason=note)  # fmt: skip
-            action = "undo"
+            action = Action.UNDO
         else:
             base = _base_for(active, path)
             evidence = [
@@ -159,11 +160,11 @@ def assign(
                 }
             ]
             for d in active:
-                if d.origin == "manual" and d.item_path == path:
+                if d.origin == Origin.MANUAL and d.item_path == path:
                     _forget_learned(conn, d, message_id)  # the decision that taught it is being replaced
             if unrelated:
                 reason = f"人工标为无关：{note}" if note else "人工标为无关"
-                decision = Decision(path, "unrelated", reason=reason, evidence=evidence)
+                decision = Decision(path, Kind.UNRELATED, reason=reason, evidence=evidence)
             else:
                 if learn:
                     learned = _learn_contact(ctx, conn, message, items, active, path, institution)
@@ -176,18 +177,18 @@ def assign(
                 ]
                 # Keep what the machine read (sections, via which bureau); a clerk has now looked at
                 # the file, so it no longer needs a human check for being unreadable.
-                decision = Decision(path, "report", institution=institution, confidence=1.0, evidence=evidence + machine,
+                decision = Decision(path, Kind.REPORT, institution=institution, confidence=1.0, evidence=evidence + machine,
                                     reason=note, sections=base.sections if base else {}, readable=True,
                                     via_bureau=base.via_bureau if base else "")  # fmt: skip
             save_manual_decision(conn, message_id, decision, by=actor, note=note)
             after = _describe(list(fetch_decisions(conn, message_id=message_id)), path)
-            action = "mark_unrelated" if unrelated else "assign"
+            action = Action.MARK_UNRELATED if unrelated else Action.ASSIGN
             save_audit(conn, actor=actor, action=action, target=target, institution=institution,
                        details={"before": before, "after": after, "message_id": message_id, "item_path": path,
                                 "subject": message.subject, "sender": message.sender_address},
                        reason=note)  # fmt: skip
             if learned:
-                save_audit(conn, actor=actor, action="learn_contact", target=target, institution=institution,
+                save_audit(conn, actor=actor, action=Action.LEARN_CONTACT, target=target, institution=institution,
                            details={"address": learned, "message_id": message_id}, reason=note)  # fmt: skip
     if learned or undo:
         ctx.forget_facts()
@@ -203,7 +204,7 @@ def _base_for(active: list[DecisionRow], path: str) -> DecisionRow | None:
     """
     mine = [d for d in active if d.item_path == path]
     if not mine and path == MESSAGE_ITEM:
-        mine = [d for d in active if d.kind in ("report", "needs_review")]
+        mine = [d for d in active if d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW)]
     return max(mine, key=lambda d: sum(bool(v) for v in (d.sections or {}).values()), default=None)
 
 
@@ -214,10 +215,10 @@ def _describe(active: list[DecisionRow], path: str) -> str:
         return ""
     parts = []
     for d in mine:
-        origin = "人工" if d.origin == "manual" else "自动"
-        if d.kind == "report":
+        origin = label(d.origin, Origin)
+        if d.kind == Kind.REPORT:
             parts.append(f"{origin}：报告 {d.institution}")
-        elif d.kind == "needs_review":
+        elif d.kind == Kind.NEEDS_REVIEW:
             parts.append(f"{origin}：待核对（{d.reason}）" if d.reason else f"{origin}：待核对")
         else:
             parts.append(f"{origin}：无关")
@@ -249,11 +250,11 @@ def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, Ite
         return ""  # signs as a district bureau: attribution treats it as one, so must we
     if not check_sender(reparse_headers(ctx, message), ctx.config.authserv_id).address_usable:
         return ""  # a forged or unverified sender must never become a known address
-    if any(items.get(prefix) is not None and items[prefix].kind == "message" for prefix in _prefixes(path)):
+    if any(items.get(prefix) is not None and items[prefix].kind == PartKind.MESSAGE for prefix in _prefixes(path)):
         return ""
     group = set(roster.group(institution))
     if {
-        d.institution for d in active if d.kind == "report" and d.institution and d.item_path != path
+        d.institution for d in active if d.kind == Kind.REPORT and d.institution and d.item_path != path
     } - group:
         return ""
     file_owners = {c.institution for c in load_contacts(ctx.config.reminders.contacts, roster) if c.address == address}
@@ -309,12 +310,12 @@ def exempt(ctx: Context, institution_text: str, reason: str = "", by: str | None
                     )
                 raise NotFoundError(f"{name} 没有被设为免报，无需撤销")
             delete_exemption(conn, name)
-            save_audit(conn, actor=actor, action="unexempt", target=name, institution=name,
+            save_audit(conn, actor=actor, action=Action.UNEXEMPT, target=name, institution=name,
                        details={"previous_reason": previous}, reason=reason)  # fmt: skip
         else:
             save_exemption(conn, name, reason.strip(), actor)
-            save_audit(conn, actor=actor, action="exempt", target=name, institution=name,
+            save_audit(conn, actor=actor, action=Action.EXEMPT, target=name, institution=name,
                        details={"previous_reason": previous}, reason=reason.strip())  # fmt: skip
-    verb = "unexempt" if undo else "exempt"
+    verb = Action.UNEXEMPT if undo else Action.EXEMPT
     changes = record_status_changes(ctx, now or now_utc(), cause=f"{verb} {name}")
     return ExemptResult(name, not undo or name in ctx.config.campaign.exempt, previous, changes)

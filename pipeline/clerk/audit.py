@@ -17,23 +17,14 @@ from datetime import datetime
 import pandas as pd
 
 from pipeline.context import Context
-from pipeline.domain.status import STATUS_LABELS, status_as_of
+from pipeline.domain.status import status_as_of
+from pipeline.labels_zh import label
+from pipeline.vocab import Action, Status
 from storage.audit import SYSTEM_ACTOR, AuditRow, fetch_audit, fetch_state, save_audit, save_state
 
 STATUS_SNAPSHOT_KEY = "audit.last_statuses"
-BASELINE_STATUS = "pending"  # before any mail has been seen, every row is pending
+BASELINE_STATUS = Status.PENDING  # before any mail has been seen, every row is pending
 
-ACTION_LABELS = {
-    "assign": "人工归属",
-    "mark_unrelated": "标为无关",
-    "undo": "撤销人工判断",
-    "learn_contact": "记住发件地址",
-    "exempt": "设为免报",
-    "unexempt": "取消免报",
-    "reprocess": "重新处理",
-    "export_reports": "导出报告文件",
-    "status_change": "状态变化",
-}
 AUDIT_COLUMNS = ("at", "actor", "action", "target", "institution", "description", "reason")
 AUDIT_HEADERS = ("时间", "操作人", "操作", "对象", "机构", "内容", "原因/备注")
 
@@ -73,7 +64,7 @@ def record_status_changes(ctx: Context, as_of: datetime, *, cause: str = "") -> 
             save_audit(
                 conn,
                 actor=SYSTEM_ACTOR,
-                action="status_change",
+                action=Action.STATUS_CHANGE,
                 target=name,
                 institution=name,
                 details={
@@ -100,30 +91,30 @@ def fetch_trail(ctx: Context, *, institutions: list[str] | None = None) -> list[
 def describe(row: AuditRow) -> str:
     """One line of Chinese saying what the entry did."""
     d = row.details
-    if row.action == "status_change":
+    if row.action == Action.STATUS_CHANGE:
         return f"{_status(d.get('from', ''))} → {_status(d.get('to', ''))}"
-    if row.action == "assign":
+    if row.action == Action.ASSIGN:
         return f"归属 {row.institution}（原：{d.get('before', '') or '无'}）"
-    if row.action == "mark_unrelated":
+    if row.action == Action.MARK_UNRELATED:
         return f"标为非报告（原：{d.get('before', '') or '无'}）"
-    if row.action == "undo":
+    if row.action == Action.UNDO:
         return f"撤销「{d.get('undone', '')}」，恢复自动判断（现：{d.get('after', '') or '无'}）"
-    if row.action == "learn_contact":
+    if row.action == Action.LEARN_CONTACT:
         return f"记住 {d.get('address', '')} 为 {row.institution} 的发件地址"
-    if row.action == "exempt":
+    if row.action == Action.EXEMPT:
         return "设为免报"
-    if row.action == "unexempt":
+    if row.action == Action.UNEXEMPT:
         return f"取消免报（原因曾为：{d.get('previous_reason', '')}）"
-    if row.action == "reprocess":
+    if row.action == Action.REPROCESS:
         return (f"重新处理 {d.get('processed', 0)} 封（{d.get('selection', '')}），"
                 f"归属变化 {d.get('attribution_changes', 0)} 处，状态变化 {d.get('status_changes', 0)} 处")  # fmt: skip
-    if row.action == "export_reports":
+    if row.action == Action.EXPORT_REPORTS:
         return f"导出 {d.get('files', 0)} 个文件到 {d.get('to', '')}"
     return json.dumps(d, ensure_ascii=False)
 
 
 def _status(code: str) -> str:
-    return STATUS_LABELS.get(code, code or "无记录")
+    return label(code, Status) if code else "无记录"
 
 
 def actor_label(actor: str) -> str:
@@ -154,7 +145,7 @@ def audit_frame(ctx: Context, *, institutions: list[str] | None = None) -> pd.Da
         {
             "时间": r["at"].astimezone(tz).replace(tzinfo=None),
             "操作人": actor_label(r["actor"]),
-            "操作": ACTION_LABELS.get(r["action"], r["action"]),
+            "操作": label(r["action"], Action),
             "对象": r["target"],
             "机构": r["institution"],
             "内容": r["description"],

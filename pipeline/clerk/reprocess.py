@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.clerk.audit import current_actor, record_status_changes
-from pipeline.clerk.review import MESSAGE_ITEM, item_id, parse_item_id, review_queue
+from pipeline.clerk.review import item_id, parse_item_id, review_queue
 from pipeline.context import Context
 from pipeline.domain.status import status_as_of
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.inbound.process import Overlapped
+from pipeline.vocab import Action, ItemPath, Kind, Origin
 from storage.audit import save_audit
 from storage.decisions import fetch_decisions
 from storage.errors import StorageError
@@ -50,13 +51,25 @@ class Selection:
         return " ".join(parts)
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Verdict:
+    """What one active decision says about an item: its kind, the institution of a report, who decided."""
+
+    kind: Kind
+    institution: str = ""
+    manual: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {"kind": str(self.kind), "institution": self.institution, "manual": self.manual}
+
+
 @dataclass(frozen=True, slots=True)
 class AttributionChange:
     item: str
     message_id: int
     item_path: str
-    before: str  # "report:X" / "needs_review" / "unrelated" / "" (no decision)
-    after: str
+    before: tuple[Verdict, ...]  # () when the item had no decision
+    after: tuple[Verdict, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +107,7 @@ def select_messages(ctx: Context, selection: Selection) -> list[int]:
         message_id, path = parse_item_id(text)
         if message_id not in known:
             raise NotFoundError(f"没有编号为 {message_id} 的邮件（用 intake messages 查看编号）")
-        if path not in (MESSAGE_ITEM, "body"):
+        if path not in (ItemPath.MESSAGE, ItemPath.BODY):
             with ctx.db.connect() as conn:
                 if path not in {i.path for i in fetch_items(conn, message_id)}:
                     raise NotFoundError(
@@ -140,7 +153,7 @@ def reprocess(
             summary.failed.append((result.message_id, result.error))
     decisions_after = _effective(ctx, wanted)
     for key in sorted(set(decisions_before) | set(decisions_after)):
-        before, after = decisions_before.get(key, ""), decisions_after.get(key, "")
+        before, after = decisions_before.get(key, ()), decisions_after.get(key, ())
         if before != after:
             summary.attribution_changes.append(
                 AttributionChange(item_id(*key), key[0], key[1], before, after)
@@ -151,38 +164,37 @@ def reprocess(
             summary.status_changes.append(StatusChange(r.institution.name, row, before, r.status))
     summary.orphaned_manual = _orphaned_manual(ctx, wanted)
     with ctx.db.begin() as conn:
-        save_audit(conn, actor=actor, action="reprocess", target=selection.describe(),
+        save_audit(conn, actor=actor, action=Action.REPROCESS, target=selection.describe(),
                    institution=";".join(c.institution for c in summary.status_changes),
                    details={"selection": selection.describe(), "selected": summary.selected,
                             "processed": summary.processed, "failed": len(summary.failed),
                             "attribution_changes": len(summary.attribution_changes),
                             "status_changes": len(summary.status_changes),
-                            "changes": [[c.item, c.before, c.after] for c in summary.attribution_changes[:200]]})  # fmt: skip
+                            "changes": [[c.item, [v.as_json() for v in c.before], [v.as_json() for v in c.after]]
+                                        for c in summary.attribution_changes[:200]]})  # fmt: skip
     summary.logged_status_changes = record_status_changes(ctx, moment, cause="reprocess")
     return summary
 
 
-def _effective(ctx: Context, message_ids: set[int]) -> dict[tuple[int, str], str]:
-    """(message, item) -> what counts for it now, e.g. "report:X" or "manual:report:X"."""
-    found: dict[tuple[int, str], list[str]] = {}
+def _effective(ctx: Context, message_ids: set[int]) -> dict[tuple[int, str], tuple[Verdict, ...]]:
+    """(message, item) -> the verdicts of its active decisions, sorted."""
+    found: dict[tuple[int, str], set[Verdict]] = {}
     with ctx.db.connect() as conn:
         for d in fetch_decisions(conn):
             if d.message_id not in message_ids:
                 continue
-            label = f"{d.kind}:{d.institution}" if d.institution and d.kind == "report" else d.kind
-            if d.origin == "manual":
-                label = "manual:" + label
-            found.setdefault((d.message_id, d.item_path), []).append(label)
-    return {key: ";".join(sorted(set(labels))) for key, labels in found.items()}
+            verdict = Verdict(Kind(d.kind), d.institution if d.kind == Kind.REPORT else "", d.origin == Origin.MANUAL)
+            found.setdefault((d.message_id, d.item_path), set()).add(verdict)
+    return {key: tuple(sorted(verdicts)) for key, verdicts in found.items()}
 
 
 def _orphaned_manual(ctx: Context, message_ids: set[int]) -> list[str]:
     """Manual decisions naming an item the reparse no longer has (the parser changed its paths)."""
     with ctx.db.connect() as conn:
         items = fetch_item_index(conn)
-        manual = [d for d in fetch_decisions(conn) if d.origin == "manual" and d.message_id in message_ids]
+        manual = [d for d in fetch_decisions(conn) if d.origin == Origin.MANUAL and d.message_id in message_ids]
     return [
         item_id(d.message_id, d.item_path)
         for d in manual
-        if d.item_path not in (MESSAGE_ITEM, "body") and (d.message_id, d.item_path) not in items
+        if d.item_path not in (ItemPath.MESSAGE, ItemPath.BODY) and (d.message_id, d.item_path) not in items
     ]

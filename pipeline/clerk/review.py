@@ -13,10 +13,11 @@ from datetime import datetime
 from pipeline.context import Context
 from pipeline.errors import NotFoundError
 from pipeline.outputs.views import message_views
+from pipeline.vocab import ItemPath, Kind, Origin, ParseState
 from storage.imapstate import FailureRow, fetch_failures
 from storage.messages import fetch_item_index
 
-MESSAGE_ITEM = "message"
+MESSAGE_ITEM = ItemPath.MESSAGE  # kept for callers of the old name
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +74,15 @@ def review_queue(ctx: Context, *, include_checks: bool = True) -> list[ReviewIte
     for view in message_views(ctx):
         m = view.message
         sender = f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address
-        if m.parse_status == "failed":
-            if any(d.origin == "manual" and d.item_path == MESSAGE_ITEM for d in view.decisions):
+        if m.parse_status == ParseState.FAILED:
+            if any(d.origin == Origin.MANUAL and d.item_path == MESSAGE_ITEM for d in view.decisions):
                 continue  # a clerk has settled the unreadable message as a whole
             queue.append(ReviewItem(item_id(m.id, MESSAGE_ITEM), m.id, MESSAGE_ITEM, m.received_at, sender, m.subject,
                                     "", m.parse_error or "解析失败", "", (), False))  # fmt: skip
             continue
         for d in view.decisions:
-            flagged = d.kind == "report" and not d.readable and d.origin == "auto"
-            if d.kind != "needs_review" and not (flagged and include_checks):
+            flagged = d.kind == Kind.REPORT and not d.readable and d.origin == Origin.AUTO
+            if d.kind != Kind.NEEDS_REVIEW and not (flagged and include_checks):
                 continue
             item = items.get((m.id, d.item_path))
             queue.append(
@@ -96,7 +97,7 @@ def review_queue(ctx: Context, *, include_checks: bool = True) -> list[ReviewIte
                     reason=d.reason,
                     suggestion=d.institution,
                     evidence=tuple(d.evidence),
-                    counted=d.kind == "report",
+                    counted=d.kind == Kind.REPORT,
                 )
             )
     return queue

@@ -23,12 +23,13 @@ from pipeline.cli.app import (
     parse_as_of,
 )
 from pipeline.domain.roster import check_roster, load_roster
-from pipeline.domain.status import STATUS_LABELS, count_by_status, status_as_of
+from pipeline.domain.status import count_by_status, status_as_of
+from pipeline.labels_zh import label
 from pipeline.outputs.workbook import build_workbook
+from pipeline.vocab import Channel, Kind, Status
 
 STATUS_COLUMNS = ("institution", "district", "channel", "status", "first_received_at", "last_received_at",
-                  "submissions", "needs_review")  # fmt: skip
-CHANNEL_LABELS = {"direct": "直接报送", "bureau": "经区卫健局"}
+                  "submissions", Kind.NEEDS_REVIEW.value)  # fmt: skip
 
 
 @app.command()
@@ -48,12 +49,12 @@ def status(
         {
             "institution": r.institution.name,
             "district": r.institution.district,
-            "channel": CHANNEL_LABELS[r.institution.channel] if table else r.institution.channel,
-            "status": STATUS_LABELS[r.status] if table else r.status,
+            "channel": label(r.institution.channel, Channel) if table else r.institution.channel,
+            "status": label(r.status, Status) if table else r.status,
             "first_received_at": local(r.first_received_at, cfg) if table else iso(r.first_received_at, cfg),
             "last_received_at": local(r.last_received_at, cfg) if table else iso(r.last_received_at, cfg),
             "submissions": len(r.submissions),
-            "needs_review": ("是" if r.needs_review else "") if table else str(r.needs_review).lower(),
+            Kind.NEEDS_REVIEW.value: ("是" if r.needs_review else "") if table else str(r.needs_review).lower(),
         }
         for r in rows
     ]
@@ -61,7 +62,7 @@ def status(
          headers=("机构", "区", "渠道", "状态", "首次收到", "最近收到", "次数", "需核对"))  # fmt: skip
     if table:
         counts = count_by_status(rows)
-        console.print("  ".join(f"{STATUS_LABELS[s]} {n}" for s, n in counts.items()))
+        console.print("  ".join(f"{label(s, Status)} {n}" for s, n in counts.items()))
 
 
 @app.command()
@@ -98,7 +99,7 @@ def roster_show(
             "row": i.row,
             "name": i.name,
             "district": i.district,
-            "channel": CHANNEL_LABELS[i.channel] if fmt is OutputFormat.table else i.channel,
+            "channel": label(i.channel, Channel) if fmt is OutputFormat.table else i.channel,
             "aliases": "；".join(i.aliases),
             "note": ("免报" if i.exempt else "") + (f" 同第{i.same_as}行" if i.same_as else "") + (f" {i.note}" if i.note else ""),
         }
@@ -147,8 +148,8 @@ def demo(
     ev = run.evaluation
     moment = local(run.corpus.as_of, cfg)
     console.print(f"样例邮箱：{run.mailbox_dir}（{len(run.corpus.mails)} 封邮件）")
-    console.print(f"统计时点 {moment}：" + "  ".join(f"{STATUS_LABELS[s]} {n}" for s, n in counts.items()))
-    overdue = [r.institution.name for r in rows if r.status == "overdue"]
+    console.print(f"统计时点 {moment}：" + "  ".join(f"{label(s, Status)} {n}" for s, n in counts.items()))
+    overdue = [r.institution.name for r in rows if r.status == Status.OVERDUE]
     if overdue:
         console.print("逾期未报：" + "、".join(overdue))
     console.print(

@@ -24,8 +24,8 @@ from sqlalchemy.exc import OperationalError
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
 from pipeline.clerk.assign import resolve_institution
-from pipeline.clerk.audit import ACTION_LABELS, AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records
-from pipeline.clerk.reprocess import Selection, select_messages
+from pipeline.clerk.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records
+from pipeline.clerk.reprocess import Selection, Verdict, select_messages
 from pipeline.clerk.reprocess import reprocess as reprocess_messages
 from pipeline.clerk.review import review_queue
 from pipeline.cli.app import (
@@ -41,9 +41,10 @@ from pipeline.cli.app import (
     local,
     opened,
 )
-from pipeline.domain.status import STATUS_LABELS
 from pipeline.errors import AmbiguousError, IntakeError
+from pipeline.labels_zh import label
 from pipeline.outputs.export import export_reports
+from pipeline.vocab import Action, ItemPath, Status
 from storage.errors import StorageError
 
 REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "reason", "suggestion")
@@ -153,9 +154,9 @@ def assign(
     with _clerk_errors(), opened(config, data_dir) as ctx:
         result = assign_item(ctx, item, institution or "", by=by, note=note, unrelated=unrelated, undo=undo,
                              learn=learn)  # fmt: skip
-    if result.action == "undo":
+    if result.action == Action.UNDO:
         console.print(f"已撤销条目 {result.item} 的人工判断。现在：{escape(result.after or '无判断')}")
-    elif result.action == "mark_unrelated":
+    elif result.action == Action.MARK_UNRELATED:
         console.print(f"已将条目 {result.item} 标为无关（原：{escape(result.before or '无判断')}）。")
     else:
         console.print(
@@ -223,7 +224,6 @@ def _parse_since(value: str | None, tz) -> datetime | None:  # noqa: ANN001
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-_KIND_WORDS = {"report": "报告", "needs_review": "待核对", "unrelated": "无关"}
 
 
 def _diff_lines(changes: list) -> list[str]:
@@ -242,23 +242,20 @@ def _diff_lines(changes: list) -> list[str]:
 
 
 def _item_label(path: str) -> str:
-    return {"message": "整封", "body": "正文"}.get(path, f"附件{path}")
+    return label(path, ItemPath) if path in tuple(ItemPath) else f"附件{path}"
 
 
-def _decision_label(label: str) -> str:
-    """ "manual:report:X;needs_review" -> "人工 报告 X；待核对"."""
-    if not label:
+def _decision_label(verdicts: tuple[Verdict, ...]) -> str:
+    """(Verdict(REPORT, "X", manual=True), Verdict(NEEDS_REVIEW)) -> "人工 自查报告 X；待人工核对"."""
+    if not verdicts:
         return "（无）"
-    words = []
-    for piece in label.split(";"):
-        manual = piece.startswith("manual:")
-        kind, _, who = piece.removeprefix("manual:").partition(":")
-        words.append(("人工 " if manual else "") + _KIND_WORDS.get(kind, kind) + (f" {who}" if who else ""))
-    return "；".join(words)
+    return "；".join(
+        ("人工 " if v.manual else "") + label(v.kind) + (f" {v.institution}" if v.institution else "") for v in verdicts
+    )
 
 
 def _status(code: str) -> str:
-    return STATUS_LABELS.get(code, code or "（无）")
+    return label(code, Status) if code else "（无）"
 
 
 @app.command()
@@ -326,7 +323,7 @@ def audit(
             **r,
             "at": local(r["at"], cfg) if table else iso(r["at"], cfg),
             "actor": actor_label(r["actor"]) if table else r["actor"],
-            "action": ACTION_LABELS.get(r["action"], r["action"]) if table else r["action"],
+            "action": label(r["action"], Action) if table else r["action"],
             "details": json.dumps(r["details"], ensure_ascii=False)
             if fmt is OutputFormat.csv
             else r["details"],

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.tree import Tree
 
 from parsers.types import Part, PartKind
+from pipeline import labels_zh
 from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
@@ -24,10 +25,11 @@ from pipeline.cli.app import (
 )
 from pipeline.inbound.ingest import ingest_paths
 from pipeline.inbound.sources import count_messages
+from pipeline.labels_zh import label
 from pipeline.outputs.views import load_message, message_views
+from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis
 from storage.messages import fetch_sources
 
-KIND_LABELS = {"report": "报告", "unrelated": "无关", "needs_review": "待核对", "unprocessed": "未处理"}
 MESSAGE_COLUMNS = ("message_id", "received_at", "sender", "subject", "kind", "institutions")
 
 
@@ -72,7 +74,7 @@ def messages(
                     "received_at": iso(m.received_at, cfg) if fmt is not OutputFormat.table else local(m.received_at, cfg),
                     "sender": m.sender_address if fmt is not OutputFormat.table else _sender(m.sender_name, m.sender_address),
                     "subject": m.subject,
-                    "kind": view.kind if fmt is not OutputFormat.table else KIND_LABELS.get(view.kind, view.kind),
+                    "kind": view.kind if fmt is not OutputFormat.table else label(view.kind, MessageKind),
                     "institutions": ";".join(view.institutions),
                 }
             )
@@ -97,12 +99,12 @@ def show(
             sources = fetch_sources(conn, row.id)
         cfg = ctx.config
     console.print(f"[bold]邮件 {row.id}[/bold]  SHA-256 {row.sha256[:16]}…  {row.size:,} 字节")
-    console.print(f"收到时间：{local(row.received_at, cfg)}（依据：{BASIS_LABELS.get(row.received_basis, row.received_basis)}）")
+    console.print(f"收到时间：{local(row.received_at, cfg)}（依据：{label(row.received_basis, ReceivedBasis)}）")
     console.print(f"发件人：{parsed.sender}")
     console.print(f"主题：{parsed.subject}")
     console.print(f"Date 头：{local(parsed.date, cfg)}    Message-ID：{parsed.message_id or '（无）'}")
     for source, ref in sources:
-        console.print(f"来源：{SOURCE_LABELS.get(source, source)} {ref}")
+        console.print(f"来源：{labels_zh.SOURCE.get(source, source)} {ref}")
     if parsed.auto_reply:
         console.print(f"自动邮件：{parsed.auto_reply}")
     tree = Tree("附件")
@@ -115,12 +117,10 @@ def show(
         console.print(f"[yellow]警告[/yellow] {problem}")
     for d in decisions:
         who = d.institution or "—"
-        origin = "人工" if d.origin == "manual" else "自动"
-        console.print(f"判断（{origin}）：{d.item_path} → {KIND_LABELS.get(d.kind, d.kind)} {who} 置信度 {d.confidence:.2f} {d.reason}")
+        origin = label(d.origin, Origin)
+        console.print(f"判断（{origin}）：{d.item_path} → {label(d.kind, Kind)} {who} 置信度 {d.confidence:.2f} {d.reason}")
 
 
-SOURCE_LABELS = {"file": "文件", "imap": "邮箱（文件夹/UIDVALIDITY/UID）"}
-BASIS_LABELS = {"internaldate": "邮件服务器收件时间", "received": "Received 头", "date": "发件人 Date 头（不可靠）", "unknown": "未知"}
 
 
 def _add_part(tree: Tree, part: Part) -> None:

@@ -23,9 +23,11 @@ from pipeline.cli.app import (
     opened,
     parse_as_of,
 )
-from pipeline.outbound.mailer import ACTION_LABELS, Delivery
+from pipeline.labels_zh import label
+from pipeline.outbound.mailer import Delivery
 from pipeline.outbound.receipts import send_receipts
 from pipeline.outbound.reminders import run_reminders
+from pipeline.vocab import Channel, DeliveryOutcome, DeliveryState, MailKind, ReminderPhase
 from storage.ledger import fetch_ledger, save_address_status
 
 DryRunOpt = Annotated[
@@ -34,10 +36,6 @@ DryRunOpt = Annotated[
         "--dry-run", help="只写入发件箱（outbox）预览，不发送。未设 [reminders] send = true 时总是如此。"
     ),
 ]
-CHANNEL_LABELS = {"direct": "直接报送", "bureau": "区卫健局"}
-KIND_LABELS = {"reminder": "催报", "receipt": "回执", "correction": "补正通知", "digest": "日报"}
-STATUS_LABELS = {"intent": "发送中/待确认", "sent": "已发送", "dry_run": "预览（未发送）", "retry": "待重试",
-                 "failed": "失败", "cancelled": "已取消"}  # fmt: skip
 OUTBOX_COLUMNS = ("occasion", "kind", "status", "recipients", "subject", "attempts", "last_error", "note",
                   "created_at", "sent_at", "message_id", "eml_path")  # fmt: skip
 CONTACT_COLUMNS = (
@@ -72,12 +70,12 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
             console.print(f"本次没有催报：{summary.why_none}")
         else:
             o = summary.occasion
-            label = "截止前提醒" if o.phase == "before" else f"第 {o.round} 次逾期提醒"
-            console.print(f"提醒场合：{o.day:%Y-%m-%d}（{label}），共 {len(summary.plans)} 封")
+            phase = "截止前提醒" if o.phase == ReminderPhase.BEFORE else f"第 {o.round} 次逾期提醒"
+            console.print(f"提醒场合：{o.day:%Y-%m-%d}（{phase}），共 {len(summary.plans)} 封")
         rows = []
         for plan in summary.plans:
             result = _outcome(plan.skipped, summary.deliveries.get(plan.occasion), skipped_label="未发送")
-            rows.append({"unit": plan.unit, "channel": CHANNEL_LABELS[plan.channel], "institutions": "、".join(plan.institutions),
+            rows.append({"unit": plan.unit, "channel": label(plan.channel, Channel), "institutions": "、".join(plan.institutions),
                          "to": "，".join(r.address for r in plan.to), "cc": "，".join(r.address for r in plan.cc),
                          "reason": "；".join((plan.reason, *plan.notes)), "result": result})  # fmt: skip
         if rows:
@@ -86,8 +84,8 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
         for line in summary.held:
             console.print(f"[yellow]暂缓[/yellow] {line}")
         for occasion, delivery in summary.deliveries.items():
-            if delivery.action == "cancelled" or occasion not in {p.occasion for p in summary.plans}:
-                console.print(f"{occasion}：{ACTION_LABELS.get(delivery.action, delivery.action)}")
+            if delivery.action == DeliveryOutcome.CANCELLED or occasion not in {p.occasion for p in summary.plans}:
+                console.print(f"{occasion}：{label(delivery.action)}")
 
 
 def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> str:
@@ -96,7 +94,7 @@ def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> 
         return f"{skipped_label}：{skipped}"
     if delivery is None:
         return ""
-    result = ACTION_LABELS.get(delivery.action, delivery.action)
+    result = label(delivery.action)
     return f"{result}（{delivery.error[:80]}）" if delivery.error else result
 
 
@@ -112,13 +110,13 @@ def receipts(
         rows = []
         for plan in summary.plans:
             result = _outcome(plan.skipped, summary.deliveries.get(plan.occasion), skipped_label="不发")
-            rows.append({"message": plan.message_id, "kind": KIND_LABELS[plan.kind], "to": plan.to.address if plan.to else "",
+            rows.append({"message": plan.message_id, "kind": label(plan.kind, MailKind), "to": plan.to.address if plan.to else "",
                          "institutions": "、".join(plan.institutions), "result": result})  # fmt: skip
         for occasion, delivery in summary.deliveries.items():
             if occasion not in {p.occasion for p in summary.plans}:
-                rows.append({"message": occasion, "kind": KIND_LABELS.get(delivery.kind, delivery.kind),
+                rows.append({"message": occasion, "kind": label(delivery.kind, MailKind),
                              "to": "，".join(delivery.recipients), "institutions": "",
-                             "result": ACTION_LABELS.get(delivery.action, delivery.action)})  # fmt: skip
+                             "result": label(delivery.action)})  # fmt: skip
     if not rows:
         console.print("没有需要发回执的新来信。")
         return
@@ -138,8 +136,8 @@ def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = Path("config
         rows = [
             {
                 "occasion": r.occasion,
-                "kind": KIND_LABELS.get(r.kind, r.kind) if table else r.kind,
-                "status": STATUS_LABELS.get(r.status, r.status) if table else r.status,
+                "kind": label(r.kind, MailKind) if table else r.kind,
+                "status": label(r.status, DeliveryState) if table else r.status,
                 "recipients": ("，" if table else ";").join(r.recipients),
                 "subject": r.subject,
                 "attempts": r.attempts,

@@ -26,6 +26,7 @@ from pipeline.domain.forwards import split_inline_forward
 from pipeline.domain.recognition import Recognition, find_sections, lines_of, names_a_report, recognise_text
 from pipeline.domain.roster import Roster
 from pipeline.labels import describe_problem
+from pipeline.vocab import ItemPath, Kind
 from storage.decisions import Decision
 
 W_TITLE = 6.0
@@ -69,7 +70,7 @@ class AttributionResult:
 
     @property
     def institutions(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(d.institution for d in self.decisions if d.kind == "report" and d.institution))
+        return tuple(dict.fromkeys(d.institution for d in self.decisions if d.kind == Kind.REPORT and d.institution))
 
 
 @dataclass
@@ -93,7 +94,7 @@ class _Sender:
 def attribute_message(parsed: ParsedMessage, roster: Roster, facts: AttributionFacts) -> AttributionResult:
     """All decisions for one message: report items with their institution, or why there are none."""
     if parsed.auto_reply:
-        return AttributionResult((Decision("message", "unrelated", reason=f"自动邮件（{parsed.auto_reply}）"),))
+        return AttributionResult((Decision(ItemPath.MESSAGE, Kind.UNRELATED, reason=f"自动邮件（{parsed.auto_reply}）"),))
     return AttributionResult(tuple(_Attributor(roster, facts).message(parsed)))
 
 
@@ -112,13 +113,13 @@ class _Attributor:
         decisions: list[Decision] = []
         for part in substantive:
             decisions.extend(self.part(part, parsed, sender, single=len(substantive) == 1))
-        if any(d.kind in ("report", "needs_review") for d in decisions):
+        if any(d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW) for d in decisions):
             return decisions
         decisions.extend(self.body(parsed, sender, depth=depth))
-        if any(d.kind in ("report", "needs_review") for d in decisions):
+        if any(d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW) for d in decisions):
             return decisions
         reason = self.no_report_reason(parsed, substantive, decisions)
-        return [Decision("message", "unrelated", reason=reason)]
+        return [Decision(ItemPath.MESSAGE, Kind.UNRELATED, reason=reason)]
 
     def no_report_reason(self, parsed: ParsedMessage, substantive: list[Part], decisions: list[Decision]) -> str:
         item_reasons = [d.reason for d in decisions if d.reason]
@@ -163,25 +164,25 @@ class _Attributor:
             for child in part.children:
                 found.extend(self.part(child, parsed, _Sender(False, sender.bureau, ()), single=False))
             if part.problem:
-                found.append(Decision(part.path, "needs_review", reason=f"压缩包有问题：{describe_problem(part.problem)}", readable=False))
+                found.append(Decision(part.path, Kind.NEEDS_REVIEW, reason=f"压缩包有问题：{describe_problem(part.problem)}", readable=False))
             return found
         if part.kind is PartKind.MESSAGE:
             if part.message is None:
-                return [Decision(part.path, "needs_review", reason=describe_problem(part.problem) or "附带邮件无法读取", readable=False)]
+                return [Decision(part.path, Kind.NEEDS_REVIEW, reason=describe_problem(part.problem) or "附带邮件无法读取", readable=False)]
             inner = self.message(part.message, depth=1)
-            return [d for d in inner if d.item_path != "message"] or []
+            return [d for d in inner if d.item_path != ItemPath.MESSAGE] or []
         if part.kind is PartKind.DOCUMENT and part.document is not None:
             lines = lines_of(part.document)
             recognition = recognise_text(lines, filename=part.filename)
             if not recognition.is_report:
-                return [Decision(part.path, "unrelated", reason=recognition.why)]
+                return [Decision(part.path, Kind.UNRELATED, reason=recognition.why)]
             return [self.report(part.path, part.filename, part.document, lines, recognition, sender, single=single)]
         return self.unreadable(part, parsed, sender, single=single)
 
     def unreadable(self, part: Part, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
         announces = names_a_report(part.filename) or (single and names_a_report(parsed.subject) and sender.speaks_for_itself)
         if not announces or part.content_type.startswith("image/") and not names_a_report(part.filename):
-            return [Decision(part.path, "unrelated", reason=f"{describe_problem(part.problem) or '无法读取'}，且未标明是报告")]
+            return [Decision(part.path, Kind.UNRELATED, reason=f"{describe_problem(part.problem) or '无法读取'}，且未标明是报告")]
         evidence = _Evidence()
         scores: dict[str, float] = defaultdict(float)
         self._score_text("filename", _stem(part.filename), W_FILENAME, scores, evidence)
@@ -189,7 +190,7 @@ class _Attributor:
             self._score_sender(sender, scores, evidence)
         decision = self.decide(part.path, scores, evidence, sections={}, readable=False, sender=sender)
         problem = describe_problem(part.problem) or "无法读取"
-        if decision.kind == "report":
+        if decision.kind == Kind.REPORT:
             return [replace(decision, reason=f"附件无法读取：{problem}。已按文件名或邮件信息计入，请人工核对文件")]
         return [replace(decision, reason=f"附件无法读取：{problem}。{decision.reason}")]
 
@@ -200,11 +201,11 @@ class _Attributor:
             lines = [line.strip() for line in forwarded.body.splitlines() if line.strip()]
             recognition = recognise_text(lines, is_body=True)
             if recognition.is_report:
-                return [self.report("body", "", None, lines, recognition, inner_sender, single=True)]
+                return [self.report(ItemPath.BODY, "", None, lines, recognition, inner_sender, single=True)]
         lines = [line.strip() for line in own_part.splitlines() if line.strip()]
         recognition = recognise_text(lines, is_body=True)
         if recognition.is_report:
-            return [self.report("body", "", None, lines, recognition, sender, single=True)]
+            return [self.report(ItemPath.BODY, "", None, lines, recognition, sender, single=True)]
         return []
 
     # -- scoring ------------------------------------------------------------------------------
@@ -296,14 +297,14 @@ class _Attributor:
     ) -> Decision:
         decision = self._decide(path, scores, evidence, sections=sections, readable=readable, sender=sender)
         untrusted = next((e for e in evidence.items if e["signal"] == UNTRUSTED_ADDRESS), None)
-        if decision.kind == "report" or untrusted is None or not sender.distrust:
+        if decision.kind == Kind.REPORT or untrusted is None or not sender.distrust:
             return decision
         # Would the address have decided it?  Then say so: review, not attribution by a forged address.
         key = untrusted["institution"]
         boosted = {**scores, key: scores.get(key, 0.0) + W_ADDRESS}
         would = self._decide(path, boosted, evidence, sections=sections, readable=readable, sender=sender)
-        if would.kind == "report" and would.institution == key:
-            return replace(decision, kind="needs_review", institution=key, reason=sender.distrust)
+        if would.kind == Kind.REPORT and would.institution == key:
+            return replace(decision, kind=Kind.NEEDS_REVIEW, institution=key, reason=sender.distrust)
         return decision
 
     def _decide(
@@ -319,22 +320,22 @@ class _Attributor:
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         via = sender.bureau
         if not ranked:
-            return Decision(path, "needs_review", reason="是报告，但认不出报送机构",
+            return Decision(path, Kind.NEEDS_REVIEW, reason="是报告，但认不出报送机构",
                             evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
         best, best_score = ranked[0]
         runner_score = ranked[1][1] if len(ranked) > 1 else 0.0
         name = best
         confidence = round(min(1.0, best_score / 8.0) * best_score / (best_score + runner_score), 3)
         if best_score < ACCEPT_SCORE:
-            return Decision(path, "needs_review", institution=name, confidence=confidence,
+            return Decision(path, Kind.NEEDS_REVIEW, institution=name, confidence=confidence,
                             reason=f"证据不足：可能是 {name}（得分 {best_score:g}）", evidence=evidence.items,
                             sections=sections, readable=readable, via_bureau=via)  # fmt: skip
         if runner_score and best_score < DOMINANCE * runner_score:
             rival = ranked[1][0]
-            return Decision(path, "needs_review", institution=name, confidence=confidence,
+            return Decision(path, Kind.NEEDS_REVIEW, institution=name, confidence=confidence,
                             reason=f"证据冲突：{name}（{best_score:g}）与 {rival}（{runner_score:g}）",
                             evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
-        return Decision(path, "report", institution=name, confidence=confidence, reason="",
+        return Decision(path, Kind.REPORT, institution=name, confidence=confidence, reason="",
                         evidence=evidence.items, sections=sections, readable=readable, via_bureau=via)  # fmt: skip
 
 

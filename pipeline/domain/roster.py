@@ -15,9 +15,10 @@ from pathlib import Path
 from pipeline.config import Campaign
 from pipeline.domain.matching import NameIndex, normalise
 from pipeline.errors import DataFileError
+from pipeline.vocab import Channel
 
 DISTRICTS = ("越秀", "海珠", "荔湾", "天河", "白云", "黄埔", "番禺", "花都", "南沙", "从化", "增城")
-CHANNELS = ("direct", "bureau")
+CHANNELS = tuple(Channel)
 ROSTER_COLUMNS = ("row", "name", "district", "channel", "aliases", "same_as", "note")
 BUREAU_COLUMNS = ("district", "name", "aliases", "roster_row")
 
@@ -87,7 +88,7 @@ class Roster:
     def reporting_bureau(self, name: str) -> Bureau | None:
         """The bureau an institution reports through, or None when it reports directly."""
         inst = self.by_name.get(name)
-        if inst is None or inst.channel != "bureau":
+        if inst is None or inst.channel != Channel.BUREAU:
             return None
         return self.bureau_by_district.get(inst.district)
 
@@ -172,7 +173,7 @@ def _read_institutions(path: Path, exempt: set[str]) -> list[Institution]:
             raise DataFileError(path, line, f"unknown district {rec['district']!r} (one of {' '.join(DISTRICTS)})")
         if rec["channel"] not in CHANNELS:
             raise DataFileError(path, line, f"channel must be direct or bureau, not {rec['channel']!r}")
-        if rec["channel"] == "bureau" and not rec["district"]:
+        if rec["channel"] == Channel.BUREAU and not rec["district"]:
             raise DataFileError(path, line, "channel bureau needs a district")
         same_as = int(rec["same_as"]) if rec["same_as"].isdigit() else None
         if rec["same_as"] and same_as is None:

@@ -14,12 +14,12 @@ from datetime import datetime
 
 from pipeline.context import Context
 from pipeline.domain.roster import Institution, Roster
+from pipeline.vocab import Kind, Origin, Status
 from storage.decisions import DecisionRow, fetch_decisions
 from storage.exemptions import fetch_exemptions
 from storage.messages import ItemRow, fetch_item_index
 
-STATUSES = ("on_time", "late", "overdue", "pending", "exempt")
-STATUS_LABELS = {"on_time": "按时报送", "late": "逾期报送", "overdue": "逾期未报", "pending": "未报（未到期）", "exempt": "免报"}
+STATUSES = tuple(Status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +80,12 @@ def compute_status(
         if d.received_at is None or d.received_at > as_of or not d.institution:
             continue
         names = roster.group(d.institution)
-        if d.kind == "report":
+        if d.kind == Kind.REPORT:
             for name in names:
                 by_message[(name, d.message_id)].append(d)
                 if not d.readable:
                     review[name].append("附件无法读取，请人工核对文件")
-        elif d.kind == "needs_review":
+        elif d.kind == Kind.NEEDS_REVIEW:
             for name in names:
                 review[name].append(d.reason)
     submissions: dict[str, list[Submission]] = defaultdict(list)
@@ -96,11 +96,11 @@ def compute_status(
         subs = tuple(sorted(submissions.get(inst.name, ()), key=lambda s: (s.received_at, s.message_id)))
         reason = exempt.get(inst.name, "")
         if reason:
-            status = "exempt"
+            status = Status.EXEMPT
         elif subs:
-            status = "on_time" if subs[0].received_at <= deadline else "late"
+            status = Status.ON_TIME if subs[0].received_at <= deadline else Status.LATE
         else:
-            status = "overdue" if as_of > deadline else "pending"
+            status = Status.OVERDUE if as_of > deadline else Status.PENDING
         reasons = tuple(dict.fromkeys(review.get(inst.name, ())))
         result.append(InstitutionStatus(inst, status, subs, bool(reasons), reasons, reason))
     return result
@@ -122,7 +122,7 @@ def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[i
         sections=best.sections,
         readable=any(d.readable for d in reports),
         via_bureau=best.via_bureau,
-        origin="manual" if any(d.origin == "manual" for d in reports) else "auto",
+        origin=Origin.MANUAL if any(d.origin == Origin.MANUAL for d in reports) else Origin.AUTO,
     )
 
 

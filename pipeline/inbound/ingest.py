@@ -18,6 +18,7 @@ from pipeline.clerk.audit import record_status_changes
 from pipeline.context import Context
 from pipeline.inbound.process import Overlapped, ProcessResult
 from pipeline.inbound.sources import SourceProblem, iter_raw_mail
+from pipeline.vocab import ParseState, ReceivedBasis
 from storage.messages import (
     fetch_messages,
     find_message_by_sha,
@@ -108,15 +109,15 @@ def store_message(
         if existing is not None:
             save_source(conn, existing.id, source, ref)
             if received_at is not None:
-                save_better_receipt(conn, existing, received_at, "internaldate")
-            return existing.id, False, existing.parse_status == "pending"
+                save_better_receipt(conn, existing, received_at, ReceivedBasis.INTERNALDATE)
+            return existing.id, False, existing.parse_status == ParseState.PENDING
         message_id = save_new_message(
             conn,
             sha256=stored.sha256,
             size=stored.size,
             raw_path=stored.relpath,
             received_at=received_at,
-            received_basis="internaldate" if received_at else "unknown",
+            received_basis=ReceivedBasis.INTERNALDATE if received_at else ReceivedBasis.UNKNOWN,
             source=source,
             ref=ref,
         )
@@ -154,7 +155,7 @@ def ingest_paths(
 def resume_pending(ctx: Context) -> int:
     """Finish messages whose bytes and row were stored but whose processing was interrupted."""
     with ctx.db.connect() as conn:
-        pending = [m.id for m in fetch_messages(conn, status="pending")]
+        pending = [m.id for m in fetch_messages(conn, status=ParseState.PENDING)]
     with Overlapped(ctx) as processing:
         for message_id in pending:
             processing.push(message_id)

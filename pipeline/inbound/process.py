@@ -16,6 +16,7 @@ from pipeline.context import Context
 from pipeline.domain.attribution import AttributionResult, attribute_message
 from pipeline.errors import IntakeError, StorageError
 from pipeline.inbound.sandbox import ParseHandle, begin_parse
+from pipeline.vocab import Kind, MessageKind, ReceivedBasis
 from storage.decisions import replace_auto_decisions
 from storage.messages import (
     ItemRow,
@@ -129,7 +130,7 @@ class InFlight:
 def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResult:
     message_id = row.id
     received_at, basis = row.received_at, row.received_basis
-    if basis != "internaldate":
+    if basis != ReceivedBasis.INTERNALDATE:
         received_at, basis = _receipt_time(parsed)
     try:
         result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
@@ -165,7 +166,7 @@ def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResu
 def _fail(ctx: Context, message_id: int, reason: str) -> ProcessResult:
     with ctx.db.begin() as conn:
         save_parse_failure(conn, message_id, reason)
-    return ProcessResult(message_id, False, "needs_review", (), reason)
+    return ProcessResult(message_id, False, MessageKind.NEEDS_REVIEW, (), reason)
 
 
 def _part_warnings(parsed: ParsedMessage) -> list[str]:
@@ -176,27 +177,27 @@ def _part_warnings(parsed: ParsedMessage) -> list[str]:
 def _receipt_time(parsed: ParsedMessage) -> tuple[datetime | None, str]:
     """For imported files: the topmost Received: header, else the sender's Date: (less trustworthy)."""
     if parsed.received_at is not None:
-        return parsed.received_at, "received"
+        return parsed.received_at, ReceivedBasis.RECEIVED
     if parsed.date is not None:
-        return parsed.date, "date"
-    return None, "unknown"
+        return parsed.date, ReceivedBasis.DATE
+    return None, ReceivedBasis.UNKNOWN
 
 
 def _receipt_problem(basis: str) -> list[str]:
-    if basis == "date":
+    if basis == ReceivedBasis.DATE:
         return ["没有 Received 头：收件时间取自发件人的 Date 头（可能不准）"]
-    if basis == "unknown":
+    if basis == ReceivedBasis.UNKNOWN:
         return ["无法确定收件时间：Received 和 Date 头都读不出"]
     return []
 
 
 def _message_kind(result: AttributionResult) -> str:
     kinds = {d.kind for d in result.decisions}
-    if "needs_review" in kinds:
-        return "needs_review"
-    if "report" in kinds:
-        return "report"
-    return "unrelated"
+    if Kind.NEEDS_REVIEW in kinds:
+        return MessageKind.NEEDS_REVIEW
+    if Kind.REPORT in kinds:
+        return MessageKind.REPORT
+    return MessageKind.UNRELATED
 
 
 def item_rows(parsed: ParsedMessage):

@@ -19,7 +19,8 @@ from pipeline.domain.workdays import is_workday
 from pipeline.errors import ConfigError
 from pipeline.outbound.compose import Attachment, OutgoingMail, Recipient, clean_address, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
-from storage.ledger import OPEN_STATUSES, LedgerRow, fetch_ledger, fetch_occasion
+from pipeline.vocab import OPEN_DELIVERY_STATES, DeliveryState, MailKind, Status
+from storage.ledger import LedgerRow, fetch_ledger, fetch_occasion
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -45,7 +46,7 @@ def digest_done(ctx: Context, as_of: datetime) -> bool:
     """True when today's digest is already recorded and closed (callers can skip building the workbook)."""
     with ctx.db.connect() as conn:
         row = fetch_occasion(conn, digest_occasion(ctx, as_of))
-    return row is not None and row.status not in (*OPEN_STATUSES, "dry_run")
+    return row is not None and row.status not in (*OPEN_DELIVERY_STATES, DeliveryState.DRY_RUN)
 
 
 def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: bool | None = None,
@@ -77,12 +78,12 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
     summary.newly_overdue = [
         r.institution.name
         for r in rows
-        if r.status == "overdue" and before.get(r.institution.name) != "overdue"
+        if r.status == Status.OVERDUE and before.get(r.institution.name) != Status.OVERDUE
     ]
     summary.review = len(review_queue(ctx))
     cutoff = previous.created_at if previous is not None else None
     problems = [f"{row.occasion}：{row.last_error[:100]}" for row in ledger
-                if row.status == "failed" and (cutoff is None or row.created_at > cutoff)]  # fmt: skip
+                if row.status == DeliveryState.FAILED and (cutoff is None or row.created_at > cutoff)]  # fmt: skip
     problems += [
         f"{row.occasion}：{line}"
         for row in ledger
@@ -96,11 +97,11 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
         newly_overdue=summary.newly_overdue, review=summary.review, problems=problems,
         since=f"自上次日报（{local_time(since, cfg)}）以来" if since is not None else "截至目前",
     )  # fmt: skip
-    mail = OutgoingMail(summary.occasion, "digest", subject, body, tuple(Recipient(a) for a in recipients),
+    mail = OutgoingMail(summary.occasion, MailKind.DIGEST, subject, body, tuple(Recipient(a) for a in recipients),
                         attachments=(Attachment(workbook_path.name, workbook_path.read_bytes(), XLSX),),
                         auto_submitted="auto-generated", as_of=as_of)  # fmt: skip
     with Outbox(ctx, dry_run=dry, clock=as_of) as outbox:
-        for row in outbox.open_rows(("digest",)):
+        for row in outbox.open_rows((MailKind.DIGEST,)):
             if row.occasion != summary.occasion:
                 outbox.cancel(row, "已有新的日报，旧日报不再重发")
         summary.delivery = outbox.deliver(mail)
@@ -108,6 +109,6 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
 
 
 def _previous_digest(ledger: list[LedgerRow], occasion: str, as_of: datetime) -> LedgerRow | None:
-    earlier = [r for r in ledger if r.kind == "digest" and r.occasion != occasion and r.status in ("sent", "dry_run")
+    earlier = [r for r in ledger if r.kind == MailKind.DIGEST and r.occasion != occasion and r.status in (DeliveryState.SENT, DeliveryState.DRY_RUN)
                and r.as_of is not None and r.as_of < as_of]  # fmt: skip
     return max(earlier, key=lambda r: r.as_of) if earlier else None

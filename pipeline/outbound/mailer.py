@@ -34,6 +34,7 @@ from pipeline.config import Config
 from pipeline.context import Context
 from pipeline.errors import ConfigError, DeliveryError
 from pipeline.outbound.compose import OutgoingMail, build_message, header_text
+from pipeline.vocab import DeliveryOutcome, DeliveryState
 from storage.ledger import (
     OPEN_STATUSES,
     LedgerRow,
@@ -66,7 +67,7 @@ class Delivery:
 
     occasion: str
     kind: str
-    action: str  # sent | dry_run | retry | failed | already | waiting | cancelled
+    action: DeliveryOutcome
     status: str  # the ledger status afterwards
     recipients: tuple[str, ...]
     subject: str
@@ -76,14 +77,10 @@ class Delivery:
 
     @classmethod
     def of(cls, row: LedgerRow, action: str, error: str | None = None) -> Delivery:
-        return cls(row.occasion, row.kind, action, row.status, tuple(row.recipients), row.subject,
+        return cls(row.occasion, row.kind, DeliveryOutcome(action), row.status, tuple(row.recipients), row.subject,
                    row.message_id_header, row.eml_path, row.last_error if error is None else error)  # fmt: skip
 
 
-ACTION_LABELS = {
-    "sent": "已发送", "dry_run": "已写入发件箱（预览，未发送）", "retry": "暂时失败，下次重试",
-    "failed": "发送失败", "already": "此前已处理", "waiting": "待重发（预览模式不发送）", "cancelled": "已取消",
-}  # fmt: skip
 
 
 @dataclass
@@ -134,10 +131,10 @@ class Outbox:
         if row is None:
             return self._first(mail)
         if row.status in OPEN_STATUSES:
-            return Delivery.of(row, "waiting") if self.dry_run else self._resend(row)
-        if row.status == "dry_run" and not self.dry_run:
+            return Delivery.of(row, DeliveryOutcome.WAITING) if self.dry_run else self._resend(row)
+        if row.status == DeliveryState.DRY_RUN and not self.dry_run:
             return self._promote(row, mail)
-        return Delivery.of(row, "already")
+        return Delivery.of(row, DeliveryOutcome.ALREADY)
 
     def open_rows(self, kinds: tuple[str, ...]) -> list[LedgerRow]:
         with self.ctx.db.connect() as conn:
@@ -145,12 +142,12 @@ class Outbox:
 
     def resend(self, row: LedgerRow) -> Delivery:
         """Send an open row again (same bytes) — for rows whose job no longer lists them but stay valid."""
-        return Delivery.of(row, "waiting") if self.dry_run else self._resend(row)
+        return Delivery.of(row, DeliveryOutcome.WAITING) if self.dry_run else self._resend(row)
 
     def cancel(self, row: LedgerRow, reason: str) -> Delivery:
         with self.ctx.db.begin() as conn:
-            save_status(conn, row.id, "cancelled", note=(row.note + "\n" if row.note else "") + reason)
-        return Delivery.of(row, "cancelled", reason)
+            save_status(conn, row.id, DeliveryState.CANCELLED, note=(row.note + "\n" if row.note else "") + reason)
+        return Delivery.of(row, DeliveryOutcome.CANCELLED, reason)
 
     # -- steps
 
@@ -166,7 +163,7 @@ class Outbox:
 
     def _first(self, mail: OutgoingMail) -> Delivery:
         message_id, data, relpath = self._compose(mail)
-        status = "dry_run" if self.dry_run else "intent"
+        status = DeliveryState.DRY_RUN if self.dry_run else DeliveryState.INTENT
         with self.ctx.db.begin() as conn:
             row_id = save_new_occasion(
                 conn, occasion=mail.occasion, kind=mail.kind, institutions=list(mail.institutions),
@@ -177,23 +174,23 @@ class Outbox:
         assert row is not None
         if row_id is None:  # someone else recorded this occasion first: ours was never sent
             (self.ctx.data_dir / relpath).unlink(missing_ok=True)
-            return Delivery.of(row, "already")
+            return Delivery.of(row, DeliveryOutcome.ALREADY)
         if self.dry_run:
-            return Delivery.of(row, "dry_run")
+            return Delivery.of(row, DeliveryState.DRY_RUN)
         return self._send(row, data)
 
     def _promote(self, row: LedgerRow, mail: OutgoingMail) -> Delivery:
         """A previewed occasion, now for real: fresh bytes (today's Date), then the usual protocol."""
         message_id, data, relpath = self._compose(mail)
         with self.ctx.db.begin() as conn:
-            claimed = save_claim(conn, row.id, from_status="dry_run", status="intent", message_id_header=message_id,
+            claimed = save_claim(conn, row.id, from_status=DeliveryState.DRY_RUN, status=DeliveryState.INTENT, message_id_header=message_id,
                                  eml_path=relpath, recipients=mail.recipients, subject=header_text(mail.subject, 180),
                                  institutions=list(mail.institutions), as_of=mail.as_of, note=mail.note)  # fmt: skip
             current = fetch_occasion(conn, row.occasion)
         assert current is not None
         if not claimed:
             (self.ctx.data_dir / relpath).unlink(missing_ok=True)
-            return Delivery.of(current, "already")
+            return Delivery.of(current, DeliveryOutcome.ALREADY)
         if row.eml_path and row.eml_path != relpath:
             (self.ctx.data_dir / row.eml_path).unlink(missing_ok=True)  # the superseded preview
         return self._send(current, data)
@@ -204,37 +201,37 @@ class Outbox:
             data = path.read_bytes()
         except OSError as err:
             with self.ctx.db.begin() as conn:
-                save_outcome(conn, row.id, status="failed", error=f"发件箱文件丢失，无法按原样重发：{err}")
+                save_outcome(conn, row.id, status=DeliveryState.FAILED, error=f"发件箱文件丢失，无法按原样重发：{err}")
                 current = fetch_occasion(conn, row.occasion)
             assert current is not None
-            return Delivery.of(current, "failed")
+            return Delivery.of(current, DeliveryState.FAILED)
         return self._send(row, data)
 
     def _send(self, row: LedgerRow, data: bytes) -> Delivery:
         status, error, failing = self._transmit(row.recipients, data)
-        if status == "retry" and row.attempts + 1 >= MAX_ATTEMPTS:
-            status, error = "failed", f"{error}（已重试 {MAX_ATTEMPTS} 次）"
+        if status == DeliveryState.RETRY and row.attempts + 1 >= MAX_ATTEMPTS:
+            status, error = DeliveryState.FAILED, f"{error}（已重试 {MAX_ATTEMPTS} 次）"
         with self.ctx.db.begin() as conn:
             save_outcome(
-                conn, row.id, status=status, error=error, sent_at=self.clock if status == "sent" else None
+                conn, row.id, status=status, error=error, sent_at=self.clock if status == DeliveryState.SENT else None
             )
             for address, reason in failing.items():
                 save_address_status(conn, address, "failing", error=reason, occasion=row.occasion)
             current = fetch_occasion(conn, row.occasion)
         assert current is not None
-        if status != "sent":
+        if status != DeliveryState.SENT:
             log.warning("%s: %s %s", row.occasion, status, error)
         return Delivery.of(current, status)
 
     def _transmit(self, recipients: list[str], data: bytes) -> tuple[str, str, dict[str, str]]:
         """Hand one message to the server: (status, error, {refused address: reason} for 5xx refusals)."""
         if self._broken:
-            return "retry", self._broken, {}
+            return DeliveryState.RETRY, self._broken, {}
         try:
             smtp = self._connection()
         except (smtplib.SMTPException, OSError, ConfigError) as err:
             self._broken = f"无法连接或登录发信服务器：{_describe(err)}"
-            return "retry", self._broken, {}
+            return DeliveryState.RETRY, self._broken, {}
         try:
             refused = smtp.sendmail(self.config.smtp.from_address, recipients, data)
         except smtplib.SMTPRecipientsRefused as err:
@@ -242,14 +239,14 @@ class Outbox:
         except smtplib.SMTPResponseException as err:
             if err.smtp_code == 421:
                 self._drop()
-            return ("retry" if 400 <= err.smtp_code < 500 else "failed"), _describe(err), {}
+            return (DeliveryState.RETRY if 400 <= err.smtp_code < 500 else DeliveryState.FAILED), _describe(err), {}
         except (smtplib.SMTPException, OSError) as err:
             self._drop()
-            return "retry", f"连接中断：{_describe(err)}", {}
+            return DeliveryState.RETRY, f"连接中断：{_describe(err)}", {}
         if refused:
             _, error, failing = _refusals(refused, everyone=False)
-            return "sent", error, failing
-        return "sent", "", {}
+            return DeliveryState.SENT, error, failing
+        return DeliveryState.SENT, "", {}
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None and getattr(self._smtp, "sock", None) is not None:
@@ -296,9 +293,9 @@ def _refusals(refused: dict, *, everyone: bool) -> tuple[str, str, dict[str, str
     error = "；".join(f"{addr}: {code} {msg}" for addr, (code, msg) in codes.items())
     failing = {addr.lower(): f"{code} {msg}" for addr, (code, msg) in codes.items() if code >= 500}
     if not everyone:
-        return "sent", f"部分收件人被拒：{error}", failing
+        return DeliveryState.SENT, f"部分收件人被拒：{error}", failing
     temporary = any(400 <= code < 500 for code, _ in codes.values())
-    return ("retry" if temporary else "failed"), f"收件人被拒：{error}", failing
+    return (DeliveryState.RETRY if temporary else DeliveryState.FAILED), f"收件人被拒：{error}", failing
 
 
 def _text(value: object) -> str:

@@ -21,6 +21,7 @@ from pipeline.domain.recognition import SECTIONS
 from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.views import MessageView, message_views, reparse_headers
+from pipeline.vocab import DeliveryState, Kind, MailKind
 from storage.decisions import DecisionRow
 from storage.ledger import OPEN_STATUSES, fetch_ledger
 from storage.messages import fetch_item_index
@@ -63,13 +64,13 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
     if not (settings.send_acknowledgements or settings.send_corrections):
         return summary
     with ctx.db.connect() as conn:
-        recorded = {r.occasion: r for r in fetch_ledger(conn, kind=("receipt", "correction"))}
+        recorded = {r.occasion: r for r in fetch_ledger(conn, kind=(MailKind.RECEIPT, MailKind.CORRECTION))}
         items = fetch_item_index(conn)
     first_copy: dict[tuple[str, str], int] = {}  # (sender, Message-ID) -> the first message carrying it
     with Outbox(ctx, dry_run=dry, clock=now) as outbox:
         for view in message_views(ctx):  # in receipt order
             message = view.message
-            reports = [d for d in view.decisions if d.kind == "report" and d.institution]
+            reports = [d for d in view.decisions if d.kind == Kind.REPORT and d.institution]
             if not reports or message.received_at is None or message.received_at > now:
                 continue
             key = (message.sender_address.lower(), message.message_id_header)
@@ -80,11 +81,11 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
             if row is not None and row.status in OPEN_STATUSES:
                 summary.deliveries[occasion] = outbox.resend(row)
                 continue
-            if row is not None and not (row.status == "dry_run" and not dry):
+            if row is not None and not (row.status == DeliveryState.DRY_RUN and not dry):
                 continue
             if duplicate_of is not None:  # the same mail delivered twice (other bytes, same Message-ID)
                 why = f"与第 {duplicate_of} 封是同一封邮件（Message-ID 相同），只回执一次"
-                summary.plans.append(ReceiptPlan(message.id, occasion, "receipt", None, (), (), (), why))
+                summary.plans.append(ReceiptPlan(message.id, occasion, MailKind.RECEIPT, None, (), (), (), why))
                 continue
             plan = plan_receipt(ctx, view, reports, items)
             summary.plans.append(plan)
@@ -114,14 +115,14 @@ def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], it
     files = list(dict.fromkeys(files))
     problems = list(dict.fromkeys(problems))
     settings = ctx.config.receipts
-    kind = "correction" if problems and settings.send_corrections else "receipt"
+    kind = MailKind.CORRECTION if problems and settings.send_corrections else MailKind.RECEIPT
 
     def plan(to: Recipient | None, skipped: str) -> ReceiptPlan:
         return ReceiptPlan(
             message.id, occasion, kind, to, institutions, tuple(files), tuple(problems), skipped
         )
 
-    if kind == "receipt" and not settings.send_acknowledgements:
+    if kind == MailKind.RECEIPT and not settings.send_acknowledgements:
         return plan(None, "回执已在配置中关闭")
     reason = _not_answerable(ctx, view)
     if reason:
@@ -158,7 +159,7 @@ def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: dat
     cfg = ctx.config
     message = view.message
     assert plan.to is not None
-    bureaus = {d.via_bureau for d in view.decisions if d.kind == "report" and d.via_bureau}
+    bureaus = {d.via_bureau for d in view.decisions if d.kind == Kind.REPORT and d.via_bureau}
     if len(bureaus) == 1:
         greeting = next(iter(bureaus))
     elif len(plan.institutions) == 1:
@@ -170,7 +171,7 @@ def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: dat
                  institutions=list(plan.institutions), files=[header_text(f, 120) for f in plan.files],
                  problems=[header_text(p, 200) for p in plan.problems],
                  received_at=local_time(message.received_at, cfg), now=local_time(now, cfg))  # fmt: skip
-    template = "correction.txt.j2" if plan.kind == "correction" else "receipt.txt.j2"
+    template = "correction.txt.j2" if plan.kind == MailKind.CORRECTION else "receipt.txt.j2"
     subject, body = render(cfg, template, **facts)
     return OutgoingMail(plan.occasion, plan.kind, subject, body, (plan.to,), (), plan.institutions,
                         auto_submitted="auto-replied", in_reply_to=message.message_id_header, as_of=now)  # fmt: skip

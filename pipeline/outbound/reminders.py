@@ -33,8 +33,10 @@ from pipeline.clerk.contacts import Contact, all_contacts
 from pipeline.context import Context
 from pipeline.domain.status import status_as_of
 from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workday_on_or_before
+from pipeline.labels_zh import label as label_zh
 from pipeline.outbound.compose import OutgoingMail, Recipient, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
+from pipeline.vocab import Channel, DeliveryState, MailKind, ParseState, ReminderPhase, Status
 from storage.ledger import (
     OPEN_STATUSES,
     fetch_failing_addresses,
@@ -55,7 +57,7 @@ _BOUNCE_SUBJECTS = re.compile(
 @dataclass(frozen=True, slots=True)
 class Occasion:
     day: date
-    phase: str  # before | overdue
+    phase: ReminderPhase
     round: int  # 1-based within its phase
 
 
@@ -87,7 +89,7 @@ class ReminderSummary:
 
     @property
     def sent(self) -> list[Delivery]:
-        return [d for d in self.deliveries.values() if d.action in ("sent", "dry_run")]
+        return [d for d in self.deliveries.values() if d.action in (DeliveryState.SENT, DeliveryState.DRY_RUN)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +112,10 @@ def reminder_schedule(ctx: Context) -> list[Occasion]:
             for k in cfg.reminders.before_deadline_days
         }  # fmt: skip
     )
-    occasions = [Occasion(day, "before", n) for n, day in enumerate(before_days, start=1)]
+    occasions = [Occasion(day, ReminderPhase.BEFORE, n) for n, day in enumerate(before_days, start=1)]
     day = add_workdays(deadline_day, 1)
     for n in range(1, cfg.reminders.max_overdue_reminders + 1):
-        occasions.append(Occasion(day, "overdue", n))
+        occasions.append(Occasion(day, ReminderPhase.OVERDUE, n))
         day = add_workdays(day, max(1, cfg.reminders.overdue_every_working_days))
     return occasions
 
@@ -142,7 +144,7 @@ def due_occasion(ctx: Context, as_of: datetime) -> tuple[Occasion | None, str]:
 def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion) -> tuple[list[ReminderPlan], list[str]]:
     """The mails of one occasion: (plans, institutions held back with the reason)."""
     roster = ctx.roster
-    wanted = "pending" if occasion.phase == "before" else "overdue"
+    wanted = Status.PENDING if occasion.phase == ReminderPhase.BEFORE else Status.OVERDUE
     by_name: dict[str, list[Contact]] = defaultdict(list)
     for contact in all_contacts(ctx):
         if all(c.address != contact.address for c in by_name[contact.institution]):
@@ -161,13 +163,13 @@ def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion) -> tuple[l
             )
             continue
         bureau = roster.reporting_bureau(name) or roster.bureau_for(name)
-        key = ("bureau", bureau.name) if bureau is not None else ("direct", roster.group(name)[0])
+        key = (Channel.BUREAU, bureau.name) if bureau is not None else (Channel.DIRECT, roster.group(name)[0])
         units.setdefault(key, []).append(name)
 
     plans = []
     for (channel, unit), names in units.items():
         notes: list[str] = []
-        if channel == "bureau":
+        if channel == Channel.BUREAU:
             bureau = roster.bureau_by_name[unit]
             own = [roster.by_row[bureau.roster_row].name] if bureau.roster_row else []
             listed = [n for n in names if n not in own]
@@ -202,7 +204,7 @@ def _usable(owners: list[str], by_name: dict[str, list[Contact]], failing: dict[
 
 
 def _phase_text(occasion: Occasion) -> str:
-    if occasion.phase == "before":
+    if occasion.phase == ReminderPhase.BEFORE:
         return f"尚未报送（截止前提醒，{occasion.day:%m-%d}）"
     return f"逾期未报（第 {occasion.round} 次逾期提醒）"
 
@@ -211,7 +213,7 @@ def compose_reminder(ctx: Context, plan: ReminderPlan, occasion: Occasion, as_of
     cfg = ctx.config
     facts = dict(phase=occasion.phase, round=occasion.round, unit=plan.unit, names=list(plan.institutions),
                  as_of=local_time(as_of, cfg), today=local_time(as_of, cfg).split(" ")[0])  # fmt: skip
-    if plan.channel == "bureau":
+    if plan.channel == Channel.BUREAU:
         bureau = ctx.roster.bureau_by_name[plan.unit]
         own = ctx.roster.by_row[bureau.roster_row].name if bureau.roster_row else ""
         listed = [n for n in plan.institutions if n != own]
@@ -219,7 +221,7 @@ def compose_reminder(ctx: Context, plan: ReminderPlan, occasion: Occasion, as_of
                                own_missing=own in plan.institutions, **facts)  # fmt: skip
     else:
         subject, body = render(cfg, "reminder_direct.txt.j2", **facts)
-    return OutgoingMail(plan.occasion, "reminder", subject, body, plan.to, plan.cc, plan.institutions,
+    return OutgoingMail(plan.occasion, MailKind.REMINDER, subject, body, plan.to, plan.cc, plan.institutions,
                         auto_submitted="auto-generated", as_of=as_of, note="\n".join(plan.notes))  # fmt: skip
 
 
@@ -242,7 +244,7 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
                     compose_reminder(ctx, plan, occasion, as_of)
                 )
         if occasion is not None:
-            for row in outbox.open_rows(("reminder",)):
+            for row in outbox.open_rows((MailKind.REMINDER,)):
                 if row.occasion not in current:  # superseded, or the institution has reported since
                     summary.deliveries[row.occasion] = outbox.cancel(
                         row, "提醒已过时（已报送或已有新一轮提醒），不再重发"
@@ -259,13 +261,13 @@ def reminder_columns(ctx: Context) -> dict[str, dict[str, object]]:
     with ctx.db.connect() as conn:
         rows = list(fetch_ledger(conn))
     for row in rows:
-        label = "催报" if row.kind == "reminder" else ("日报" if row.kind == "digest" else "回执")
+        label = label_zh(row.kind, MailKind)
         for name in row.institutions:
-            if row.kind == "reminder" and row.status == "sent" and row.sent_at is not None:
+            if row.kind == MailKind.REMINDER and row.status == DeliveryState.SENT and row.sent_at is not None:
                 counts[name] += 1
                 moment = row.sent_at.astimezone(tz).replace(tzinfo=None)
                 last[name] = max(last.get(name, moment), moment)
-            if row.status == "failed":
+            if row.status == DeliveryState.FAILED:
                 problems[name].append(f"{label}发送失败：{row.last_error[:80]}")
             elif row.status in OPEN_STATUSES and row.attempts:
                 problems[name].append(f"{label}待重发：{row.last_error[:80]}")
@@ -284,7 +286,7 @@ def reminder_columns(ctx: Context) -> dict[str, dict[str, object]]:
 def process_bounces(ctx: Context) -> list[Bounce]:
     """Find stored bounces that name a Message-ID we sent; mark the failed addresses. Returns new findings."""
     with ctx.db.connect() as conn:
-        sent = {r.message_id_header.lower(): r for r in fetch_ledger(conn, statuses=("sent",)) if r.sent_at}
+        sent = {r.message_id_header.lower(): r for r in fetch_ledger(conn, statuses=(DeliveryState.SENT,)) if r.sent_at}
         if not sent:
             return []
         earliest = min(r.created_at for r in sent.values())
@@ -293,7 +295,7 @@ def process_bounces(ctx: Context) -> list[Bounce]:
             m
             for m in fetch_messages(conn)
             if m.ingested_at >= earliest
-            and m.parse_status != "pending"
+            and m.parse_status != ParseState.PENDING
             and (m.size <= BOUNCE_SCAN_BYTES or _looks_bounced(m.sender_address, m.subject))
         ]
     domain = ctx.config.smtp.from_address.rpartition("@")[2].encode()

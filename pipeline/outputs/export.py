@@ -39,10 +39,12 @@ from pipeline.clerk.assign import resolve_institution
 from pipeline.clerk.audit import current_actor
 from pipeline.clerk.review import MESSAGE_ITEM
 from pipeline.context import Context
-from pipeline.domain.status import STATUS_LABELS, InstitutionStatus, Submission, status_as_of
+from pipeline.domain.status import InstitutionStatus, Submission, status_as_of
 from pipeline.errors import IntakeError
+from pipeline.labels_zh import label
 from pipeline.outputs.views import reparse
 from pipeline.outputs.workbook import write_sheet
+from pipeline.vocab import Action, ItemPath, Status
 from storage.audit import save_audit
 from storage.errors import StorageError
 from storage.messages import fetch_message
@@ -180,7 +182,7 @@ def export_reports(
             index_rows.append(_index_row(r, exported, tz))
     summary.index = _write_index(folder, index_rows)
     with ctx.db.begin() as conn:
-        save_audit(conn, actor=current_actor(by), action="export_reports", target=str(folder),
+        save_audit(conn, actor=current_actor(by), action=Action.EXPORT_REPORTS, target=str(folder),
                    institution=name,
                    details={"to": str(folder), "files": len(summary.files), "as_of": moment.isoformat(),
                             "without_report": len(summary.without_report)})  # fmt: skip
@@ -200,7 +202,7 @@ def _export_one(ctx: Context, folder: Path, row: InstitutionStatus, sub: Submiss
     raw, parsed = _load(ctx, sub.message_id, cache)
     note = ""
     part = _find_part(parsed, item_path)
-    if item_path == "body":
+    if item_path == ItemPath.BODY:
         data = _body_text(parsed).encode("utf-8-sig")
         content_type, original = ct.TEXT, "（邮件正文）"
     elif part is not None:
@@ -270,7 +272,7 @@ def _index_row(r: InstitutionStatus, f: ExportedFile | None, tz) -> dict:  # noq
         "序号": r.institution.row,
         "机构": r.institution.name,
         "区": r.institution.district,
-        "状态": STATUS_LABELS[r.status],
+        "状态": label(r.status, Status),
         "首次收到": local(r.first_received_at),
         "本版收到": local(f.received_at) if f else None,
         "导出文件": f.path.name if f else "",
@@ -279,7 +281,7 @@ def _index_row(r: InstitutionStatus, f: ExportedFile | None, tz) -> dict:  # noq
         "大小（字节）": f.size if f else None,
         "邮件编号": f.message_id if f else None,
         "条目": f.item_path if f else "",
-        "备注": (f.note if f else "") or ("免报：" + r.exempt_reason if r.status == "exempt" else ""),
+        "备注": (f.note if f else "") or ("免报：" + r.exempt_reason if r.status == Status.EXEMPT else ""),
     }
 
 

@@ -10,6 +10,7 @@ from parsers.types import ParsedMessage
 from pipeline.context import Context
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.inbound.sandbox import parse_stoppable
+from pipeline.vocab import ItemPath, Kind, MessageKind, Origin, ParseState
 from storage.decisions import DecisionRow, fetch_decisions
 from storage.messages import MessageRow, fetch_message, fetch_messages
 
@@ -21,24 +22,24 @@ class MessageView:
 
     @property
     def institutions(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(d.institution for d in self.decisions if d.kind == "report" and d.institution))
+        return tuple(dict.fromkeys(d.institution for d in self.decisions if d.kind == Kind.REPORT and d.institution))
 
     @property
     def kind(self) -> str:
         """The message's kind from its active decisions (manual ones included)."""
-        manual = {d.kind for d in self.decisions if d.origin == "manual" and d.item_path == "message"}
+        manual = {d.kind for d in self.decisions if d.origin == Origin.MANUAL and d.item_path == ItemPath.MESSAGE}
         if manual:
             return next(iter(manual))
-        if self.message.parse_status == "failed":
-            return "needs_review"
-        if self.message.parse_status == "pending":
-            return "unprocessed"
+        if self.message.parse_status == ParseState.FAILED:
+            return MessageKind.NEEDS_REVIEW
+        if self.message.parse_status == ParseState.PENDING:
+            return MessageKind.UNPROCESSED
         kinds = {d.kind for d in self.decisions}
-        if "needs_review" in kinds:
-            return "needs_review"
-        if "report" in kinds:
-            return "report"
-        return "unrelated" if kinds else "unprocessed"
+        if Kind.NEEDS_REVIEW in kinds:
+            return MessageKind.NEEDS_REVIEW
+        if Kind.REPORT in kinds:
+            return MessageKind.REPORT
+        return MessageKind.UNRELATED if kinds else MessageKind.UNPROCESSED
 
 
 def message_views(ctx: Context) -> list[MessageView]:

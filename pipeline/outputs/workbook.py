@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import labels_zh
 from pipeline.clerk.audit import audit_frame
 from pipeline.clerk.review import ReviewItem, review_queue
 from pipeline.context import Context
 from pipeline.domain.roster import DISTRICTS
-from pipeline.domain.status import STATUS_LABELS, InstitutionStatus, count_by_status, status_as_of
+from pipeline.domain.status import InstitutionStatus, count_by_status, status_as_of
+from pipeline.labels_zh import label
 from pipeline.outbound.reminders import reminder_columns
 from pipeline.outputs.views import MessageView, message_views
+from pipeline.vocab import Channel, Kind, MessageKind, Status
 
-KIND_LABELS = {"report": "自查报告", "needs_review": "待人工核对", "unrelated": "无关邮件", "unprocessed": "未处理"}
-CHANNEL_LABELS = {"direct": "直接报送", "bureau": "经区卫健局报送"}
 STATUS_COLOURS = {
     "按时报送": "#C6EFCE",
     "逾期报送": "#FFEB9C",
@@ -92,28 +93,28 @@ def _local(moment: datetime | None, tz) -> datetime | None:  # noqa: ANN001
     return moment.astimezone(tz).replace(tzinfo=None) if moment else None
 
 
-_GROUP_ORDER = {name: n for n, name in enumerate((*DISTRICTS, *CHANNEL_LABELS.values()))}
+_GROUP_ORDER = {name: n for n, name in enumerate((*DISTRICTS, *labels_zh.CHANNEL.values()))}
 
 
 def summary_frame(ctx: Context, rows: list[InstitutionStatus], queue: list[ReviewItem], as_of: datetime) -> pd.DataFrame:
     """Key facts, then counts by status per district and per channel, each block with its own header row."""
     tz = ctx.config.campaign.timezone
     counts = count_by_status(rows)
-    statuses = [STATUS_LABELS[s] for s in STATUS_LABELS]
+    statuses = list(labels_zh.STATUS.values())
     table: list[list[object]] = [
         ["专项", ctx.config.campaign.name],
         ["截止时间", _local(ctx.config.campaign.deadline, tz)],
         ["统计时点", _local(as_of, tz)],
         ["生成时间", _local(datetime.now(tz), tz)],
         ["名单机构数", len(rows)],
-        *([f"状态：{STATUS_LABELS[s]}", n] for s, n in counts.items()),
+        *([f"状态：{label(s, Status)}", n] for s, n in counts.items()),
         ["待人工核对条目", len(queue)],
     ]
     for title, key in (("区", lambda r: r.institution.district or "（无区）"),
-                       ("报送渠道", lambda r: CHANNEL_LABELS[r.institution.channel])):  # fmt: skip
+                       ("报送渠道", lambda r: label(r.institution.channel, Channel))):  # fmt: skip
         per_group: dict[str, dict[str, int]] = {}
         for r in rows:
-            per_group.setdefault(key(r), dict.fromkeys(statuses, 0))[STATUS_LABELS[r.status]] += 1
+            per_group.setdefault(key(r), dict.fromkeys(statuses, 0))[label(r.status, Status)] += 1
         table += [[], [f"按{title}统计"], [title, *statuses, "合计"]]
         ordered = sorted(per_group.items(), key=lambda kv: _GROUP_ORDER.get(kv[0], len(_GROUP_ORDER)))
         table += [[group, *counts_.values(), sum(counts_.values())] for group, counts_ in ordered]
@@ -133,8 +134,8 @@ def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookEx
                 "序号": inst.row,
                 "机构": inst.name,
                 "区": inst.district,
-                "报送渠道": CHANNEL_LABELS[inst.channel],
-                "状态": STATUS_LABELS[r.status],
+                "报送渠道": label(inst.channel, Channel),
+                "状态": label(r.status, Status),
                 "首次收到": _local(r.first_received_at, tz),
                 "最近收到": _local(r.last_received_at, tz),
                 "报送次数": len(r.submissions),
@@ -156,7 +157,7 @@ def messages_frame(views: list[MessageView], tz, as_of: datetime) -> pd.DataFram
     records = []
     for v in views:
         m = v.message
-        if v.kind == "unrelated" or (m.received_at and m.received_at > as_of):
+        if v.kind == Kind.UNRELATED or (m.received_at and m.received_at > as_of):
             continue
         reasons = "；".join(dict.fromkeys(d.reason for d in v.decisions if d.reason))
         records.append(
@@ -165,7 +166,7 @@ def messages_frame(views: list[MessageView], tz, as_of: datetime) -> pd.DataFram
                 "收到时间": _local(m.received_at, tz),
                 "发件人": f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address,
                 "主题": m.subject,
-                "类型": KIND_LABELS.get(v.kind, v.kind),
+                "类型": label(v.kind, MessageKind),
                 "归属机构": "；".join(v.institutions),
                 "说明": reasons or m.parse_error,
             }

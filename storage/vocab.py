@@ -1,0 +1,115 @@
+"""The words the database stores, defined once.
+
+Every value written to a `kind`, `origin`, `parse_status`, `received_basis`,
+`status` (ledger) or `action` (audit) column is a member of one of these enums.
+They are StrEnums, so a stored value and its member compare equal and the
+database holds plain text.  The storage layer owns them because it imports
+nothing above it; `pipeline.vocab` re-exports them beside the pipeline's own
+words, and `pipeline.labels_zh` gives each value its Chinese label.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a decision says about an item (or a message as a whole)."""
+
+    REPORT = "report"  # a self-check report of the campaign, counted for `institution`
+    UNRELATED = "unrelated"  # not a report of this campaign
+    NEEDS_REVIEW = "needs_review"  # a clerk must look: the reason says why
+
+
+class MessageKind(StrEnum):
+    """A message's kind, derived from its active decisions and parse state."""
+
+    REPORT = "report"
+    UNRELATED = "unrelated"
+    NEEDS_REVIEW = "needs_review"
+    UNPROCESSED = "unprocessed"  # stored, not yet parsed
+
+
+class Origin(StrEnum):
+    """Who made a decision: the pipeline (replaced on reprocess) or a clerk (never replaced by code)."""
+
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class ParseState(StrEnum):
+    """Where a stored message is in processing."""
+
+    PENDING = "pending"  # bytes and row stored; parse and attribution still to do
+    PARSED = "parsed"
+    FAILED = "failed"  # the reason is on the row
+
+
+class ReceivedBasis(StrEnum):
+    """Where a message's receipt time came from, from most to least trustworthy."""
+
+    INTERNALDATE = "internaldate"  # the commission's IMAP server
+    RECEIVED = "received"  # the topmost Received: header
+    DATE = "date"  # the sender's Date: header
+    UNKNOWN = "unknown"
+
+
+BASIS_RANK = {
+    ReceivedBasis.UNKNOWN: 0,
+    ReceivedBasis.DATE: 1,
+    ReceivedBasis.RECEIVED: 2,
+    ReceivedBasis.INTERNALDATE: 3,
+}
+
+
+class ItemPath(StrEnum):
+    """The two item paths that are not attachments ("1", "2/3" address attachments)."""
+
+    MESSAGE = "message"  # the message as a whole
+    BODY = "body"  # the mail body read as a document
+
+
+class DeliveryState(StrEnum):
+    """An outgoing mail's state in the ledger: intent → sent | retry | failed, or dry_run."""
+
+    INTENT = "intent"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"
+    CANCELLED = "cancelled"
+
+
+OPEN_DELIVERY_STATES = (DeliveryState.INTENT, DeliveryState.RETRY)  # to be (re)sent
+
+
+class MailKind(StrEnum):
+    """What an outgoing mail is."""
+
+    REMINDER = "reminder"
+    RECEIPT = "receipt"
+    CORRECTION = "correction"
+    DIGEST = "digest"
+
+
+class Action(StrEnum):
+    """An audit-log entry's action."""
+
+    ASSIGN = "assign"
+    MARK_UNRELATED = "mark_unrelated"
+    UNDO = "undo"
+    LEARN_CONTACT = "learn_contact"
+    EXEMPT = "exempt"
+    UNEXEMPT = "unexempt"
+    REPROCESS = "reprocess"
+    EXPORT_REPORTS = "export_reports"
+    STATUS_CHANGE = "status_change"
+
+
+class SenderTrust(StrEnum):
+    """How far the sender of a counted report can be trusted (strongest first)."""
+
+    VERIFIED = "verified"  # our server's SPF/DKIM pass aligned with From, and a contact of the unit
+    KNOWN = "known"  # a contact of the unit, no authentication verdict
+    UNKNOWN = "unknown"  # not a contact (personal mailboxes are common and legitimate)
+    FAILED = "failed"  # our server says the sender failed authentication: never counted
