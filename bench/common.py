@@ -22,10 +22,9 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def fresh_context(work: Path, overrides: dict[str, dict[str, object]] | None = None) -> Context:
-    """An empty data dir under `work` (removed first) and its open context, roster and facts loaded."""
+    """An empty data dir under `work` (removed first) and its open context."""
     shutil.rmtree(work / "var", ignore_errors=True)
     ctx = open_context(load_config(write_config(work, overrides)))
-    ctx.attribution_facts()  # loads the roster too: not part of any timed loop
     return ctx
 
 

@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
+from pipeline.campaign_data import load_campaign_data  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.context import Context, open_context  # noqa: E402
-from pipeline.inbound.imap import poll  # noqa: E402
+from pipeline.inbound.imap import poll_once as poll  # noqa: E402
 from pipeline.inbound.ingest import Ingestor, resume_pending  # noqa: E402
 from storage.imapstate import save_checkpoint  # noqa: E402
 from storage.schema import messages  # noqa: E402
@@ -98,9 +99,10 @@ def time_idle_polls(contexts: dict[int, Context], runs: int) -> dict[int, list[f
 def time_resume_pending(ctx: Context, runs: int) -> float:
     """The database's share that grows with its size: looking for interrupted (pending) messages."""
     times = []
+    data = load_campaign_data(ctx)
     for _ in range(runs):
         start = time.perf_counter()
-        resume_pending(ctx)
+        resume_pending(ctx, data)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

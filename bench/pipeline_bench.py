@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parsers.types import ParseLimits
-from pipeline.clerk.audit import record_status_changes
 from pipeline.clerk.reprocess import Selection, reprocess
 from pipeline.inbound.ingest import Ingestor
+from pipeline.outputs.history import record_status_changes
 from storage.messages import save_new_message
 
 from .baseline import run_baseline

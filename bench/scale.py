@@ -4,7 +4,7 @@
 
 Writes a roster of that size (bench.rosters), fills the tables with synthetic
 messages, items and decisions by bulk inserts into the storage layer's tables (no
-mail is parsed), then times `status_as_of` and `build_workbook` and prints one JSON
+mail is parsed), then times `build_snapshot` (every status) and `build_workbook` and prints one JSON
 line: medians, peak RSS (ru_maxrss) and the row counts.
 """
 
@@ -22,7 +22,8 @@ from sqlalchemy import insert
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
 from pipeline.domain.recognition import SECTIONS
-from pipeline.domain.status import status_as_of
+from pipeline.domain.roster import load_roster
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import build_workbook
 from storage.schema import audit_log, decisions, items, messages
 
@@ -89,7 +90,7 @@ def synthetic_rows(
 
 
 def fill(ctx: Context, count: int) -> dict:
-    names = [inst.name for inst in ctx.roster]
+    names = [inst.name for inst in load_roster(ctx.config.campaign)]
     msgs, its, decs = synthetic_rows(names, count)
     audit = [{"at": AS_OF, "actor": "system", "action": "status_change", "target": n, "institution": n,
               "details": {"from": "pending", "to": "on_time"}, "reason": "ingest"} for n in names[:2_000]]  # fmt: skip
@@ -116,7 +117,7 @@ def run(institutions: int, count: int, rounds: int) -> dict:
             rss_after_fill = peak_rss_mb()
             status_times, book_times = [], []
             for _ in range(rounds):
-                seconds, rows = timed(lambda: status_as_of(ctx, AS_OF))
+                seconds, rows = timed(lambda: build_snapshot(ctx, AS_OF).statuses)
                 status_times.append(seconds)
             for n in range(rounds):
                 out = work / f"book{n}.xlsx"

@@ -1,9 +1,14 @@
-"""The run context: loaded config, open database and raw store, passed to every stage."""
+"""The run context: infrastructure only — the loaded config, the open database and the raw store.
+
+Built once per command or worker job.  What the campaign knows about people (roster,
+contacts, sender facts) is loaded per job by `pipeline.campaign_data` and passed
+explicitly; a status view is built by `pipeline.outputs.snapshot`.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
@@ -12,46 +17,15 @@ from storage.db import Database, open_database
 from storage.rawstore import RawStore
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    """Everything a job needs.  Built once per command or worker; the roster is loaded on first use."""
-
     config: Config
     db: Database
     raw: RawStore
-    _roster: object | None = field(default=None, repr=False)
-    _facts: object | None = field(default=None, repr=False)
 
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
-
-    @property
-    def roster(self):  # noqa: ANN201 - pipeline.domain.roster.Roster (imported lazily: roster imports config only)
-        if self._roster is None:
-            from pipeline.domain.roster import load_roster
-
-            self._roster = load_roster(self.config.campaign)
-        return self._roster
-
-    def attribution_facts(self):  # noqa: ANN201 - pipeline.domain.attribution.AttributionFacts
-        """Sender facts from contacts.csv and learned addresses; rebuilt after `forget_facts()`."""
-        if self._facts is None:
-            from pipeline.clerk.contacts import all_contacts, build_facts
-
-            campaign = self.config.campaign
-            self._facts = build_facts(
-                all_contacts(self),
-                self.roster,
-                own_domains=campaign.own_domains,
-                mailbox=campaign.mailbox_address,
-                exempt=frozenset(campaign.exempt),
-                authserv_id=self.config.authserv_id,
-            )
-        return self._facts
-
-    def forget_facts(self) -> None:
-        self._facts = None
 
     def close(self) -> None:
         self.db.dispose()

@@ -29,11 +29,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 
-from pipeline.clerk.audit import record_status_changes
 from pipeline.config import Config
 from pipeline.context import Context, ensure_data_dir
 from pipeline.errors import ConfigError, IntakeError, WorkerLockedError
-from pipeline.inbound.imap import STATE_LAST_ERROR, STATE_LAST_SUCCESS, logfmt, poll
+from pipeline.inbound.imap import STATE_LAST_ERROR, STATE_LAST_SUCCESS, logfmt, poll_once
 from pipeline.outbound.digest import digest_done, send_digest
 from pipeline.outbound.receipts import send_receipts
 from pipeline.outbound.reminders import run_reminders
@@ -76,13 +75,12 @@ def job_specs(config: Config) -> list[JobSpec]:
 def poll_job(ctx: Context, now: datetime, stop: threading.Event) -> None:
     """Poll the mailbox, then acknowledge new reports and log status changes."""
     try:
-        poll(ctx, stop=stop)  # poll logs its own summary line
+        summary = poll_once(ctx, stop=stop)  # logs its own summary line and records status changes
     except WorkerLockedError:
         log.info(logfmt("poll_skipped", reason="another poll is running on this data dir"))
         return
     receipts = send_receipts(ctx, now)
-    changes = record_status_changes(ctx, now, cause="poll")
-    log.info(logfmt("after_poll", receipts=receipts, status_changes=changes))
+    log.info(logfmt("after_poll", receipts=receipts, status_changes=summary.status_changes))
 
 
 def report_job(ctx: Context, now: datetime, stop: threading.Event) -> None:

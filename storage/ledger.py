@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage.vocab import OPEN_DELIVERY_STATES, DeliveryState
+from storage.vocab import OPEN_DELIVERY_STATES, AddressHealth, DeliveryState
 
 from .schema import learned_contacts, mail_addresses, mail_ledger, now_utc
 
@@ -203,8 +203,8 @@ def fetch_failing_addresses(conn: Connection) -> dict[str, str]:
     """Addresses known to bounce (from mail_addresses and learned contacts) -> the reason."""
     failing = {
         r.address: r.last_error or "退信"
-        for r in conn.execute(select(mail_addresses).where(mail_addresses.c.status == "failing"))
+        for r in conn.execute(select(mail_addresses).where(mail_addresses.c.status == AddressHealth.FAILING))
     }
-    for r in conn.execute(select(learned_contacts).where(learned_contacts.c.status == "failing")):
+    for r in conn.execute(select(learned_contacts).where(learned_contacts.c.status == AddressHealth.FAILING)):
         failing.setdefault(r.address.lower(), r.last_error or "退信")
     return failing

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from storage.vocab import BASIS_RANK, MessageKind, ParseState
+from storage.vocab import BASIS_RANK, ParseState
 
 from .schema import items, message_sources, messages, now_utc
 
@@ -31,7 +31,6 @@ class MessageRow:
     parse_status: str
     parse_error: str
     problems: list[str]
-    kind: str
     ingested_at: datetime
     processed_at: datetime | None
 
@@ -95,7 +94,6 @@ def save_new_message(
             parse_status=ParseState.PENDING,
             parse_error="",
             problems=[],
-            kind=MessageKind.UNPROCESSED,
             ingested_at=now,
         )
     ).inserted_primary_key[0]
@@ -144,11 +142,11 @@ def save_parse(
     item_rows: Iterable[ItemRow],
     received_at: datetime | None = None,
     received_basis: str | None = None,
-    kind: str | None = None,
+    processed: bool = False,
 ) -> None:
     """Store a successful parse: decoded header fields and the item tree (replacing older items).
 
-    With `kind`, also the message's kind and processed_at, in the same UPDATE.
+    With `processed`, also processed_at (attribution is recorded in the same transaction).
     """
     values = dict(
         message_id_header=message_id_header,
@@ -157,13 +155,13 @@ def save_parse(
         subject=subject,
         date_header=date_header,
         problems=problems,
-        parse_status="ok",
+        parse_status=ParseState.OK,
         parse_error="",
     )
     if received_basis is not None:
         values.update(received_at=received_at, received_basis=received_basis)
-    if kind is not None:
-        values.update(kind=kind, processed_at=now_utc())
+    if processed:
+        values.update(processed_at=now_utc())
     conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
     conn.execute(delete(items).where(items.c.message_id == message_id))
     rows = [_item_values(message_id, item) for item in item_rows]
@@ -179,7 +177,7 @@ def save_parse_failure(conn: Connection, message_id: int, error: str) -> None:
     conn.execute(
         update(messages)
         .where(messages.c.id == message_id)
-        .values(parse_status=ParseState.FAILED, parse_error=error, kind=MessageKind.NEEDS_REVIEW)
+        .values(parse_status=ParseState.FAILED, parse_error=error)
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from storage.vocab import MessageKind
+from storage.vocab import AddressHealth
 
 
 class UTCDateTime(TypeDecorator):
@@ -76,7 +76,6 @@ messages = Table(
     Column("parse_status", String(20), nullable=False),  # pending | ok | failed
     Column("parse_error", Text, nullable=False, default=""),
     Column("problems", JSON, nullable=False, default=list),
-    Column("kind", String(20), nullable=False, default=MessageKind.UNPROCESSED.value),  # summary of decisions
     Column("ingested_at", UTCDateTime, nullable=False),
     Column("processed_at", UTCDateTime),
 )
@@ -210,7 +209,7 @@ learned_contacts = Table(
     Column("address", Text, nullable=False),
     Column("learned_from", Integer, ForeignKey("messages.id")),
     Column("learned_at", UTCDateTime, nullable=False),
-    Column("status", String(20), nullable=False, default="ok"),  # ok | failing
+    Column("status", String(20), nullable=False, default=AddressHealth.OK.value),  # ok | failing
     Column("last_error", Text, nullable=False, default=""),
     UniqueConstraint("institution", "address", name="uq_learned_contacts"),
 )
@@ -287,6 +286,15 @@ def _mail_ledger_notes(conn: Connection) -> None:
     metadata.create_all(conn, tables=[mail_addresses])
 
 
+def _drop_message_kind(conn: Connection) -> None:
+    """messages.kind summarised the decisions at parse time and went stale after a clerk's assign;
+    a message's kind is derived from its active decisions (pipeline.outputs.views.MessageView.kind)."""
+    from sqlalchemy import inspect
+
+    if "kind" in {c["name"] for c in inspect(conn).get_columns("messages")}:
+        conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN kind")
+
+
 # Named migrations, applied in order, each in its own transaction, recorded by name.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     (
@@ -307,6 +315,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ),
     ("0002_imap_worker", _imap_worker),
     ("0003_mail_ledger_notes", _mail_ledger_notes),
+    ("0004_drop_message_kind", _drop_message_kind),
 ]
 
 

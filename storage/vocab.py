@@ -41,7 +41,7 @@ class ParseState(StrEnum):
     """Where a stored message is in processing."""
 
     PENDING = "pending"  # bytes and row stored; parse and attribution still to do
-    PARSED = "parsed"
+    OK = "ok"  # parsed and attributed
     FAILED = "failed"  # the reason is on the row
 
 
@@ -113,3 +113,10 @@ class SenderTrust(StrEnum):
     KNOWN = "known"  # a contact of the unit, no authentication verdict
     UNKNOWN = "unknown"  # not a contact (personal mailboxes are common and legitimate)
     FAILED = "failed"  # our server says the sender failed authentication: never counted
+
+
+class AddressHealth(StrEnum):
+    """Whether mail to an address is delivered (a permanent bounce or 5xx refusal makes it failing)."""
+
+    OK = "ok"
+    FAILING = "failing"

@@ -34,14 +34,15 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from pipeline.clerk.audit import audit_frame, record_status_changes
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
 from pipeline.demo.samples.corpus import SampleCorpus, generate_corpus
 from pipeline.domain.roster import load_roster
 from pipeline.inbound.ingest import ingest_raw
+from pipeline.outputs.audit import audit_frame, fetch_trail
 from pipeline.outputs.export import report_filename, safe_filename
+from pipeline.outputs.history import record_status_changes
 from pipeline.outputs.views import message_views
 from pipeline.outputs.workbook import WorkbookExtras, build_workbook
 from storage.schema import learned_contacts, messages
@@ -505,7 +506,7 @@ def test_audit_records_every_act_and_status_change(cfg: Path, tmp_path: Path) ->
     assert csv_out.splitlines()[0].startswith("at,actor,action,target,institution")
     assert "李文" in run(cfg, "audit")
     with context(cfg) as ctx:
-        frame = audit_frame(ctx)
+        frame = audit_frame(fetch_trail(ctx), ctx.config.campaign.timezone)
         assert list(frame.columns)[:3] == ["时间", "操作人", "操作"] and len(frame) == len(trail)
         book = build_workbook(ctx, datetime.fromisoformat(AS_OF), tmp_path / "r.xlsx",
                               WorkbookExtras(sheets={"操作记录": frame}))  # fmt: skip

@@ -37,7 +37,7 @@ from pipeline.clerk.reprocess import Selection, reprocess
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
 from pipeline.demo.samples import generate_corpus
-from pipeline.inbound.imap import poll
+from pipeline.inbound.imap import poll_once as poll
 from pipeline.inbound.ingest import ingest_paths, ingest_raw
 from pipeline.inbound.sandbox import ParseSandbox, SandboxFailure
 from pipeline.outbound.reminders import run_reminders
@@ -136,12 +136,12 @@ def test_the_parser_process_dies_with_its_parent() -> None:
 def test_a_stopped_parse_becomes_a_row_with_its_reason(ctx: Context) -> None:
     """GIVEN a parse time limit no message can meet WHEN a message is ingested THEN its row is stored,
     failed, with the reason; the ingest goes on."""
-    ctx.config = replace(ctx.config, parse_timeout_s=0.001)
+    ctx = replace(ctx, config=replace(ctx.config, parse_timeout_s=0.001))
     big = mail(4, parts=[attachment(os.urandom(3_000_000), "大附件.bin")])
     result = ingest_raw(ctx, big, source="file", ref="big.eml")
     assert result.processed is not None and not result.processed.parse_ok
     assert result.processed.error == "解析被中止：parsing took longer than 0.001 s: stopped"
-    ctx.config = replace(ctx.config, parse_timeout_s=60)
+    ctx = replace(ctx, config=replace(ctx.config, parse_timeout_s=60))
     assert ingest_raw(ctx, mail(5), source="file", ref="small.eml").processed.parse_ok
 
 
@@ -208,7 +208,7 @@ def test_eight_bit_bytes_in_message_id_are_stored(ctx: Context) -> None:
 
 
 def test_isolation_can_be_switched_off(ctx: Context) -> None:
-    ctx.config = replace(ctx.config, isolate_parsing=False)
+    ctx = replace(ctx, config=replace(ctx.config, isolate_parsing=False))
     parsed, reason = sandbox.parse_stoppable(ctx.config, mail(7))
     assert parsed is not None and reason == ""
 

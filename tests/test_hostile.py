@@ -37,7 +37,7 @@ from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
 from pipeline.domain.authenticity import check_sender, parse_authentication_results
-from pipeline.inbound.imap import poll
+from pipeline.inbound.imap import poll_once as poll
 from pipeline.inbound.ingest import ingest_paths
 from pipeline.outbound.receipts import send_receipts
 

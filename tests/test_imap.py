@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 import pipeline.inbound.imap as source
-from pipeline.clerk.review import review_queue
 from pipeline.cli import app
 from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
 from pipeline.demo.samples import generate_corpus
 from pipeline.errors import ConfigError, MailboxError
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.worker import job_specs, poll_job, worker_lock
 from storage.imapstate import fetch_checkpoint, fetch_failures, fetch_state
 from storage.schema import audit_log, mail_ledger, message_sources, messages
@@ -95,7 +95,7 @@ def test_first_sync_stores_every_message_once_with_its_internaldate(setup, imap_
     """GIVEN 5 messages in INBOX WHEN polled THEN 5 rows, received_at = INTERNALDATE, refs folder/uidvalidity/uid."""
     raws = append_many(imap_account, 5)
     ctx = setup()
-    summary = source.poll(ctx)
+    summary = source.poll_once(ctx)
     inbox = summary.folders[0]
     assert summary.ok and (inbox.new, inbox.duplicates, inbox.failed, inbox.rescanned) == (5, 0, 0, True)
     assert stored_shas(ctx) == sorted(sha(r) for r in raws)
@@ -118,10 +118,10 @@ def test_incremental_sync_fetches_only_new_mail(setup, imap_account):
     """
     append_many(imap_account, 5)
     ctx = setup()
-    source.poll(ctx)
+    source.poll_once(ctx)
     append_many(imap_account, 2, start=6)
-    second = source.poll(ctx).folders[0]
-    idle = source.poll(ctx).folders[0]
+    second = source.poll_once(ctx).folders[0]
+    idle = source.poll_once(ctx).folders[0]
     assert (second.new, second.duplicates, second.rescanned) == (2, 0, False)
     assert (idle.new, idle.duplicates, idle.failed) == (0, 0, 0)
     assert count(ctx) == 7 and count(ctx, message_sources) == 7
@@ -141,8 +141,8 @@ def test_mail_arriving_during_a_poll_is_not_lost(setup, imap_account, monkeypatc
         return real(*args, **kwargs)
 
     monkeypatch.setattr(source.Ingestor, "add", add_and_deliver)
-    first = source.poll(ctx).folders[0]
-    second = source.poll(ctx).folders[0]
+    first = source.poll_once(ctx).folders[0]
+    second = source.poll_once(ctx).folders[0]
     assert first.new + second.new == 7 and second.duplicates == 0
     assert count(ctx) == 7 and checkpoint(ctx).last_uid == 7
 
@@ -152,7 +152,7 @@ def test_uidvalidity_change_rescans_without_duplicates_or_gaps(setup, imap_accou
     the old THEN the rescan stores the 2 new ones (though their UIDs are below the old checkpoint) and no copy."""
     raws = append_many(imap_account, 4)
     ctx = setup()
-    source.poll(ctx)
+    source.poll_once(ctx)
     old_validity = imap_account.uidvalidity()
     with imap_account.client() as client:  # INBOX cannot be deleted: empty it and give it a new UIDVALIDITY
         client.select_folder("INBOX")
@@ -163,13 +163,13 @@ def test_uidvalidity_change_rescans_without_duplicates_or_gaps(setup, imap_accou
     with imap_account.client() as client:
         for n, raw in enumerate([raws[0], new[0], raws[1], new[1], raws[2], raws[3]], 1):
             client.append("INBOX", raw, msg_time=received(n))
-    rescan = source.poll(ctx).folders[0]
+    rescan = source.poll_once(ctx).folders[0]
     assert rescan.rescanned and (rescan.new, rescan.duplicates) == (2, 4)
     assert stored_shas(ctx) == sorted(sha(r) for r in raws + new)
     assert checkpoint(ctx).uidvalidity == old_validity + 1000
 
     imap_account.set_uidvalidity("INBOX", old_validity + 2000)  # same mail, same UIDs, new validity
-    again = source.poll(ctx).folders[0]
+    again = source.poll_once(ctx).folders[0]
     assert again.rescanned and (again.new, again.duplicates) == (0, 6) and count(ctx) == 6
 
 
@@ -180,7 +180,7 @@ def test_rebuilt_folder_with_chinese_name(setup, imap_account):
     raws = append_many(imap_account, 3, folder="垃圾邮件")
     assert imap_account.folder_on_the_wire("垃圾邮件") == b"&V4NXPpCuTvY-"
     ctx = setup(folders=["INBOX", "垃圾邮件"])
-    summary = source.poll(ctx)
+    summary = source.poll_once(ctx)
     junk = summary.folders[1]
     assert summary.ok and (junk.folder, junk.new) == ("垃圾邮件", 3)
     with ctx.db.connect() as conn:
@@ -191,7 +191,7 @@ def test_rebuilt_folder_with_chinese_name(setup, imap_account):
     with imap_account.client() as client:
         for n, raw in enumerate([*raws, make_message()], 1):
             client.append("垃圾邮件", raw, msg_time=received(n))
-    junk = source.poll(ctx).folders[1]
+    junk = source.poll_once(ctx).folders[1]
     assert junk.rescanned and (junk.new, junk.duplicates) == (1, 3) and count(ctx) == 4
 
 
@@ -213,7 +213,7 @@ def test_connection_lost_mid_fetch_resumes_from_the_checkpoint(
         return result
 
     monkeypatch.setattr(source.Ingestor, "add", add_then_break)
-    summary = source.poll(ctx)
+    summary = source.poll_once(ctx)
     assert summary.ok and summary.reconnects >= 1
     assert stored_shas(ctx) == sorted(sha(r) for r in raws)
     assert count(ctx, message_sources) == 12 and checkpoint(ctx).last_uid == 12 and not failures(ctx)
@@ -227,12 +227,12 @@ def test_message_whose_fetch_breaks_the_connection_is_recorded_and_does_not_bloc
     token = raws[1].split(b"Message-ID: <")[1].split(b".")[0]
     path = next(p for p in imap_account.maildir.glob("*/*") if p.is_file() and token in p.read_bytes())
     path.chmod(0)
-    first = source.poll(ctx).folders[0]
+    first = source.poll_once(ctx).folders[0]
     assert (first.new, first.failed) == (3, 1) and checkpoint(ctx).last_uid == 4
     [failure] = failures(ctx)
     assert (failure.uid, failure.attempts) == (2, 1) and "断开" in failure.reason
     path.chmod(0o600)
-    second = source.poll(ctx).folders[0]
+    second = source.poll_once(ctx).folders[0]
     assert (second.recovered, second.new) == (1, 1) and not failures(ctx)
     assert stored_shas(ctx) == sorted(sha(r) for r in raws)
 
@@ -274,7 +274,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(setup, imap_accoun
     proc.kill()
     proc.wait()
     assert 10 <= db_count(db, "select count(*) from messages") < 30
-    rerun = source.poll(ctx).folders[0]
+    rerun = source.poll_once(ctx).folders[0]
     assert rerun.failed == 0 and stored_shas(ctx) == sorted(sha(r) for r in raws)
     assert count(ctx, message_sources) == 30 and checkpoint(ctx).last_uid == 30
 
@@ -286,13 +286,13 @@ def test_poll_never_changes_flags_and_keyword_is_opt_in(setup, imap_account):
     imap_account.append("INBOX", make_message(), received(2), flags=("\\Seen",))
     imap_account.append("INBOX", make_message(), received(3), flags=("\\Flagged", "\\Answered"))
     before = imap_account.flags()
-    source.poll(setup())
+    source.poll_once(setup())
     assert imap_account.flags() == before and before[1] == set()
 
     marked = setup(mark_keyword="$IntakeStored")
     with marked.db.begin() as conn:
         conn.exec_driver_sql("DELETE FROM imap_folders")  # make it sync again
-    source.poll(marked)
+    source.poll_once(marked)
     assert imap_account.flags() == {uid: flags | {b"$IntakeStored"} for uid, flags in before.items()}
 
 
@@ -304,12 +304,12 @@ def test_message_over_the_size_limit_is_recorded_not_skipped(setup, imap_account
         for n, raw in enumerate([make_message(), make_message(padding=60_000), make_message()], 1):
             client.append("INBOX", raw, msg_time=received(n))
     ctx = setup(limits={"max_message_bytes": 20_000})
-    first = source.poll(ctx).folders[0]
+    first = source.poll_once(ctx).folders[0]
     assert (first.new, first.oversize) == (2, 1) and checkpoint(ctx).last_uid == 3
     [failure] = failures(ctx)
     assert failure.uid == 2 and failure.size > 60_000 and "max_message_bytes" in failure.reason
-    assert source.poll(ctx).folders[0].oversize == 0 and failures(ctx)[0].attempts == 1
-    [queued] = [q for q in review_queue(ctx) if q.item.startswith("imap:")]
+    assert source.poll_once(ctx).folders[0].oversize == 0 and failures(ctx)[0].attempts == 1
+    [queued] = [q for q in build_snapshot(ctx, datetime.now(UTC)).review_items if q.item.startswith("imap:")]
     assert queued.item == "imap:INBOX/2" and "UID 2" in queued.reason
 
     result = CliRunner().invoke(app, ["poll", "--config", str(ctx.config.path)])
@@ -318,13 +318,13 @@ def test_message_over_the_size_limit_is_recorded_not_skipped(setup, imap_account
     )
 
     bigger = setup(limits={"max_message_bytes": 200_000})
-    assert source.poll(bigger).folders[0].recovered == 1 and not failures(bigger) and count(bigger) == 3
+    assert source.poll_once(bigger).folders[0].recovered == 1 and not failures(bigger) and count(bigger) == 3
 
 
 def test_a_missing_folder_is_reported_and_the_others_are_polled(setup, imap_account):
     append_many(imap_account, 2)
     ctx = setup(folders=["不存在的文件夹", "INBOX"])
-    summary = source.poll(ctx)
+    summary = source.poll_once(ctx)
     assert not summary.ok and summary.folders[0].error and summary.folders[1].new == 2
     with ctx.db.connect() as conn:
         assert fetch_state(conn, source.STATE_LAST_SUCCESS) is None
@@ -334,13 +334,13 @@ def test_a_missing_folder_is_reported_and_the_others_are_polled(setup, imap_acco
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_tls_verifies_the_server_with_the_configured_ca(setup, imap_account, security):
     append_many(imap_account, 1)
-    assert source.poll(setup(security=security)).folders[0].new == 1
+    assert source.poll_once(setup(security=security)).folders[0].new == 1
 
 
 def test_tls_with_the_wrong_ca_fails_clearly(setup, imap_account, dovecot):
     ctx = setup(security="tls", ca_file=str(dovecot.wrong_ca_file))
     with pytest.raises(MailboxError, match="证书验证失败"):
-        source.poll(ctx)
+        source.poll_once(ctx)
     with ctx.db.connect() as conn:
         assert "证书" in fetch_state(conn, source.STATE_LAST_ERROR).value
 
@@ -353,10 +353,10 @@ def test_password_from_an_owner_only_file_and_refusal_of_a_readable_one(
     secret.write_text(imap_account.password + "\n")
     secret.chmod(0o600)
     append_many(imap_account, 1)
-    assert source.poll(setup(password_env="", password_file=str(secret))).folders[0].new == 1
+    assert source.poll_once(setup(password_env="", password_file=str(secret))).folders[0].new == 1
     secret.chmod(0o644)
     with pytest.raises(ConfigError, match="readable by others"):
-        source.poll(setup(password_env="", password_file=str(secret)))
+        source.poll_once(setup(password_env="", password_file=str(secret)))
 
 
 def test_health_exit_codes(setup, imap_account):
@@ -460,7 +460,7 @@ def test_sample_corpus_arrives_through_imap_exactly_once(setup, imap_account):
         for mail in mails:
             client.append(mail.folder, mail.raw, msg_time=mail.received_at)
     ctx = setup(folders=["INBOX", "垃圾邮件"], batch_size=25)
-    summary = source.poll(ctx)
+    summary = source.poll_once(ctx)
     assert summary.ok and summary.total("new") == len({sha(m.raw) for m in mails})
     assert summary.total("failed") == summary.total("oversize") == 0
     with ctx.db.connect() as conn:
@@ -470,12 +470,12 @@ def test_sample_corpus_arrives_through_imap_exactly_once(setup, imap_account):
         row = rows[sha(mail.raw)]
         assert (row.received_at, row.received_basis) == (mail.received_at, "internaldate")
         assert refs[row.id].split("/")[0] == mail.folder
-    assert source.poll(ctx).total("new") == 0
+    assert source.poll_once(ctx).total("new") == 0
 
 
 def test_imap_id_is_sent_after_login(setup, imap_account, dovecot):
     """Coremail/NetEase refuse SELECT without ID: it is sent, from the logged-in session, with the configured fields."""
-    source.poll(setup(imap_id={"name": "report-intake", "version": "9.9"}))
+    source.poll_once(setup(imap_id={"name": "report-intake", "version": "9.9"}))
     log = (dovecot.root / "log" / "dovecot.log").read_text()
     lines = [line for line in log.splitlines() if f"imap({imap_account.user})" in line and "ID sent" in line]
     assert lines and "report-intake" in lines[-1] and "9.9" in lines[-1], log[-2000:]

@@ -76,7 +76,7 @@ def test_mbox_and_maildir_sources(ctx, tmp_path):
 def test_unparseable_message_is_stored_and_listed_with_reason(ctx, tmp_path):
     (tmp_path / "bad.eml").write_bytes(b"\x00\xff garbage without headers")
     (tmp_path / "huge.eml").write_bytes(b"Subject: big\r\n\r\n" + b"x" * 200)
-    ctx.config = replace(ctx.config, max_message_bytes=100)
+    ctx = replace(ctx, config=replace(ctx.config, max_message_bytes=100))
     summary = ingest_paths(ctx, [tmp_path])
     assert summary.new == 2
     with ctx.db.connect() as conn:

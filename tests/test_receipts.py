@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,8 +18,8 @@ from pipeline.config import load_config
 from pipeline.context import open_context
 from pipeline.outbound.digest import send_digest
 from pipeline.outbound.receipts import send_receipts
-from pipeline.outbound.reminders import reminder_columns
-from pipeline.outputs.workbook import WorkbookExtras, build_workbook
+from pipeline.outputs.snapshot import build_snapshot
+from pipeline.outputs.workbook import WorkbookExtras, build_workbook, reminder_columns
 from tests.conftest import write_config
 from tests.smtp import SmtpServer, record_report, simple_mail, smtp_config
 
@@ -196,7 +196,7 @@ def test_concurrent_receipt_runs_answer_each_message_once(config_file: Path, smt
 def test_daily_digest_attaches_the_workbook_once(mail_ctx, smtp_server: SmtpServer, tmp_path: Path) -> None:
     _report(mail_ctx, when=at(8, 9))
     as_of = at(9, 8, 30)
-    book = build_workbook(mail_ctx, as_of, extras=WorkbookExtras(status_columns=reminder_columns(mail_ctx)))
+    book = build_workbook(mail_ctx, as_of, extras=WorkbookExtras(status_columns=reminder_columns(build_snapshot(mail_ctx, datetime.now(UTC)), mail_ctx.config.campaign.timezone)))
     summary = send_digest(mail_ctx, as_of, book)
     assert summary.delivery is not None and summary.delivery.action == "sent"
     [item] = smtp_server.captured

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import threading
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,8 +21,9 @@ from pipeline.config import load_config
 from pipeline.context import open_context
 from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workdays_between
 from pipeline.inbound.ingest import ingest_raw
-from pipeline.outbound.reminders import process_bounces, reminder_columns, reminder_schedule, run_reminders
-from pipeline.outputs.workbook import WorkbookExtras, build_workbook
+from pipeline.outbound.reminders import process_bounces, reminder_schedule, run_reminders
+from pipeline.outputs.snapshot import build_snapshot
+from pipeline.outputs.workbook import WorkbookExtras, build_workbook, reminder_columns
 from storage.ledger import fetch_ledger
 from tests.conftest import ROOT, write_config
 from tests.smtp import SmtpServer, record_report, simple_mail, smtp_config
@@ -289,7 +290,7 @@ def test_an_institution_that_reports_is_not_chased_again(tmp_path: Path, smtp_se
     run_reminders(ctx, at(15))
     later = captured_units(smtp_server, start)
     assert later and "广州市胸科医院" not in later
-    cols = reminder_columns(ctx)
+    cols = reminder_columns(build_snapshot(ctx, datetime.now(UTC)), ctx.config.campaign.timezone)
     assert cols["已发催报次数"]["广州市胸科医院"] == 1 and cols["已发催报次数"]["中山大学肿瘤防治中心"] == 2
     assert cols["最近催报时间"]["中山大学肿瘤防治中心"] == datetime(2024, 7, 15, 9, 5)
     assert COMMISSION not in cols["最近催报时间"]
@@ -349,7 +350,7 @@ def test_550_is_recorded_not_retried_and_shown_in_the_spreadsheet(
     again = run_reminders(ctx, at(8, 10))
     assert {d.action for d in again.deliveries.values()} == {"already"}
     assert smtp_reject.handler.failures == len(summary.plans)
-    columns = reminder_columns(ctx)
+    columns = reminder_columns(build_snapshot(ctx, datetime.now(UTC)), ctx.config.campaign.timezone)
     assert "550 5.7.1 Message rejected by policy" in columns["邮件发送问题"]["中山大学肿瘤防治中心"]
     out = build_workbook(ctx, at(8), tmp_path / "r.xlsx", WorkbookExtras(status_columns=columns))
     import openpyxl
@@ -429,7 +430,7 @@ def test_bounce_marks_the_address_failing_and_it_is_skipped(tmp_path: Path, smtp
     summary = run_reminders(ctx, at(10))
     plan = next(p for p in summary.plans if p.unit == "中山大学中山眼科中心")
     assert plan.skipped and any("xxk@zoc.example" in n for n in plan.notes)
-    assert "退信" in reminder_columns(ctx)["邮件发送问题"]["中山大学中山眼科中心"]
+    assert "退信" in reminder_columns(build_snapshot(ctx, datetime.now(UTC)), ctx.config.campaign.timezone)["邮件发送问题"]["中山大学中山眼科中心"]
     ctx.close()
 
 
@@ -567,7 +568,7 @@ def _play(tmp_path: Path, server: SmtpServer, corpus, *, clerk_confirms_truth: b
                             save_manual_decision(conn, result.message_id, decision, by="clerk")
             send_receipts(ctx, now)
             if cp == time(8, 30):
-                extras = WorkbookExtras(status_columns=reminder_columns(ctx))
+                extras = WorkbookExtras(status_columns=reminder_columns(build_snapshot(ctx, datetime.now(UTC)), ctx.config.campaign.timezone))
                 book = build_workbook(ctx, now, tmp_path / f"日报_{day:02d}.xlsx", extras)
                 send_digest(ctx, now, book)
             if cp == time(9, 0):
@@ -649,7 +650,7 @@ def _check_campaign(server: SmtpServer, corpus, config_path: Path, *, kinds: boo
     ctx = open_context(load_config(config_path))
     with ctx.db.connect() as conn:
         assert {r.status for r in fetch_ledger(conn)} == {"sent"}
-    columns = reminder_columns(ctx)
+    columns = reminder_columns(build_snapshot(ctx, datetime.now(UTC)), ctx.config.campaign.timezone)
     rounds = defaultdict(int)
     for want_unit in expected["reminders"].values():
         for name in want_unit["listed"] | want_unit["own"]:

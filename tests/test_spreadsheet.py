@@ -8,6 +8,7 @@ import openpyxl
 
 from pipeline.config import load_config
 from pipeline.demo.run import run_demo
+from pipeline.domain.roster import load_roster
 from pipeline.outputs.workbook import build_workbook
 
 from .conftest import write_config
@@ -19,7 +20,7 @@ def test_workbook_from_the_demo_mailbox(tmp_path):
     run = run_demo(load_config(write_config(tmp_path)), seed=7)
     try:
         path = build_workbook(run.ctx, run.corpus.as_of, tmp_path / "out.xlsx")
-        roster = [inst.name for inst in run.ctx.roster]
+        roster = [inst.name for inst in load_roster(run.ctx.config.campaign)]
     finally:
         run.ctx.close()
     book = openpyxl.load_workbook(path)

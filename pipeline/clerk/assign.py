@@ -15,16 +15,19 @@ from datetime import datetime
 from sqlalchemy import and_, delete, select
 
 from parsers.types import PartKind
-from pipeline.clerk.audit import current_actor, record_status_changes
-from pipeline.clerk.contacts import load_contacts, save_learned_contact
-from pipeline.clerk.review import MESSAGE_ITEM, item_id, parse_item_id
+from pipeline.campaign_data import CampaignData, load_campaign_data
+from pipeline.clerk.audit import current_actor
+from pipeline.clerk.contacts import save_learned_contact
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.matching import normalise
-from pipeline.domain.roster import Roster
+from pipeline.domain.roster import Roster, load_roster
+from pipeline.domain.senders import is_own_address
 from pipeline.errors import AmbiguousError, IntakeError, NotFoundError
+from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels_zh import label
-from pipeline.outputs.views import reparse_headers
+from pipeline.outputs.history import record_status_changes
+from pipeline.outputs.review import item_id, parse_item_id
 from pipeline.vocab import Action, ItemPath, Kind, Origin
 from storage.audit import save_audit
 from storage.decisions import (
@@ -115,13 +118,14 @@ def assign(
     if unrelated and undo:
         raise IntakeError("--unrelated 与 --undo 不能同时使用")
     actor = current_actor(by)
+    data = load_campaign_data(ctx)
     message_id, path = parse_item_id(item)
     target = item_id(message_id, path)
     institution = ""
     if not unrelated and not undo:
         if not institution_text.strip():
             raise IntakeError("请给出机构（名称、别名或序号），或用 --unrelated 标为无关、--undo 撤销")
-        institution = resolve_institution(ctx.roster, institution_text)
+        institution = resolve_institution(data.roster, institution_text)
     learned = ""
     with ctx.db.begin() as conn:
         message = fetch_message(conn, message_id)
@@ -130,7 +134,7 @@ def assign(
                 f"没有编号为 {message_id} 的邮件（用 intake review 或 intake messages 查看编号）"
             )
         items = {i.path: i for i in fetch_items(conn, message_id)}
-        if path not in (MESSAGE_ITEM, ItemPath.BODY) and path not in items:
+        if path not in (ItemPath.MESSAGE, ItemPath.BODY) and path not in items:
             known = "、".join(item_id(message_id, p) for p in items) or "（无附件）"
             raise NotFoundError(
                 f"邮件 {message_id} 没有条目 {path}；可用的条目：{target.split(':')[0]}（整封）、{known}"
@@ -167,7 +171,7 @@ def assign(
                 decision = Decision(path, Kind.UNRELATED, reason=reason, evidence=evidence)
             else:
                 if learn:
-                    learned = _learn_contact(ctx, conn, message, items, active, path, institution)
+                    learned = _learn_contact(ctx, data, conn, message, items, active, path, institution)
                 if learned:
                     evidence[0]["learned_address"] = learned
                 machine = [
@@ -190,9 +194,7 @@ def assign(
             if learned:
                 save_audit(conn, actor=actor, action=Action.LEARN_CONTACT, target=target, institution=institution,
                            details={"address": learned, "message_id": message_id}, reason=note)  # fmt: skip
-    if learned or undo:
-        ctx.forget_facts()
-    changes = record_status_changes(ctx, now or now_utc(), cause=f"{action} {target}")
+    changes = record_status_changes(ctx, now or now_utc(), cause=f"{action} {target}", roster=data.roster)
     return AssignResult(target, message_id, path, action, institution, before, after, learned, changes)
 
 
@@ -203,14 +205,14 @@ def _base_for(active: list[DecisionRow], path: str) -> DecisionRow | None:
     complete item.
     """
     mine = [d for d in active if d.item_path == path]
-    if not mine and path == MESSAGE_ITEM:
+    if not mine and path == ItemPath.MESSAGE:
         mine = [d for d in active if d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW)]
     return max(mine, key=lambda d: sum(bool(v) for v in (d.sections or {}).values()), default=None)
 
 
 def _describe(active: list[DecisionRow], path: str) -> str:
     """What is in effect for one item: "人工：报告 X" / "自动：待核对（原因）"; the whole message counts too."""
-    mine = [d for d in active if d.item_path == path] or [d for d in active if d.item_path == MESSAGE_ITEM]
+    mine = [d for d in active if d.item_path == path] or [d for d in active if d.item_path == ItemPath.MESSAGE]
     if not mine:
         return ""
     parts = []
@@ -225,7 +227,7 @@ def _describe(active: list[DecisionRow], path: str) -> str:
     return "；".join(dict.fromkeys(parts))
 
 
-def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, ItemRow],  # noqa: ANN001
+def _learn_contact(ctx: Context, data: CampaignData, conn, message: MessageRow, items: dict[str, ItemRow],  # noqa: ANN001
                    active: list[DecisionRow], path: str, institution: str) -> str:  # fmt: skip
     """Remember the sender as the institution's address when it speaks for that institution alone.
 
@@ -237,14 +239,11 @@ def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, Ite
     address = message.sender_address.strip().lower()
     if not address or "@" not in address:
         return ""
-    roster = ctx.roster
+    roster = data.roster
     campaign = ctx.config.campaign
-    domain = address.rpartition("@")[2]
-    if address == campaign.mailbox_address.lower() or any(
-        domain == d.lower() or domain.endswith("." + d.lower()) for d in campaign.own_domains
-    ):
+    if is_own_address(address, own_domains=campaign.own_domains, mailbox=campaign.mailbox_address):
         return ""
-    if address in ctx.attribution_facts().bureau_addresses:  # file or Annex 1 name of a bureau
+    if address in data.facts.bureau_addresses:  # file or Annex 1 name of a bureau
         return ""
     if any(roster.bureau_for(m.key) is not None for m in roster.index.find(message.sender_name)):
         return ""  # signs as a district bureau: attribution treats it as one, so must we
@@ -257,7 +256,7 @@ def _learn_contact(ctx: Context, conn, message: MessageRow, items: dict[str, Ite
         d.institution for d in active if d.kind == Kind.REPORT and d.institution and d.item_path != path
     } - group:
         return ""
-    file_owners = {c.institution for c in load_contacts(ctx.config.reminders.contacts, roster) if c.address == address}
+    file_owners = {c.institution for c in data.contacts if c.source == "file" and c.address == address}
     learned = conn.execute(  # read in this transaction: it may have just forgotten an address
         select(learned_contacts.c.institution).where(learned_contacts.c.address == address)
     )
@@ -296,7 +295,8 @@ def exempt(ctx: Context, institution_text: str, reason: str = "", by: str | None
            now: datetime | None = None) -> ExemptResult:  # fmt: skip
     """Mark a roster row exempt (it need not report) with a reason, or undo that."""
     actor = current_actor(by)
-    name = resolve_institution(ctx.roster, institution_text)
+    roster = load_roster(ctx.config.campaign)
+    name = resolve_institution(roster, institution_text)
     if not undo and not reason.strip():
         raise IntakeError("设为免报必须写明原因：--reason 文本")
     with ctx.db.begin() as conn:
@@ -317,5 +317,5 @@ def exempt(ctx: Context, institution_text: str, reason: str = "", by: str | None
             save_audit(conn, actor=actor, action=Action.EXEMPT, target=name, institution=name,
                        details={"previous_reason": previous}, reason=reason.strip())  # fmt: skip
     verb = Action.UNEXEMPT if undo else Action.EXEMPT
-    changes = record_status_changes(ctx, now or now_utc(), cause=f"{verb} {name}")
+    changes = record_status_changes(ctx, now or now_utc(), cause=f"{verb} {name}", roster=roster)
     return ExemptResult(name, not undo or name in ctx.config.campaign.exempt, previous, changes)

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.clerk.audit import current_actor, record_status_changes
-from pipeline.clerk.review import item_id, parse_item_id, review_queue
+from pipeline.campaign_data import load_campaign_data
+from pipeline.clerk.audit import current_actor
 from pipeline.context import Context
-from pipeline.domain.status import status_as_of
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.inbound.process import Overlapped
+from pipeline.outputs.history import record_status_changes
+from pipeline.outputs.review import item_id, parse_item_id
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import Action, ItemPath, Kind, Origin
 from storage.audit import save_audit
 from storage.decisions import fetch_decisions
@@ -115,7 +117,8 @@ def select_messages(ctx: Context, selection: Selection) -> list[int]:
                     )
         chosen.add(message_id)
     if selection.needs_review:
-        chosen.update(q.message_id for q in review_queue(ctx))
+        queue = build_snapshot(ctx, datetime.now(ctx.config.campaign.timezone)).review_items
+        chosen.update(q.message_id for q in queue)
     return [m for m in ordered if m in chosen]
 
 
@@ -133,10 +136,11 @@ def reprocess(
     ids = select_messages(ctx, selection)
     summary = ReprocessSummary(selected=len(ids))
     wanted = set(ids)
+    data = load_campaign_data(ctx)  # the roster and contacts as they are now
     decisions_before = _effective(ctx, wanted)
-    statuses_before = {r.institution.name: (r.institution.row, r.status) for r in status_as_of(ctx, moment)}
-    ctx.forget_facts()  # contacts may have changed since this context was opened
-    with Overlapped(ctx) as processing:  # the next message is parsed while this one is recorded
+    statuses_before = {r.institution.name: (r.institution.row, r.status)
+                       for r in build_snapshot(ctx, moment, data=data).statuses}  # fmt: skip
+    with Overlapped(ctx, data) as processing:  # the next message is parsed while this one is recorded
         for done, message_id in enumerate(ids, 1):
             try:
                 processing.push(message_id)
@@ -158,7 +162,7 @@ def reprocess(
             summary.attribution_changes.append(
                 AttributionChange(item_id(*key), key[0], key[1], before, after)
             )
-    for r in status_as_of(ctx, moment):
+    for r in build_snapshot(ctx, moment, data=data).statuses:
         row, before = statuses_before.get(r.institution.name, (r.institution.row, ""))
         if before != r.status:
             summary.status_changes.append(StatusChange(r.institution.name, row, before, r.status))
@@ -172,7 +176,7 @@ def reprocess(
                             "status_changes": len(summary.status_changes),
                             "changes": [[c.item, [v.as_json() for v in c.before], [v.as_json() for v in c.after]]
                                         for c in summary.attribution_changes[:200]]})  # fmt: skip
-    summary.logged_status_changes = record_status_changes(ctx, moment, cause="reprocess")
+    summary.logged_status_changes = record_status_changes(ctx, moment, cause="reprocess", roster=data.roster)
     return summary
 
 

@@ -23,8 +23,9 @@ from pipeline.cli.app import (
     parse_as_of,
 )
 from pipeline.domain.roster import check_roster, load_roster
-from pipeline.domain.status import count_by_status, status_as_of
+from pipeline.domain.status import count_by_status
 from pipeline.labels_zh import label
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import build_workbook
 from pipeline.vocab import Channel, Kind, Status
 
@@ -43,7 +44,7 @@ def status(
     with opened(config, data_dir) as ctx:
         cfg = ctx.config
         moment = parse_as_of(as_of, cfg)
-        rows = status_as_of(ctx, moment)
+        rows = build_snapshot(ctx, moment).statuses
     table = fmt is OutputFormat.table
     records = [
         {
@@ -140,9 +141,9 @@ def demo(
         task = progress.add_task("生成并导入样例邮件", total=None)
         run = run_demo(cfg, seed=seed, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     try:
-        rows = status_as_of(run.ctx, run.corpus.as_of)
-        counts = count_by_status(rows)
-        path = build_workbook(run.ctx, run.corpus.as_of)
+        snapshot = build_snapshot(run.ctx, run.corpus.as_of)
+        rows, counts = snapshot.statuses, snapshot.counts()
+        path = build_workbook(run.ctx, run.corpus.as_of, snapshot=snapshot)
     finally:
         run.ctx.close()
     ev = run.evaluation

@@ -24,10 +24,8 @@ from sqlalchemy.exc import OperationalError
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
 from pipeline.clerk.assign import resolve_institution
-from pipeline.clerk.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records
 from pipeline.clerk.reprocess import Selection, Verdict, select_messages
 from pipeline.clerk.reprocess import reprocess as reprocess_messages
-from pipeline.clerk.review import review_queue
 from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
@@ -41,9 +39,12 @@ from pipeline.cli.app import (
     local,
     opened,
 )
+from pipeline.domain.roster import load_roster
 from pipeline.errors import AmbiguousError, IntakeError
 from pipeline.labels_zh import label
+from pipeline.outputs.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records, fetch_trail
 from pipeline.outputs.export import export_reports
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import Action, ItemPath, Status
 from storage.errors import StorageError
 
@@ -92,7 +93,7 @@ def review(
     """待人工核对的条目：认不出机构、证据冲突、附件无法读取、陌生发件人等，附原因、证据和建议。"""
     with _clerk_errors(), opened(config, data_dir) as ctx:
         cfg = ctx.config
-        queue = review_queue(ctx)
+        queue = build_snapshot(ctx, datetime.now(cfg.campaign.timezone)).review_items
     table = fmt is OutputFormat.table
     rows = [
         {
@@ -315,8 +316,9 @@ def audit(
     """操作记录：每次人工操作（谁、何时、做了什么、为什么）和每次状态自动变化。"""
     with _clerk_errors(), opened(config, data_dir) as ctx:
         cfg = ctx.config
-        names = list(ctx.roster.group(resolve_institution(ctx.roster, institution))) if institution else None
-        records = audit_records(ctx, institutions=names)
+        roster = load_roster(cfg.campaign)
+        names = list(roster.group(resolve_institution(roster, institution))) if institution else None
+        records = audit_records(fetch_trail(ctx, institutions=names))
     table = fmt is OutputFormat.table
     rows = [
         {

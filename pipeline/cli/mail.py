@@ -24,9 +24,10 @@ from pipeline.cli.app import (
     opened,
 )
 from pipeline.inbound.ingest import ingest_paths
+from pipeline.inbound.reparse import load_message
 from pipeline.inbound.sources import count_messages
 from pipeline.labels_zh import label
-from pipeline.outputs.views import load_message, message_views
+from pipeline.outputs.views import message_views
 from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis
 from storage.messages import fetch_sources
 

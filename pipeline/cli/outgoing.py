@@ -27,7 +27,7 @@ from pipeline.labels_zh import label
 from pipeline.outbound.mailer import Delivery
 from pipeline.outbound.receipts import send_receipts
 from pipeline.outbound.reminders import run_reminders
-from pipeline.vocab import Channel, DeliveryOutcome, DeliveryState, MailKind, ReminderPhase
+from pipeline.vocab import AddressHealth, Channel, DeliveryOutcome, DeliveryState, MailKind, ReminderPhase
 from storage.ledger import fetch_ledger, save_address_status
 
 DryRunOpt = Annotated[
@@ -178,7 +178,7 @@ def contacts(
         cfg = ctx.config
         if reset:
             with ctx.db.begin() as conn:
-                save_address_status(conn, reset.strip(), "ok")
+                save_address_status(conn, reset.strip(), AddressHealth.OK)
             err_console.print(f"已将 {reset.strip().lower()} 恢复为可用地址。")
         uses = list_contacts(ctx)
     table = fmt is OutputFormat.table
@@ -191,7 +191,7 @@ def contacts(
             "source": ("联系人文件" if u.contact.source == "file" else "学习所得")
             if table
             else u.contact.source,
-            "status": ("[red]退信[/red]" if u.status == "failing" else "正常") if table else u.status,
+            "status": ("[red]退信[/red]" if u.status == AddressHealth.FAILING else "正常") if table else u.status,
             "last_error": u.last_error,
             "last_used_at": local(u.last_used_at, cfg) if table else iso(u.last_used_at, cfg),
         }

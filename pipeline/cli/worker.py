@@ -11,7 +11,7 @@ from rich.table import Table
 
 from pipeline.cli.app import ConfigOpt, DataDirOpt, app, console, err_console, load, opened
 from pipeline.context import open_context
-from pipeline.inbound.imap import PollSummary, poll
+from pipeline.inbound.imap import PollSummary, poll_once
 from pipeline.worker import health as worker_health
 from pipeline.worker import run_worker
 from storage.imapstate import fetch_failures
@@ -21,7 +21,7 @@ from storage.imapstate import fetch_failures
 def poll_command(config: ConfigOpt = Path("config.toml"), data_dir: DataDirOpt = None) -> None:
     """收取一次邮箱（只读，不改变已读状态），显示每个文件夹的新邮件、重复、失败与超大邮件数。"""
     with opened(config, data_dir) as ctx:
-        summary = poll(ctx)
+        summary = poll_once(ctx)
         with ctx.db.connect() as conn:
             failures = fetch_failures(conn)
     _print_summary(summary)

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.clerk.audit import record_status_changes
+from pipeline.campaign_data import load_campaign_data
 from pipeline.config import Config
 from pipeline.context import Context, open_context
 from pipeline.demo.evaluation import Evaluation, evaluate
 from pipeline.demo.samples import SampleCorpus, generate_corpus, write_corpus
 from pipeline.inbound.ingest import ingest_raw
+from pipeline.outputs.history import record_status_changes
 
 
 @dataclass
@@ -43,10 +44,11 @@ def run_demo(config: Config, *, seed: int = 7, fresh: bool = True,
     mailbox_dir = data_dir / "sample-mailbox"
     write_corpus(corpus, mailbox_dir)
     sources: dict[str, int] = {}
+    data = load_campaign_data(ctx)
     ordered = sorted(corpus.mails, key=lambda m: m.received_at)
     for index, mail in enumerate(ordered, start=1):
-        sources[mail.name] = ingest_raw(ctx, mail.raw, source="file", ref=str(mailbox_dir / mail.name)).message_id
+        sources[mail.name] = ingest_raw(ctx, mail.raw, source="file", ref=str(mailbox_dir / mail.name), data=data).message_id
         if on_progress is not None:
             on_progress(index, len(ordered))
-    record_status_changes(ctx, corpus.as_of, cause="demo")
+    record_status_changes(ctx, corpus.as_of, cause="demo", roster=data.roster)
     return DemoRun(ctx, corpus, sources, evaluate(ctx, corpus, sources), mailbox_dir)

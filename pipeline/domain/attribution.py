@@ -25,6 +25,7 @@ from pipeline.domain.authenticity import check_sender
 from pipeline.domain.forwards import split_inline_forward
 from pipeline.domain.recognition import Recognition, find_sections, lines_of, names_a_report, recognise_text
 from pipeline.domain.roster import Roster
+from pipeline.domain.senders import is_own_address
 from pipeline.labels import describe_problem
 from pipeline.vocab import ItemPath, Kind
 from storage.decisions import Decision
@@ -130,8 +131,7 @@ class _Attributor:
         return "不含本次自查报告"
 
     def sender_context(self, name: str, address: str, subject: str, body: str, *, distrust: str = "") -> _Sender:
-        domain = address.rpartition("@")[2]
-        if address and (domain in self.facts.own_domains or address == self.facts.mailbox_address):
+        if is_own_address(address, own_domains=self.facts.own_domains, mailbox=self.facts.mailbox_address):
             return _Sender(False, "", ())
         bureau = self.facts.bureau_addresses.get(address, "")
         if not bureau:

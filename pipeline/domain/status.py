@@ -9,15 +9,14 @@ counts from when the commission's server received the mail that carried it.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.context import Context
 from pipeline.domain.roster import Institution, Roster
 from pipeline.vocab import Kind, Origin, Status
-from storage.decisions import DecisionRow, fetch_decisions
-from storage.exemptions import fetch_exemptions
-from storage.messages import ItemRow, fetch_item_index
+from storage.decisions import DecisionRow
+from storage.messages import ItemRow
 
 STATUSES = tuple(Status)
 
@@ -126,30 +125,7 @@ def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[i
     )
 
 
-def exempt_reasons(ctx: Context) -> dict[str, str]:
-    """Exempt rows: from config.toml, then clerks' `intake exempt` decisions."""
-    reasons = {name: "配置文件设为免报" for name in ctx.config.campaign.exempt}
-    with ctx.db.connect() as conn:
-        for name, exemption in fetch_exemptions(conn).items():
-            reasons[name] = exemption.reason
-    return reasons
-
-
-def status_as_of(ctx: Context, as_of: datetime) -> list[InstitutionStatus]:
-    with ctx.db.connect() as conn:
-        decisions = list(fetch_decisions(conn))
-        items = fetch_item_index(conn)
-    return compute_status(
-        ctx.roster,
-        decisions,
-        deadline=ctx.config.campaign.deadline,
-        as_of=as_of,
-        exempt=exempt_reasons(ctx),
-        items=items,
-    )
-
-
-def count_by_status(rows: list[InstitutionStatus]) -> dict[str, int]:
+def count_by_status(rows: Iterable[InstitutionStatus]) -> dict[Status, int]:
     counts = dict.fromkeys(STATUSES, 0)
     for row in rows:
         counts[row.status] += 1

@@ -26,10 +26,12 @@ from filelock import FileLock, Timeout
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError, LoginError
 
+from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.config import Mailbox
 from pipeline.context import Context
 from pipeline.errors import ConfigError, MailboxError, WorkerLockedError
 from pipeline.inbound.ingest import Ingestor, resume_pending
+from pipeline.outputs.history import record_status_changes
 from storage import imapstate as state
 from storage.errors import StorageError
 
@@ -79,6 +81,7 @@ class PollSummary:
     finished_at: datetime | None = None
     reconnects: int = 0
     interrupted: bool = False  # stopped early on shutdown; resumes from the checkpoint
+    status_changes: int = 0  # status changes recorded after the pass
 
     @property
     def ok(self) -> bool:
@@ -110,18 +113,23 @@ def logfmt(event: str, **fields: object) -> str:
     return " ".join(parts)
 
 
-def poll(ctx: Context, *, stop: threading.Event | None = None) -> PollSummary:
-    """One pass over every configured folder.  Raises MailboxError when the server stays unreachable."""
+def poll_once(ctx: Context, *, stop: threading.Event | None = None) -> PollSummary:
+    """One pass over every configured folder, then the status changes its mail caused are recorded.
+
+    One of the two entry functions of the inbound stage (the other is `inbound.ingest.ingest_paths`).
+    Raises MailboxError when the server stays unreachable.
+    """
     cfg = ctx.config.mailbox
     stop = stop or threading.Event()
     password = cfg.password.resolve("[mailbox] 邮箱密码")
     with _poll_lock(ctx):
-        resume_pending(ctx)
+        data = load_campaign_data(ctx)
+        resume_pending(ctx, data)
         summary = PollSummary(folders=[FolderSummary(f) for f in cfg.folders], started_at=datetime.now(UTC))
         _save_states(ctx, {STATE_LAST_POLL: summary.started_at.isoformat()})
         error = ""
         try:
-            _poll_with_retries(ctx, cfg, password, summary, stop)
+            _poll_with_retries(ctx, data, cfg, password, summary, stop)
         except Exception as err:
             error = str(err) if isinstance(err, MailboxError) else f"{type(err).__name__}: {err}"
             raise
@@ -131,11 +139,12 @@ def poll(ctx: Context, *, stop: threading.Event | None = None) -> PollSummary:
                 _finish(ctx, summary, error=error)
             except Exception:  # noqa: BLE001 - keep the original error; this one is only bookkeeping
                 log.exception(logfmt("poll_state_not_saved"))
-        return summary
+    summary.status_changes = record_status_changes(ctx, datetime.now(UTC), cause="poll", roster=data.roster)
+    return summary
 
 
 def _poll_with_retries(
-    ctx: Context, cfg: Mailbox, password: str, summary: PollSummary, stop: threading.Event
+    ctx: Context, data: CampaignData, cfg: Mailbox, password: str, summary: PollSummary, stop: threading.Event
 ) -> None:
     delay, attempt = BACKOFF_START_S, 0
     while True:
@@ -145,7 +154,7 @@ def _poll_with_retries(
                     if stop.is_set():
                         return
                     if not fs.done:
-                        _sync_folder(ctx, client, fs, stop)
+                        _sync_folder(ctx, data, client, fs, stop)
             return
         except _Poisoned as err:
             # Progress, not an outage: that UID is now a failure row and skipped.  Reconnect at once.
@@ -269,7 +278,7 @@ def _close(client: IMAPClient) -> None:
             client.shutdown()
 
 
-def _sync_folder(ctx: Context, client: IMAPClient, fs: FolderSummary, stop: threading.Event) -> None:
+def _sync_folder(ctx: Context, data: CampaignData, client: IMAPClient, fs: FolderSummary, stop: threading.Event) -> None:
     cfg = ctx.config.mailbox
     try:
         info = client.select_folder(fs.folder, readonly=not cfg.mark_keyword)
@@ -306,7 +315,7 @@ def _sync_folder(ctx: Context, client: IMAPClient, fs: FolderSummary, stop: thre
         )
     if retry:
         fs.suspects.update(f.uid for f in retry)  # failed before: one drop is enough to skip them this time
-        stored = _process(ctx, client, fs, [f.uid for f in retry])
+        stored = _process(ctx, data, client, fs, [f.uid for f in retry])
         fs.recovered += len(stored)
         with ctx.db.begin() as conn:
             state.resolve_failures(conn, fs.folder, uidvalidity, stored)
@@ -321,7 +330,7 @@ def _sync_folder(ctx: Context, client: IMAPClient, fs: FolderSummary, stop: thre
                 fs.last_uid = last_uid
                 return
             batch = uids[start : start + max(cfg.batch_size, 1)]
-            stored = _process(ctx, client, fs, batch)
+            stored = _process(ctx, data, client, fs, batch)
             with ctx.db.begin() as conn:
                 state.advance_checkpoint(conn, fs.folder, uidvalidity, batch[-1])
                 state.resolve_failures(conn, fs.folder, uidvalidity, stored)
@@ -335,7 +344,7 @@ def _sync_folder(ctx: Context, client: IMAPClient, fs: FolderSummary, stop: thre
                     recovered=fs.recovered, last_uid=last_uid))  # fmt: skip
 
 
-def _process(ctx: Context, client: IMAPClient, fs: FolderSummary, uids: list[int]) -> list[int]:
+def _process(ctx: Context, data: CampaignData, client: IMAPClient, fs: FolderSummary, uids: list[int]) -> list[int]:
     """Fetch and store these UIDs; each ends stored or as a failure row.  Returns the stored UIDs.
 
     When the connection drops, the UIDs in flight become suspects; on the next
@@ -344,9 +353,9 @@ def _process(ctx: Context, client: IMAPClient, fs: FolderSummary, uids: list[int
     """
     uids = [u for u in uids if u not in fs.poisoned]
     if len(uids) > 1 and fs.suspects.intersection(uids):
-        return [u for uid in uids for u in _process(ctx, client, fs, [uid])]
+        return [u for uid in uids for u in _process(ctx, data, client, fs, [uid])]
     try:
-        return _store(ctx, client, fs, uids)
+        return _store(ctx, data, client, fs, uids)
     except _CONNECTION_ERRORS as err:
         if len(uids) == 1 and uids[0] in fs.suspects:
             fs.poisoned.add(uids[0])
@@ -357,7 +366,7 @@ def _process(ctx: Context, client: IMAPClient, fs: FolderSummary, uids: list[int
         raise
 
 
-def _store(ctx: Context, client: IMAPClient, fs: FolderSummary, uids: list[int]) -> list[int]:
+def _store(ctx: Context, data: CampaignData, client: IMAPClient, fs: FolderSummary, uids: list[int]) -> list[int]:
     limit = ctx.config.max_message_bytes
     stored: list[int] = []
     meta = _fetch(client, uids, ["RFC822.SIZE", "INTERNALDATE"])
@@ -371,7 +380,7 @@ def _store(ctx: Context, client: IMAPClient, fs: FolderSummary, uids: list[int])
             wanted.append(uid)
     for group in _groups(wanted, meta):
         bodies = _fetch(client, group, ["BODY.PEEK[]", "INTERNALDATE"])
-        with Ingestor(ctx) as ingestor:  # each message is parsed while the next one is stored
+        with Ingestor(ctx, data) as ingestor:  # each message is parsed while the next one is stored
             stored += _store_group(ctx, fs, ingestor, group, bodies, meta)
     return stored
 

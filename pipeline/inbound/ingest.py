@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.clerk.audit import record_status_changes
+from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
 from pipeline.inbound.process import Overlapped, ProcessResult
 from pipeline.inbound.sources import SourceProblem, iter_raw_mail
+from pipeline.outputs.history import record_status_changes
 from pipeline.vocab import ParseState, ReceivedBasis
 from storage.messages import (
     fetch_messages,
@@ -53,9 +54,10 @@ def ingest_raw(
     source: str,
     ref: str,
     received_at: datetime | None = None,
+    data: CampaignData | None = None,
 ) -> IngestResult:
     """Store and process one message.  `received_at` is the IMAP INTERNALDATE when known."""
-    with Ingestor(ctx) as ingestor:
+    with Ingestor(ctx, data) as ingestor:
         stored = ingestor.add(raw, source=source, ref=ref, received_at=received_at)
     processed = ingestor.results[-1] if ingestor.results else None
     return IngestResult(stored.message_id, stored.created, processed)
@@ -72,9 +74,10 @@ class Ingestor:
     next one is being stored (see process.Overlapped).  Use as a context manager; `results`
     holds the processing outcomes in order once it is closed."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, data: CampaignData | None = None) -> None:
         self.ctx = ctx
-        self._processing = Overlapped(ctx)
+        self.data = data or load_campaign_data(ctx)
+        self._processing = Overlapped(ctx, self.data)
 
     @property
     def results(self) -> list[ProcessResult]:
@@ -130,11 +133,16 @@ def ingest_paths(
     *,
     on_progress: Callable[[str], None] | None = None,
 ) -> IngestSummary:
-    """Ingest every message under `paths` (files, folders, Maildir, mbox).  Idempotent and resumable."""
+    """Ingest every message under `paths` (files, folders, Maildir, mbox).  Idempotent and resumable.
+
+    One of the two entry functions of the inbound stage (the other is `inbound.imap.poll_once`):
+    both end by recording the status changes their mail caused.
+    """
     summary = IngestSummary()
+    data = load_campaign_data(ctx)
     ctx.raw.sweep_temp()  # temp files a killed writer left behind (the worker sweeps at start)
-    summary.resumed = resume_pending(ctx)
-    with Ingestor(ctx) as ingestor:
+    summary.resumed = resume_pending(ctx, data)
+    with Ingestor(ctx, data) as ingestor:
         for item in iter_raw_mail(paths):
             if isinstance(item, SourceProblem):
                 log.warning("source problem at %s: %s", item.ref, item.reason)
@@ -148,15 +156,15 @@ def ingest_paths(
             if on_progress is not None:
                 on_progress(item.ref)
     summary.failed = sum(1 for r in ingestor.results if not r.parse_ok)
-    record_status_changes(ctx, datetime.now(UTC), cause="ingest")
+    record_status_changes(ctx, datetime.now(UTC), cause="ingest", roster=data.roster)
     return summary
 
 
-def resume_pending(ctx: Context) -> int:
+def resume_pending(ctx: Context, data: CampaignData) -> int:
     """Finish messages whose bytes and row were stored but whose processing was interrupted."""
     with ctx.db.connect() as conn:
         pending = [m.id for m in fetch_messages(conn, status=ParseState.PENDING)]
-    with Overlapped(ctx) as processing:
+    with Overlapped(ctx, data) as processing:
         for message_id in pending:
             processing.push(message_id)
     if pending:

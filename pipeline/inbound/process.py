@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from parsers.types import ParsedMessage
+from pipeline.campaign_data import CampaignData
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionResult, attribute_message
 from pipeline.errors import IntakeError, StorageError
@@ -38,11 +39,6 @@ class ProcessResult:
     error: str = ""
 
 
-def process_message(ctx: Context, message_id: int, *, raw: bytes | None = None) -> ProcessResult:
-    """Parse and attribute a stored message, recording every outcome (a failure included) on its row."""
-    return start_processing(ctx, message_id, raw=raw).finish()
-
-
 class Overlapped:
     """Processes a stream of messages with parsing one step ahead of recording.
 
@@ -52,8 +48,9 @@ class Overlapped:
     Use as a context manager, so the last message is finished even when the caller stops.
     """
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, data: CampaignData) -> None:
         self.ctx = ctx
+        self.data = data
         self.results: list[ProcessResult] = []
         self._previous: InFlight | None = None
 
@@ -61,7 +58,7 @@ class Overlapped:
         previous, self._previous = self._previous, None
         parsed = previous.collect() if previous is not None else None
         try:
-            self._previous = start_processing(self.ctx, message_id, raw=raw)
+            self._previous = start_processing(self.ctx, self.data, message_id, raw=raw)
         finally:  # recorded even when the next one cannot start
             if previous is not None:
                 self.results.append(previous.record(parsed))
@@ -78,7 +75,7 @@ class Overlapped:
         self.close()
 
 
-def start_processing(ctx: Context, message_id: int, *, raw: bytes | None = None) -> InFlight:
+def start_processing(ctx: Context, data: CampaignData, message_id: int, *, raw: bytes | None = None) -> InFlight:
     """Load the message and hand it to the parser; `finish()` (or `collect` + `record`) completes it."""
     with ctx.db.connect() as conn:
         row = fetch_message(conn, message_id)
@@ -88,19 +85,21 @@ def start_processing(ctx: Context, message_id: int, *, raw: bytes | None = None)
         raw = ctx.raw.get(row.raw_path, row.sha256)
     if len(raw) > ctx.config.max_message_bytes:
         reason = f"邮件 {len(raw):,} 字节，超过上限 {ctx.config.max_message_bytes:,}，已保存未解析"
-        return InFlight(ctx, row, None, reason)
+        return InFlight(ctx, data, row, None, reason)
     try:  # in a stoppable worker process unless [limits] isolate_parsing = false
-        return InFlight(ctx, row, begin_parse(ctx.config, raw), "")
+        return InFlight(ctx, data, row, begin_parse(ctx.config, raw), "")
     except Exception as err:  # parse_message should not raise; if it does, the row says why
         log.exception("parse failed for message %s", message_id)
-        return InFlight(ctx, row, None, f"解析失败：{type(err).__name__}: {err}")
+        return InFlight(ctx, data, row, None, f"解析失败：{type(err).__name__}: {err}")
 
 
 class InFlight:
     """A message whose parse is under way."""
 
-    def __init__(self, ctx: Context, row: MessageRow, handle: ParseHandle | None, failure: str) -> None:
+    def __init__(self, ctx: Context, data: CampaignData, row: MessageRow, handle: ParseHandle | None,
+                 failure: str) -> None:  # fmt: skip
         self.ctx = ctx
+        self.data = data
         self.row = row
         self._handle = handle
         self._failure = failure
@@ -124,16 +123,16 @@ class InFlight:
         parsed, failure = outcome
         if parsed is None:
             return _fail(self.ctx, self.row.id, failure)
-        return _record(self.ctx, self.row, parsed)
+        return _record(self.ctx, self.data, self.row, parsed)
 
 
-def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResult:
+def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMessage) -> ProcessResult:
     message_id = row.id
     received_at, basis = row.received_at, row.received_basis
     if basis != ReceivedBasis.INTERNALDATE:
         received_at, basis = _receipt_time(parsed)
     try:
-        result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
+        result = attribute_message(parsed, data.roster, data.facts)
         kind = _message_kind(result)
         # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
         # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.
@@ -150,7 +149,7 @@ def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResu
                 item_rows=list(item_rows(parsed)),
                 received_at=received_at,
                 received_basis=basis,
-                kind=kind,
+                processed=True,
             )
             replace_auto_decisions(conn, message_id, result.decisions)
     except (StorageError, IntakeError):

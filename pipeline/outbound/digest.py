@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.clerk.review import review_queue
 from pipeline.context import Context
-from pipeline.domain.status import count_by_status, status_as_of
+from pipeline.domain.status import count_by_status
 from pipeline.domain.workdays import is_workday
 from pipeline.errors import ConfigError
 from pipeline.outbound.compose import Attachment, OutgoingMail, Recipient, clean_address, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import OPEN_DELIVERY_STATES, DeliveryState, MailKind, Status
 from storage.ledger import LedgerRow, fetch_ledger, fetch_occasion
 
@@ -69,18 +69,21 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
     with ctx.db.connect() as conn:
         ledger = list(fetch_ledger(conn))
     previous = _previous_digest(ledger, summary.occasion, as_of)
-    rows = status_as_of(ctx, as_of)
+    snapshot = build_snapshot(ctx, as_of)
+    rows = snapshot.statuses
     summary.counts = count_by_status(rows)
     since = previous.as_of if previous is not None and previous.as_of is not None else None
     summary.arrived = [r.institution.name for r in rows
                        if any(since is None or s.received_at > since for s in r.submissions)]  # fmt: skip
-    before = {r.institution.name: r.status for r in status_as_of(ctx, since)} if since is not None else {}
+    before = {}
+    if since is not None:
+        before = {r.institution.name: r.status for r in build_snapshot(ctx, since, roster=snapshot.roster).statuses}
     summary.newly_overdue = [
         r.institution.name
         for r in rows
         if r.status == Status.OVERDUE and before.get(r.institution.name) != Status.OVERDUE
     ]
-    summary.review = len(review_queue(ctx))
+    summary.review = len(snapshot.review_items)
     cutoff = previous.created_at if previous is not None else None
     problems = [f"{row.occasion}：{row.last_error[:100]}" for row in ledger
                 if row.status == DeliveryState.FAILED and (cutoff is None or row.created_at > cutoff)]  # fmt: skip

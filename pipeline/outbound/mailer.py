@@ -34,7 +34,7 @@ from pipeline.config import Config
 from pipeline.context import Context
 from pipeline.errors import ConfigError, DeliveryError
 from pipeline.outbound.compose import OutgoingMail, build_message, header_text
-from pipeline.vocab import DeliveryOutcome, DeliveryState
+from pipeline.vocab import AddressHealth, DeliveryOutcome, DeliveryState
 from storage.ledger import (
     OPEN_STATUSES,
     LedgerRow,
@@ -216,7 +216,7 @@ class Outbox:
                 conn, row.id, status=status, error=error, sent_at=self.clock if status == DeliveryState.SENT else None
             )
             for address, reason in failing.items():
-                save_address_status(conn, address, "failing", error=reason, occasion=row.occasion)
+                save_address_status(conn, address, AddressHealth.FAILING, error=reason, occasion=row.occasion)
             current = fetch_occasion(conn, row.occasion)
         assert current is not None
         if status != DeliveryState.SENT:

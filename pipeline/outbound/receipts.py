@@ -18,9 +18,11 @@ from datetime import datetime
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.recognition import SECTIONS
+from pipeline.domain.senders import is_own_address
+from pipeline.inbound.reparse import reparse_headers
 from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
-from pipeline.outputs.views import MessageView, message_views, reparse_headers
+from pipeline.outputs.views import MessageView, message_views
 from pipeline.vocab import DeliveryState, Kind, MailKind
 from storage.decisions import DecisionRow
 from storage.ledger import OPEN_STATUSES, fetch_ledger
@@ -140,7 +142,7 @@ def _not_answerable(ctx: Context, view: MessageView) -> str:
     campaign = ctx.config.campaign
     if address == campaign.mailbox_address or address == ctx.config.smtp.from_address.lower():
         return "发件人是本委收件邮箱"
-    if any(domain == d or domain.endswith("." + d) for d in campaign.own_domains):
+    if is_own_address(address, own_domains=campaign.own_domains):
         return "发件人属本委域名（同事转发），不发回执"
     if _NO_REPLY.match(local):
         return f"不接收回复的地址（{address}）"

@@ -29,16 +29,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email import policy
 
-from pipeline.clerk.contacts import Contact, all_contacts
+from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
-from pipeline.domain.status import status_as_of
+from pipeline.domain.contacts import Contact
+from pipeline.domain.roster import Roster
 from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workday_on_or_before
-from pipeline.labels_zh import label as label_zh
 from pipeline.outbound.compose import OutgoingMail, Recipient, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
-from pipeline.vocab import Channel, DeliveryState, MailKind, ParseState, ReminderPhase, Status
+from pipeline.outputs.snapshot import build_snapshot
+from pipeline.vocab import AddressHealth, Channel, DeliveryState, MailKind, ParseState, ReminderPhase, Status
 from storage.ledger import (
-    OPEN_STATUSES,
     fetch_failing_addresses,
     fetch_ledger,
     save_address_status,
@@ -141,19 +141,21 @@ def due_occasion(ctx: Context, as_of: datetime) -> tuple[Occasion | None, str]:
 # ---------------------------------------------------------------- planning
 
 
-def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion) -> tuple[list[ReminderPlan], list[str]]:
+def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion, *,
+                   data: CampaignData | None = None) -> tuple[list[ReminderPlan], list[str]]:  # fmt: skip
     """The mails of one occasion: (plans, institutions held back with the reason)."""
-    roster = ctx.roster
+    data = data or load_campaign_data(ctx)
+    roster = data.roster
     wanted = Status.PENDING if occasion.phase == ReminderPhase.BEFORE else Status.OVERDUE
     by_name: dict[str, list[Contact]] = defaultdict(list)
-    for contact in all_contacts(ctx):
+    for contact in data.contacts:
         if all(c.address != contact.address for c in by_name[contact.institution]):
             by_name[contact.institution].append(contact)
     with ctx.db.connect() as conn:
         failing = fetch_failing_addresses(conn)
     units: dict[tuple[str, str], list[str]] = {}
     held: list[str] = []
-    for row in status_as_of(ctx, as_of):
+    for row in build_snapshot(ctx, as_of, data=data).statuses:
         name = row.institution.name
         if row.status != wanted:
             continue
@@ -209,13 +211,14 @@ def _phase_text(occasion: Occasion) -> str:
     return f"逾期未报（第 {occasion.round} 次逾期提醒）"
 
 
-def compose_reminder(ctx: Context, plan: ReminderPlan, occasion: Occasion, as_of: datetime) -> OutgoingMail:
+def compose_reminder(ctx: Context, roster: Roster, plan: ReminderPlan, occasion: Occasion,
+                     as_of: datetime) -> OutgoingMail:  # fmt: skip
     cfg = ctx.config
     facts = dict(phase=occasion.phase, round=occasion.round, unit=plan.unit, names=list(plan.institutions),
                  as_of=local_time(as_of, cfg), today=local_time(as_of, cfg).split(" ")[0])  # fmt: skip
     if plan.channel == Channel.BUREAU:
-        bureau = ctx.roster.bureau_by_name[plan.unit]
-        own = ctx.roster.by_row[bureau.roster_row].name if bureau.roster_row else ""
+        bureau = roster.bureau_by_name[plan.unit]
+        own = roster.by_row[bureau.roster_row].name if bureau.roster_row else ""
         listed = [n for n in plan.institutions if n != own]
         subject, body = render(cfg, "reminder_bureau.txt.j2", institutions=listed,
                                own_missing=own in plan.institutions, **facts)  # fmt: skip
@@ -234,14 +237,15 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
     bounces = process_bounces(ctx)
     occasion, why = due_occasion(ctx, as_of)
     summary = ReminderSummary(as_of, dry, occasion, why, bounces=bounces)
+    data = load_campaign_data(ctx)
     if occasion is not None:
-        summary.plans, summary.held = plan_reminders(ctx, as_of, occasion)
+        summary.plans, summary.held = plan_reminders(ctx, as_of, occasion, data=data)
     current = {p.occasion for p in summary.plans if not p.skipped}
     with Outbox(ctx, dry_run=dry, clock=as_of) as outbox:
         for plan in summary.plans:
             if not plan.skipped:
                 summary.deliveries[plan.occasion] = outbox.deliver(
-                    compose_reminder(ctx, plan, occasion, as_of)
+                    compose_reminder(ctx, data.roster, plan, occasion, as_of)
                 )
         if occasion is not None:
             for row in outbox.open_rows((MailKind.REMINDER,)):
@@ -250,34 +254,6 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
                         row, "提醒已过时（已报送或已有新一轮提醒），不再重发"
                     )
     return summary
-
-
-def reminder_columns(ctx: Context) -> dict[str, dict[str, object]]:
-    """Columns for the 报送情况 sheet, keyed by roster name: reminders sent, last one, mail problems."""
-    counts: dict[str, int] = defaultdict(int)
-    last: dict[str, datetime] = {}
-    problems: dict[str, list[str]] = defaultdict(list)
-    tz = ctx.config.campaign.timezone
-    with ctx.db.connect() as conn:
-        rows = list(fetch_ledger(conn))
-    for row in rows:
-        label = label_zh(row.kind, MailKind)
-        for name in row.institutions:
-            if row.kind == MailKind.REMINDER and row.status == DeliveryState.SENT and row.sent_at is not None:
-                counts[name] += 1
-                moment = row.sent_at.astimezone(tz).replace(tzinfo=None)
-                last[name] = max(last.get(name, moment), moment)
-            if row.status == DeliveryState.FAILED:
-                problems[name].append(f"{label}发送失败：{row.last_error[:80]}")
-            elif row.status in OPEN_STATUSES and row.attempts:
-                problems[name].append(f"{label}待重发：{row.last_error[:80]}")
-            problems[name].extend(line for line in row.note.split("\n") if line.startswith("退信"))
-    names = [inst.name for inst in ctx.roster]
-    return {
-        "已发催报次数": {n: counts.get(n, 0) for n in names},
-        "最近催报时间": {n: last[n] for n in names if n in last},
-        "邮件发送问题": {n: "；".join(dict.fromkeys(problems[n])) for n in names if problems.get(n)},
-    }
 
 
 # ---------------------------------------------------------------- bounces
@@ -316,7 +292,7 @@ def process_bounces(ctx: Context) -> list[Bounce]:
             failed = failures or _guess_recipients(raw, row.recipients)
             for address, diagnostic in failed.items():
                 with ctx.db.begin() as conn:
-                    save_address_status(conn, address, "failing", error=diagnostic, occasion=row.occasion,
+                    save_address_status(conn, address, AddressHealth.FAILING, error=diagnostic, occasion=row.occasion,
                                         evidence_message_id=message.id)  # fmt: skip
                     added = save_ledger_note(conn, row.id, f"退信：{address}（{diagnostic[:80]}）")
                 if added:

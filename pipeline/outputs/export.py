@@ -37,12 +37,13 @@ from parsers.documents import sniff_content_type
 from parsers.types import ParsedMessage, Part
 from pipeline.clerk.assign import resolve_institution
 from pipeline.clerk.audit import current_actor
-from pipeline.clerk.review import MESSAGE_ITEM
 from pipeline.context import Context
-from pipeline.domain.status import InstitutionStatus, Submission, status_as_of
+from pipeline.domain.roster import load_roster
+from pipeline.domain.status import InstitutionStatus, Submission
 from pipeline.errors import IntakeError
+from pipeline.inbound.reparse import reparse
 from pipeline.labels_zh import label
-from pipeline.outputs.views import reparse
+from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import write_sheet
 from pipeline.vocab import Action, ItemPath, Status
 from storage.audit import save_audit
@@ -151,14 +152,15 @@ def export_reports(
     """Write the current report file(s) of each institution (or one: name, alias or row) and an index into `to_dir`."""
     tz = ctx.config.campaign.timezone
     moment = as_of or datetime.now(tz)
-    name = resolve_institution(ctx.roster, institution) if institution is not None else ""
+    roster = load_roster(ctx.config.campaign)
+    name = resolve_institution(roster, institution) if institution is not None else ""
     folder = to_dir.expanduser().resolve()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise IntakeError(f"无法创建导出文件夹 {folder}：{err.strerror or err}") from err
     summary = ExportSummary(folder)
-    rows = [r for r in status_as_of(ctx, moment) if not name or r.institution.name == name]
+    rows = [r for r in build_snapshot(ctx, moment, roster=roster).statuses if not name or r.institution.name == name]
     parsed_cache: dict[int, tuple[bytes, ParsedMessage]] = {}
     index_rows: list[dict] = []
     for r in rows:
@@ -215,7 +217,7 @@ def _export_one(ctx: Context, folder: Path, row: InstitutionStatus, sub: Submiss
         else:
             data = found
     else:
-        if item_path != MESSAGE_ITEM:
+        if item_path != ItemPath.MESSAGE:
             note = f"条目 {item_path} 在重新解析后不存在，已导出整封邮件"
         data, content_type, original = raw, ct.MESSAGE, parsed.subject
     ext = extension_for(content_type, original)

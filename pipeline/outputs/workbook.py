@@ -8,22 +8,23 @@ would start a formula are prefixed with an apostrophe-like guard.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline import labels_zh
-from pipeline.clerk.audit import audit_frame
-from pipeline.clerk.review import ReviewItem, review_queue
 from pipeline.context import Context
 from pipeline.domain.roster import DISTRICTS
-from pipeline.domain.status import InstitutionStatus, count_by_status, status_as_of
+from pipeline.domain.status import InstitutionStatus, count_by_status
 from pipeline.labels_zh import label
-from pipeline.outbound.reminders import reminder_columns
-from pipeline.outputs.views import MessageView, message_views
-from pipeline.vocab import Channel, Kind, MessageKind, Status
+from pipeline.outputs.audit import audit_frame
+from pipeline.outputs.review import ReviewItem
+from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
+from pipeline.outputs.views import MessageView
+from pipeline.vocab import OPEN_DELIVERY_STATES, Channel, DeliveryState, Kind, MailKind, MessageKind, Status
 
 STATUS_COLOURS = {
     "按时报送": "#C6EFCE",
@@ -43,9 +44,35 @@ class WorkbookExtras:
     sheets: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def standard_extras(ctx: Context) -> WorkbookExtras:
+def standard_extras(snapshot: CampaignSnapshot, tz: tzinfo) -> WorkbookExtras:
     """The reminder columns of 报送情况 and the 操作记录 (audit) sheet."""
-    return WorkbookExtras(status_columns=reminder_columns(ctx), sheets={"操作记录": audit_frame(ctx)})
+    return WorkbookExtras(status_columns=reminder_columns(snapshot, tz),
+                          sheets={"操作记录": audit_frame(list(snapshot.audit), tz)})  # fmt: skip
+
+
+def reminder_columns(snapshot: CampaignSnapshot, tz: tzinfo) -> dict[str, dict[str, object]]:
+    """Columns for the 报送情况 sheet, keyed by roster name: reminders sent, last one, mail problems."""
+    counts: dict[str, int] = defaultdict(int)
+    last: dict[str, datetime] = {}
+    problems: dict[str, list[str]] = defaultdict(list)
+    for row in snapshot.ledger:
+        kind = label(row.kind, MailKind)
+        for name in row.institutions:
+            if row.kind == MailKind.REMINDER and row.status == DeliveryState.SENT and row.sent_at is not None:
+                counts[name] += 1
+                moment = row.sent_at.astimezone(tz).replace(tzinfo=None)
+                last[name] = max(last.get(name, moment), moment)
+            if row.status == DeliveryState.FAILED:
+                problems[name].append(f"{kind}发送失败：{row.last_error[:80]}")
+            elif row.status in OPEN_DELIVERY_STATES and row.attempts:
+                problems[name].append(f"{kind}待重发：{row.last_error[:80]}")
+            problems[name].extend(line for line in row.note.split("\n") if line.startswith("退信"))
+    names = [inst.name for inst in snapshot.roster]
+    return {
+        "已发催报次数": {n: counts.get(n, 0) for n in names},
+        "最近催报时间": {n: last[n] for n in names if n in last},
+        "邮件发送问题": {n: "；".join(dict.fromkeys(problems[n])) for n in names if problems.get(n)},
+    }
 
 
 def safe_text(value: object) -> object:
@@ -62,20 +89,20 @@ def default_report_path(ctx: Context, as_of: datetime) -> Path:
     return ctx.data_dir / "reports" / f"自查报告报送情况_{local:%Y%m%d_%H%M}.xlsx"
 
 
-def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None,
-                   extras: WorkbookExtras | None = None) -> Path:  # fmt: skip
-    """Write the workbook as of `as_of` and return its path."""
-    extras = extras or standard_extras(ctx)
-    rows = status_as_of(ctx, as_of)
-    views = message_views(ctx)
-    queue = review_queue(ctx)
+def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None, extras: WorkbookExtras | None = None,
+                   *, snapshot: CampaignSnapshot | None = None) -> Path:  # fmt: skip
+    """Write the workbook of the campaign as of `as_of` (every sheet from one snapshot) and return its path."""
+    snapshot = snapshot or build_snapshot(ctx, as_of)
+    tz = ctx.config.campaign.timezone
+    extras = extras or standard_extras(snapshot, tz)
+    rows = list(snapshot.statuses)
+    queue = list(snapshot.review_items)
     out = out or default_report_path(ctx, as_of)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tz = ctx.config.campaign.timezone
     frames = {
         "汇总": summary_frame(ctx, rows, queue, as_of),
         "报送情况": status_frame(ctx, rows, extras),
-        "来信明细": messages_frame(views, tz, as_of),
+        "来信明细": messages_frame(list(snapshot.messages), tz, as_of),
         "待人工核对": review_frame(queue, tz),
         **extras.sheets,
     }

@@ -1,23 +1,23 @@
-"""The review queue: every item that needs a human, with its reason, evidence and a short stable ID.
+"""The review queue as a view: every item that needs a human, with its reason, evidence and a short stable ID.
 
 An item ID is "<message id>" for a whole message or "<message id>:<item path>"
 for an attachment ("12:2/1" is the first member of the zip attached as part 2
 of message 12).  IDs depend only on the stored bytes, so they survive reprocessing.
+The queue is built from message views by `build_review_items` (pure); the
+campaign snapshot holds the queue as of its moment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.context import Context
 from pipeline.errors import NotFoundError
-from pipeline.outputs.views import message_views
+from pipeline.outputs.views import MessageView
 from pipeline.vocab import ItemPath, Kind, Origin, ParseState
-from storage.imapstate import FailureRow, fetch_failures
-from storage.messages import fetch_item_index
-
-MESSAGE_ITEM = ItemPath.MESSAGE  # kept for callers of the old name
+from storage.imapstate import FailureRow
+from storage.messages import ItemRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +36,14 @@ class ReviewItem:
 
 
 def item_id(message_id: int, item_path: str) -> str:
-    return str(message_id) if item_path == MESSAGE_ITEM else f"{message_id}:{item_path}"
+    return str(message_id) if item_path == ItemPath.MESSAGE else f"{message_id}:{item_path}"
 
 
 def parse_item_id(text: str) -> tuple[int, str]:
     head, _, path = text.strip().partition(":")
     if not head.isdigit():
         raise NotFoundError(f"条目编号格式不对：{text!r}（例：12 或 12:2）")
-    return int(head), path or MESSAGE_ITEM
+    return int(head), path or ItemPath.MESSAGE
 
 
 def _mailbox_item(failure: FailureRow) -> ReviewItem:
@@ -52,7 +52,7 @@ def _mailbox_item(failure: FailureRow) -> ReviewItem:
     return ReviewItem(
         item=f"imap:{failure.folder}/{failure.uid}",
         message_id=0,
-        item_path=MESSAGE_ITEM,
+        item_path=ItemPath.MESSAGE,
         received_at=failure.recorded_at,
         sender="",
         subject="",
@@ -65,20 +65,27 @@ def _mailbox_item(failure: FailureRow) -> ReviewItem:
     )
 
 
-def review_queue(ctx: Context, *, include_checks: bool = True) -> list[ReviewItem]:
-    """Items waiting for a clerk, oldest first."""
-    with ctx.db.connect() as conn:
-        items = fetch_item_index(conn)
-        imap_failures = fetch_failures(conn)
+def build_review_items(
+    views: Iterable[MessageView],
+    items: dict[tuple[int, str], ItemRow],
+    imap_failures: Iterable[FailureRow] = (),
+    *,
+    include_checks: bool = True,
+) -> list[ReviewItem]:
+    """Items waiting for a clerk, mailbox failures first, then messages in the order given.
+
+    With `include_checks`, reports that already count but could not be read are listed too
+    (a check for the clerk, not a blocker).
+    """
     queue: list[ReviewItem] = [_mailbox_item(f) for f in imap_failures]
-    for view in message_views(ctx):
+    for view in views:
         m = view.message
         sender = f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address
         if m.parse_status == ParseState.FAILED:
-            if any(d.origin == Origin.MANUAL and d.item_path == MESSAGE_ITEM for d in view.decisions):
+            if any(d.origin == Origin.MANUAL and d.item_path == ItemPath.MESSAGE for d in view.decisions):
                 continue  # a clerk has settled the unreadable message as a whole
-            queue.append(ReviewItem(item_id(m.id, MESSAGE_ITEM), m.id, MESSAGE_ITEM, m.received_at, sender, m.subject,
-                                    "", m.parse_error or "解析失败", "", (), False))  # fmt: skip
+            queue.append(ReviewItem(item_id(m.id, ItemPath.MESSAGE), m.id, ItemPath.MESSAGE, m.received_at, sender,
+                                    m.subject, "", m.parse_error or "解析失败", "", (), False))  # fmt: skip
             continue
         for d in view.decisions:
             flagged = d.kind == Kind.REPORT and not d.readable and d.origin == Origin.AUTO

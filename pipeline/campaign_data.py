@@ -1,0 +1,52 @@
+"""What a job knows about the campaign's people, loaded once per job and passed down explicitly.
+
+The roster and bureaus (data files), the contacts (contacts.csv plus addresses the
+clerks confirmed, from the database) and the sender facts attribution reads.  A job
+that changes contacts (a clerk's confirmation) loads a fresh `CampaignData` for the
+work that follows; nothing is cached behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from pipeline.context import Context
+from pipeline.domain.attribution import AttributionFacts
+from pipeline.domain.contacts import Contact, build_facts, load_contacts
+from pipeline.domain.roster import Roster, load_roster
+from storage.schema import learned_contacts
+
+
+@dataclass(frozen=True)
+class CampaignData:
+    roster: Roster
+    contacts: tuple[Contact, ...]  # the file's first, then learned ones (source "learned")
+    facts: AttributionFacts
+
+
+def load_campaign_data(ctx: Context, roster: Roster | None = None) -> CampaignData:
+    """Roster, contacts and sender facts as they are now (pass `roster` to reuse one already loaded)."""
+    campaign = ctx.config.campaign
+    roster = roster or load_roster(campaign)
+    contacts = load_contacts(ctx.config.reminders.contacts, roster)
+    with ctx.db.connect() as conn:
+        contacts += load_learned(conn, roster)
+    facts = build_facts(
+        contacts,
+        roster,
+        own_domains=campaign.own_domains,
+        mailbox=campaign.mailbox_address,
+        exempt=frozenset(campaign.exempt),
+        authserv_id=ctx.config.authserv_id,
+    )
+    return CampaignData(roster, tuple(contacts), facts)
+
+
+def load_learned(conn, roster: Roster) -> list[Contact]:  # noqa: ANN001 - a SQLAlchemy Connection
+    """Addresses clerks confirmed for a roster institution."""
+    rows = conn.execute(select(learned_contacts).order_by(learned_contacts.c.id))
+    return [
+        Contact(r.institution, r.address, "", "", "learned") for r in rows if r.institution in roster.by_name
+    ]

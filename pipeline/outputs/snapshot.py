@@ -1,0 +1,106 @@
+"""The campaign as of one moment: built once, read by every output.
+
+`build_snapshot(ctx, as_of)` reads the stored facts once (messages, active
+decisions, items, exemptions, mailbox failures, the outgoing-mail ledger, the
+audit trail) and computes every status with the pure rules of
+`pipeline.domain.status`.  What `as_of` cuts: mail received after it (and so its
+decisions and review items), mailbox failures recorded after it, and outgoing
+mail computed for a later moment.  What it does not cut: the clerks' standing
+decisions (manual attributions, exemptions) and the audit trail, which are the
+commission's knowledge now, applied to any moment alike.  The status listing, the
+workbook, the digest, the export, the reminders, the audit of status changes
+and the console read a snapshot; none of them queries decisions itself, so
+they cannot disagree, and `as_of` applies to every sheet alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipeline.campaign_data import CampaignData, load_campaign_data
+from pipeline.context import Context
+from pipeline.domain.roster import Roster
+from pipeline.domain.status import InstitutionStatus, compute_status, count_by_status
+from pipeline.outputs.review import ReviewItem, build_review_items
+from pipeline.outputs.views import MessageView, build_views
+from pipeline.vocab import Status
+from storage.audit import AuditRow, fetch_audit
+from storage.decisions import fetch_decisions
+from storage.exemptions import fetch_exemptions
+from storage.imapstate import fetch_failures
+from storage.ledger import LedgerRow, fetch_ledger
+from storage.messages import ItemRow, fetch_item_index, fetch_messages
+
+CONFIG_EXEMPT_REASON = "配置文件设为免报"
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    """Everything the outputs show, as of `as_of`."""
+
+    as_of: datetime
+    deadline: datetime
+    roster: Roster
+    statuses: tuple[InstitutionStatus, ...]  # one per roster row, in roster order
+    messages: tuple[MessageView, ...]  # received by `as_of` (or at an unknown time), in receipt order
+    review_items: tuple[ReviewItem, ...]  # the review queue of those messages
+    exemptions: dict[str, str]  # roster name -> reason
+    ledger: tuple[LedgerRow, ...]  # outgoing mail computed for a moment up to `as_of`
+    audit: tuple[AuditRow, ...]  # the whole audit trail, oldest first
+    items: dict[tuple[int, str], ItemRow] = field(repr=False, default_factory=dict)
+    _by_name: dict[str, InstitutionStatus] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {s.institution.name: s for s in self.statuses})
+
+    def status_of(self, name: str) -> InstitutionStatus:
+        """The status row of a roster name (KeyError for a name not on the roster)."""
+        return self._by_name[name]
+
+    def counts(self) -> dict[Status, int]:
+        return count_by_status(self.statuses)
+
+    def with_status(self, *wanted: Status) -> Iterator[InstitutionStatus]:
+        return (s for s in self.statuses if s.status in wanted)
+
+
+def exempt_reasons(config_exempt: tuple[str, ...], clerk_exempt: dict[str, str]) -> dict[str, str]:
+    """Exempt rows: from config.toml, then clerks' `intake exempt` decisions (which carry their reason)."""
+    return {**dict.fromkeys(config_exempt, CONFIG_EXEMPT_REASON), **clerk_exempt}
+
+
+def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None = None,
+                   roster: Roster | None = None) -> CampaignSnapshot:  # fmt: skip
+    """Read the stored facts once and compute the campaign as of `as_of`.
+
+    Pass the job's `data` (or just a `roster`) to reuse what is already loaded.
+    """
+    if roster is None:
+        roster = data.roster if data is not None else load_campaign_data(ctx).roster
+    with ctx.db.connect() as conn:
+        messages = [m for m in fetch_messages(conn) if m.received_at is None or m.received_at <= as_of]
+        decisions = list(fetch_decisions(conn))
+        items = fetch_item_index(conn)
+        clerk_exempt = {name: e.reason for name, e in fetch_exemptions(conn).items()}
+        failures = fetch_failures(conn)  # still in the mailbox: a fact of now, like the clerks' decisions
+        ledger = tuple(r for r in fetch_ledger(conn) if (r.as_of or r.created_at) <= as_of)
+        audit = tuple(fetch_audit(conn))
+    campaign = ctx.config.campaign
+    exemptions = exempt_reasons(campaign.exempt, clerk_exempt)
+    statuses = compute_status(roster, decisions, deadline=campaign.deadline, as_of=as_of, exempt=exemptions,
+                              items=items)  # fmt: skip
+    views = build_views(messages, decisions)
+    return CampaignSnapshot(
+        as_of=as_of,
+        deadline=campaign.deadline,
+        roster=roster,
+        statuses=tuple(statuses),
+        messages=tuple(views),
+        review_items=tuple(build_review_items(views, items, failures)),
+        exemptions=exemptions,
+        ledger=ledger,
+        audit=audit,
+        items=items,
+    )
