@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from parsers.types import ParsedMessage
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionResult, attribute_message
+from pipeline.domain.recognition import Recognizer
 from pipeline.errors import IntakeError, StorageError
 from pipeline.inbound.sandbox import ParseHandle, begin_parse
 from pipeline.vocab import Kind, MessageKind, ReceivedBasis
@@ -27,6 +29,8 @@ from storage.messages import (
 )
 
 log = logging.getLogger(__name__)
+# The campaign's rules compiled once per distinct rules value (a job has one), not once per message.
+_recognizer = lru_cache(maxsize=4)(Recognizer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +137,7 @@ def _record(ctx: Context, row: MessageRow, parsed: ParsedMessage) -> ProcessResu
     if basis != ReceivedBasis.INTERNALDATE:
         received_at, basis = _receipt_time(parsed)
     try:
-        result = attribute_message(parsed, ctx.roster, ctx.attribution_facts())
+        result = attribute_message(parsed, ctx.roster, ctx.attribution_facts(), _recognizer(ctx.config.campaign.rules))
         kind = _message_kind(result)
         # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
         # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.
