@@ -91,6 +91,12 @@ class CampaignRules:
     def required_sections(self) -> tuple[str, ...]:
         return tuple(s.title for s in self.sections if s.required)
 
+    @property
+    def complete_label(self) -> str:
+        """The workbook's column for "every section filled": 三部分齐全 for a three-section template."""
+        count = len(self.sections)
+        return f"{'两' if count == 2 else SECTION_NUMERALS[count - 1]}部分齐全" if count > 1 else "内容齐全"
+
     def numbered(self, title: str) -> str:
         """A section title with its template number: "一、基本情况"."""
         return f"{SECTION_NUMERALS[self.section_titles.index(title)]}、{title}"

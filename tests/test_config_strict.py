@@ -31,6 +31,7 @@ def test_the_shipped_config_loads_and_carries_todays_campaign_rules() -> None:
     assert rules.sections[1].heading == ("整改措施", "整改情况")
     assert rules.numbered("整改措施及完成时限") == "二、整改措施及完成时限"
     assert rules.template_label == "附件2"
+    assert rules.complete_label == "三部分齐全"  # the workbook column clerks know
 
 
 def test_a_misspelt_key_is_named_with_the_nearest_valid_one(tmp_path: Path) -> None:
