@@ -13,9 +13,10 @@ from pathlib import Path
 
 from parsers.message import parse_message
 from parsers.types import ParsedMessage
-from pipeline.clerk.contacts import build_facts, load_contacts
+from pipeline.domain.contacts import build_facts, load_contacts
 from pipeline.config import Config
 from pipeline.domain.attribution import attribute_message
+from pipeline.domain.recognition import Recognizer
 from pipeline.domain.roster import Roster, load_roster
 
 from .common import median, progress, timed
@@ -36,16 +37,17 @@ def _facts(config: Config, roster: Roster):  # noqa: ANN202 - pipeline.domain.at
     )
 
 
-def _attribute_all(parsed: list[ParsedMessage], roster: Roster, facts) -> int:  # noqa: ANN001
+def _attribute_all(parsed: list[ParsedMessage], roster: Roster, facts, recognizer: Recognizer) -> int:  # noqa: ANN001
     reports = 0
     for message in parsed:
-        reports += sum(d.kind == "report" for d in attribute_message(message, roster, facts).decisions)
+        reports += sum(d.kind == "report" for d in attribute_message(message, roster, facts, recognizer).decisions)
     return reports
 
 
 def run(corpus: BenchCorpus, config: Config, *, rounds: int = 3, sizes: tuple[int, ...] = SIZES) -> dict:
     parse_s, parsed = timed(lambda: [parse_message(m.raw, limits=config.limits) for m in corpus.mails])
     progress(f"parsed {len(parsed)} messages once in {parse_s:.1f}s")
+    recognizer = Recognizer(config.campaign.rules)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="intake-bench-roster-") as tmp:
         for size in sizes:
@@ -55,11 +57,11 @@ def run(corpus: BenchCorpus, config: Config, *, rounds: int = 3, sizes: tuple[in
                 load_s, roster = timed(lambda campaign=campaign: load_roster(campaign))
                 loads.append(load_s)
             facts = _facts(config, roster)
-            _attribute_all(parsed[:50], roster, facts)  # warm caches (regexes, group maps)
+            _attribute_all(parsed[:50], roster, facts, recognizer)  # warm caches (regexes, group maps)
             times, reports = [], 0
             for _ in range(rounds):
                 seconds, reports = timed(
-                    lambda roster=roster, facts=facts: _attribute_all(parsed, roster, facts)
+                    lambda roster=roster, facts=facts: _attribute_all(parsed, roster, facts, recognizer)
                 )
                 times.append(seconds)
             results[str(size)] = {

@@ -21,7 +21,6 @@ from sqlalchemy import insert
 
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
-from pipeline.domain.recognition import SECTIONS
 from pipeline.domain.roster import load_roster
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import build_workbook
@@ -56,7 +55,7 @@ def _decision(i: int, path: str, kind: str, received: datetime, **values: object
 
 
 def synthetic_rows(
-    names: list[str], count: int, *, seed: int = 8
+    names: list[str], count: int, section_titles: tuple[str, ...], *, seed: int = 8
 ) -> tuple[list[dict], list[dict], list[dict]]:
     """Messages, items and decisions: ~45% reports (a .docx, sometimes its PDF too), ~10% review, rest unrelated."""
     rng = random.Random(seed)
@@ -80,7 +79,7 @@ def synthetic_rows(
                         "sha256": f"{i:060x}{path:>04}", "problem": "", "text_chars": 3_000})  # fmt: skip
             evidence = [{"signal": "title", "institution": name, "weight": 6.0, "text": name}]
             if kind == "report":
-                sections = {s: rng.random() < 0.9 for s in SECTIONS}
+                sections = {s: rng.random() < 0.9 for s in section_titles}
                 decs.append(_decision(i, path, "report", received, institution=name, confidence=0.9,
                                       evidence=evidence, sections=sections))  # fmt: skip
             else:
@@ -91,7 +90,7 @@ def synthetic_rows(
 
 def fill(ctx: Context, count: int) -> dict:
     names = [inst.name for inst in load_roster(ctx.config.campaign)]
-    msgs, its, decs = synthetic_rows(names, count)
+    msgs, its, decs = synthetic_rows(names, count, ctx.config.campaign.rules.section_titles)
     audit = [{"at": AS_OF, "actor": "system", "action": "status_change", "target": n, "institution": n,
               "details": {"from": "pending", "to": "on_time"}, "reason": "ingest"} for n in names[:2_000]]  # fmt: skip
     with ctx.db.begin() as conn:

@@ -1,7 +1,8 @@
-"""What a job knows about the campaign's people, loaded once per job and passed down explicitly.
+"""What a job knows about the campaign, loaded once per job and passed down explicitly.
 
 The roster and bureaus (data files), the contacts (contacts.csv plus addresses the
-clerks confirmed, from the database) and the sender facts attribution reads.  A job
+clerks confirmed, from the database), the sender facts attribution reads, and the
+recogniser compiled from the campaign's rules in config.toml.  A job
 that changes contacts (a clerk's confirmation) loads a fresh `CampaignData` for the
 work that follows; nothing is cached behind the caller's back.
 """
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionFacts
 from pipeline.domain.contacts import Contact, build_facts, load_contacts
+from pipeline.domain.recognition import Recognizer
 from pipeline.domain.roster import Roster, load_roster
 from storage.schema import learned_contacts
 
@@ -24,6 +26,7 @@ class CampaignData:
     roster: Roster
     contacts: tuple[Contact, ...]  # the file's first, then learned ones (source "learned")
     facts: AttributionFacts
+    recognizer: Recognizer  # the campaign's report rules, compiled once
 
 
 def load_campaign_data(ctx: Context, roster: Roster | None = None) -> CampaignData:
@@ -41,7 +44,7 @@ def load_campaign_data(ctx: Context, roster: Roster | None = None) -> CampaignDa
         exempt=frozenset(campaign.exempt),
         authserv_id=ctx.config.authserv_id,
     )
-    return CampaignData(roster, tuple(contacts), facts)
+    return CampaignData(roster, tuple(contacts), facts, Recognizer(campaign.rules))
 
 
 def load_learned(conn, roster: Roster) -> list[Contact]:  # noqa: ANN001 - a SQLAlchemy Connection

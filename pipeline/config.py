@@ -4,14 +4,22 @@ Nothing else in the project reads the file or the environment for settings:
 the loaded `Config` is passed down.  Secrets are never read from the file; the
 `Secret` helpers resolve them from an environment variable or a protected file
 at the moment they are needed.
+
+The file is strict: every key read here is recorded, and a key or section that
+nothing reads is an error naming it and the nearest valid one (a typo such as
+`pol_minutes = 5` must not pass silently with the default in its place).
+
+The campaign's recognition rules (topic words, the template's sections) are data
+here (`Campaign.rules`), compiled once by `pipeline.domain.recognition.Recognizer`.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,52 @@ class Secret:
         raise ConfigError(f"{what}: no password available ({hint})")
 
 
+# Numbers a template section heading may carry, by position: 一、 or 1.
+SECTION_NUMERALS = ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十")
+_SECTION_KEYS = ("title", "heading", "required")
+
+
+@dataclass(frozen=True)
+class SectionRule:
+    """One section of the campaign's report template, numbered by its position (一、/1.).
+
+    `heading` lists the words a heading may use after its number ("整改措施" or
+    "整改情况"); `required` sections, when empty, earn the sender a request for a
+    corrected file.
+    """
+
+    title: str
+    heading: tuple[str, ...]
+    required: bool
+
+
+@dataclass(frozen=True)
+class CampaignRules:
+    """What makes a document a report of this campaign, from `[campaign]` in config.toml."""
+
+    topic_words: tuple[str, ...]  # a report's title (or a headings-only report's top) names one of them
+    sections: tuple[SectionRule, ...]  # the template's sections, in order
+    template_label: str  # how the notice names the template ("附件2"), used in reasons and mails
+
+    @property
+    def section_titles(self) -> tuple[str, ...]:
+        return tuple(s.title for s in self.sections)
+
+    @property
+    def required_sections(self) -> tuple[str, ...]:
+        return tuple(s.title for s in self.sections if s.required)
+
+    @property
+    def complete_label(self) -> str:
+        """The workbook's column for "every section filled": 三部分齐全 for a three-section template."""
+        count = len(self.sections)
+        return f"{'两' if count == 2 else SECTION_NUMERALS[count - 1]}部分齐全" if count > 1 else "内容齐全"
+
+    def numbered(self, title: str) -> str:
+        """A section title with its template number: "一、基本情况"."""
+        return f"{SECTION_NUMERALS[self.section_titles.index(title)]}、{title}"
+
+
 @dataclass(frozen=True)
 class Campaign:
     name: str
@@ -59,6 +113,7 @@ class Campaign:
     exempt: tuple[str, ...]
     mailbox_address: str
     own_domains: tuple[str, ...]
+    rules: CampaignRules
 
 
 @dataclass(frozen=True)
@@ -109,6 +164,7 @@ class Reminders:
     overdue_every_working_days: int
     max_overdue_reminders: int
     quiet_hours: tuple[time, time] | None
+    templates: Path | None = None  # a folder of mail templates that override the built-in ones
 
 
 @dataclass(frozen=True)
@@ -131,7 +187,6 @@ class Config:
     receipts: Receipts
     digest_to: tuple[str, ...]
     authserv_id: str
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     # [limits]: parse each message in a stoppable worker process (pipeline.inbound.sandbox).
     isolate_parsing: bool = True
     parse_timeout_s: float = 60.0
@@ -161,7 +216,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         raise ConfigError(f"{cfg_path}: [campaign] timezone: unknown time zone {tz_name!r}") from err
     deadline = reader.datetime("campaign", "deadline", tz)
     campaign = Campaign(
-        name=reader.str("campaign", "name", "电子健康码平台应用自查情况报告"),
+        name=reader.required_str("campaign", "name"),
         notice=reader.str("campaign", "notice", ""),
         deadline=deadline,
         timezone=tz,
@@ -170,15 +225,17 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         exempt=tuple(reader.list("campaign", "exempt", [])),
         mailbox_address=reader.str("campaign", "mailbox_address", "").lower(),
         own_domains=tuple(d.lower() for d in reader.list("campaign", "own_domains", [])),
+        rules=_campaign_rules(reader),
     )
 
     env_dir = os.environ.get(DATA_DIR_ENV)
+    file_dir = reader.str("storage", "data_dir", "var")  # read (and so checked) even when overridden
     if data_dir is not None:
         chosen_dir = Path(data_dir)
     elif env_dir:
         chosen_dir = Path(env_dir)
     else:
-        chosen_dir = Path(reader.str("storage", "data_dir", "var"))
+        chosen_dir = Path(file_dir)
     storage = Storage(data_dir=chosen_dir.absolute(), database_url=reader.str("storage", "database_url", ""))
 
     limit_defaults = ParseLimits()
@@ -233,12 +290,13 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         overdue_every_working_days=int(reader.number("reminders", "overdue_every_working_days", 2, int)),
         max_overdue_reminders=int(reader.number("reminders", "max_overdue_reminders", 3, int)),
         quiet_hours=(_parse_clock(quiet[0], cfg_path), _parse_clock(quiet[1], cfg_path)) if quiet else None,
+        templates=reader.optional_path("reminders", "templates"),
     )
     receipts = Receipts(
         send_acknowledgements=reader.bool("receipts", "send_acknowledgements", True),
         send_corrections=reader.bool("receipts", "send_corrections", True),
     )
-    return Config(
+    config = Config(
         path=cfg_path.resolve(),
         campaign=campaign,
         storage=storage,
@@ -251,11 +309,58 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         receipts=receipts,
         digest_to=tuple(reader.list("digest", "to", [])),
         authserv_id=reader.str("security", "authserv_id", "").lower(),
-        raw=raw,
         isolate_parsing=reader.bool("limits", "isolate_parsing", True),
         parse_timeout_s=float(reader.number("limits", "parse_timeout_s", 60.0, float)),
         parse_memory_mb=int(reader.number("limits", "parse_memory_mb", 1024, int)),
     )
+    reader.reject_unknown()  # last: every key above has been read by now
+    return config
+
+
+def _campaign_rules(reader: _Reader) -> CampaignRules:
+    """`[campaign] topic_words`, `sections` and `template_label`: required, the campaign is meaningless without them."""
+    topic = tuple(str(w).strip() for w in reader.list("campaign", "topic_words", []) if str(w).strip())
+    if not topic:
+        raise reader.fail("campaign", "topic_words", '必须填写，例如 ["健康码", "健康卡"]')
+    entries = reader.list("campaign", "sections", [])
+    if not entries:
+        raise reader.fail("campaign", "sections", '必须填写模板的章节，例如 [{ title = "基本情况" }]')
+    if len(entries) > len(SECTION_NUMERALS):
+        raise reader.fail("campaign", "sections", f"最多 {len(SECTION_NUMERALS)} 个章节")
+    sections = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"sections[{number}]"
+        if not isinstance(entry, dict):
+            raise reader.fail("campaign", where, '必须写成 { title = "...", heading = ["..."], required = true }')
+        reader.reject_unknown_in(entry, f"[campaign] {where}", _SECTION_KEYS)
+        title = entry.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise reader.fail("campaign", f"{where}.title", "必须填写章节标题")
+        heading = entry.get("heading", [title])
+        if isinstance(heading, str):
+            heading = [heading]
+        if not isinstance(heading, list) or not heading or not all(isinstance(h, str) and h.strip() for h in heading):
+            raise reader.fail("campaign", f"{where}.heading", "必须是一组非空的词，例如 [\"整改措施\", \"整改情况\"]")
+        required = entry.get("required", False)
+        if not isinstance(required, bool):
+            raise reader.fail("campaign", f"{where}.required", "必须是 true 或 false")
+        sections.append(SectionRule(title.strip(), tuple(h.strip() for h in heading), required))
+    titles = [s.title for s in sections]
+    if len(set(titles)) != len(titles):
+        raise reader.fail("campaign", "sections", "章节标题不能重复")
+    return CampaignRules(
+        topic_words=topic,
+        sections=tuple(sections),
+        template_label=reader.str("campaign", "template_label", ""),
+    )
+
+
+def _suggest(wrong: str, valid: list[str], form: str) -> str:
+    """"，是否想写 X？" for the nearest valid name, or the list of valid names when none is near."""
+    close = difflib.get_close_matches(wrong, valid, n=1, cutoff=0.6)
+    if close:
+        return f"，是否想写 {form.format(close[0])}？"
+    return f"（可用的有：{'、'.join(form.format(v) for v in valid)}）"
 
 
 def _parse_clock(value: str, cfg_path: Path) -> time:
@@ -272,52 +377,75 @@ class _Reader:
         self.raw = raw
         self.cfg_path = cfg_path
         self.base = base
+        self.known: dict[str, set[str]] = {}  # section -> keys read: the schema, by construction
 
     def _get(self, section: str, key: str, default: Any) -> Any:
+        self.known.setdefault(section, set()).add(key)
         table = self.raw.get(section, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{self.cfg_path}: [{section}] must be a table")
         return table.get(key, default)
 
-    def _fail(self, section: str, key: str, what: str) -> ConfigError:
+    def fail(self, section: str, key: str, what: str) -> ConfigError:
         return ConfigError(f"{self.cfg_path}: [{section}] {key}: {what}")
+
+
+    def reject_unknown(self) -> None:
+        """Raise for the first section or key of the file that no setting reads (a typo, most likely)."""
+        sections = sorted(self.known)
+        for section, table in self.raw.items():
+            if section not in self.known:
+                raise ConfigError(f"{self.cfg_path}: 未知配置节 [{section}]{_suggest(section, sections, '[{}]')}")
+            if isinstance(table, dict):
+                self.reject_unknown_in(table, f"[{section}]", tuple(sorted(self.known[section])))
+
+    def reject_unknown_in(self, table: dict[str, Any], where: str, valid: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in valid:
+                raise ConfigError(f"{self.cfg_path}: 未知配置项 {where} {key}{_suggest(key, list(valid), '{}')}")
+
+    def required_str(self, section: str, key: str) -> str:
+        value = self.str(section, key, "")
+        if not value.strip():
+            raise self.fail(section, key, "必须填写")
+        return value
 
     def str(self, section: str, key: str, default: str) -> str:
         value = self._get(section, key, default)
         if not isinstance(value, str):
-            raise self._fail(section, key, "must be a string")
+            raise self.fail(section, key, "must be a string")
         return value
 
     def bool(self, section: str, key: str, default: bool) -> bool:
         value = self._get(section, key, default)
         if not isinstance(value, bool):
-            raise self._fail(section, key, "must be true or false")
+            raise self.fail(section, key, "must be true or false")
         return value
 
     def number(self, section: str, key: str, default: Any, kind: type) -> Any:
         value = self._get(section, key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._fail(section, key, "must be a number")
+            raise self.fail(section, key, "must be a number")
         if value < 0:
-            raise self._fail(section, key, "must not be negative")
+            raise self.fail(section, key, "must not be negative")
         return kind(value)
 
     def list(self, section: str, key: str, default: list[Any]) -> list[Any]:
         value = self._get(section, key, default)
         if not isinstance(value, list):
-            raise self._fail(section, key, "must be a list")
+            raise self.fail(section, key, "must be a list")
         return value
 
     def table(self, section: str, key: str) -> dict[str, Any]:
         value = self._get(section, key, {})
         if not isinstance(value, dict):
-            raise self._fail(section, key, 'must be a table like { name = "..." }')
+            raise self.fail(section, key, 'must be a table like { name = "..." }')
         return value
 
     def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.str(section, key, default)
         if value not in allowed:
-            raise self._fail(section, key, f"must be one of {', '.join(allowed)}")
+            raise self.fail(section, key, f"must be one of {', '.join(allowed)}")
         return value
 
     def path(self, section: str, key: str, default: str) -> Path:
@@ -333,11 +461,11 @@ class _Reader:
             try:
                 value = datetime.fromisoformat(value)
             except ValueError as err:
-                raise self._fail(
+                raise self.fail(
                     section, key, "must be an ISO 8601 time like 2024-07-10T23:59:59+08:00"
                 ) from err
         if not isinstance(value, datetime):
-            raise self._fail(section, key, "is required (ISO 8601 time)")
+            raise self.fail(section, key, "is required (ISO 8601 time)")
         return value if value.tzinfo else value.replace(tzinfo=tz)
 
     def clock(self, section: str, key: str, default: str) -> time:
@@ -345,5 +473,5 @@ class _Reader:
         if isinstance(value, time):
             return value
         if not isinstance(value, str):
-            raise self._fail(section, key, 'must be a time of day like "08:30"')
+            raise self.fail(section, key, 'must be a time of day like "08:30"')
         return _parse_clock(value, self.cfg_path)

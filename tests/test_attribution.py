@@ -14,6 +14,7 @@ from parsers.message import parse_message
 from pipeline.config import load_config
 from pipeline.domain.attribution import AttributionFacts, attribute_message
 from pipeline.domain.matching import normalise
+from pipeline.domain.recognition import Recognizer
 from pipeline.domain.roster import load_roster
 
 from .conftest import ROOT
@@ -70,8 +71,11 @@ def mail(*, sender: str, subject: str, body: str = "请查收。", attachments=(
     return msg.as_bytes()
 
 
+RECOGNIZER = Recognizer(load_config(ROOT / "config.toml").campaign.rules)
+
+
 def attribute(raw: bytes, roster, facts):  # noqa: ANN001
-    return attribute_message(parse_message(raw), roster, facts)
+    return attribute_message(parse_message(raw), roster, facts, RECOGNIZER)
 
 
 @pytest.mark.parametrize(

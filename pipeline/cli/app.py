@@ -28,7 +28,7 @@ from pipeline.outputs.workbook import safe_text
 
 app = typer.Typer(
     name="intake",
-    help="电子健康码自查报告收件与汇总工具（广州市卫生健康委员会）。",
+    help="自查报告收件与汇总工具（活动、截止时间与报告模板见 config.toml 的 [campaign]）。",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from parsers.types import DocumentText, ParsedMessage, Part, PartKind
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.forwards import split_inline_forward
-from pipeline.domain.recognition import Recognition, find_sections, lines_of, names_a_report, recognise_text
+from pipeline.domain.recognition import Recognition, Recognizer, lines_of
 from pipeline.domain.roster import Roster
 from pipeline.domain.senders import is_own_address
 from pipeline.labels import describe_problem
@@ -92,17 +92,23 @@ class _Sender:
     distrust: str = ""  # why the sender address is not evidence (SPF/DKIM/DMARC fail, two From:)
 
 
-def attribute_message(parsed: ParsedMessage, roster: Roster, facts: AttributionFacts) -> AttributionResult:
-    """All decisions for one message: report items with their institution, or why there are none."""
+def attribute_message(
+    parsed: ParsedMessage, roster: Roster, facts: AttributionFacts, recognizer: Recognizer
+) -> AttributionResult:
+    """All decisions for one message: report items with their institution, or why there are none.
+
+    `recognizer` holds the campaign's rules (what a report of this campaign looks like).
+    """
     if parsed.auto_reply:
         return AttributionResult((Decision(ItemPath.MESSAGE, Kind.UNRELATED, reason=f"自动邮件（{parsed.auto_reply}）"),))
-    return AttributionResult(tuple(_Attributor(roster, facts).message(parsed)))
+    return AttributionResult(tuple(_Attributor(roster, facts, recognizer).message(parsed)))
 
 
 class _Attributor:
-    def __init__(self, roster: Roster, facts: AttributionFacts) -> None:
+    def __init__(self, roster: Roster, facts: AttributionFacts, recognizer: Recognizer) -> None:
         self.roster = roster
         self.facts = facts
+        self.recognizer = recognizer
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ class _Attributor:
 
     def no_report_reason(self, parsed: ParsedMessage, substantive: list[Part], decisions: list[Decision]) -> str:
         item_reasons = [d.reason for d in decisions if d.reason]
-        if names_a_report(parsed.subject) and not substantive:
+        if self.recognizer.names_a_report(parsed.subject) and not substantive:
             return "主题称报送报告，但没有附件"
         if item_reasons:
             return "; ".join(dict.fromkeys(item_reasons))
@@ -173,13 +179,14 @@ class _Attributor:
             return [d for d in inner if d.item_path != ItemPath.MESSAGE] or []
         if part.kind is PartKind.DOCUMENT and part.document is not None:
             lines = lines_of(part.document)
-            recognition = recognise_text(lines, filename=part.filename)
+            recognition = self.recognizer.recognise_text(lines, filename=part.filename)
             if not recognition.is_report:
                 return [Decision(part.path, Kind.UNRELATED, reason=recognition.why)]
             return [self.report(part.path, part.filename, part.document, lines, recognition, sender, single=single)]
         return self.unreadable(part, parsed, sender, single=single)
 
     def unreadable(self, part: Part, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
+        names_a_report = self.recognizer.names_a_report
         announces = names_a_report(part.filename) or (single and names_a_report(parsed.subject) and sender.speaks_for_itself)
         if not announces or part.content_type.startswith("image/") and not names_a_report(part.filename):
             return [Decision(part.path, Kind.UNRELATED, reason=f"{describe_problem(part.problem) or '无法读取'}，且未标明是报告")]
@@ -199,11 +206,11 @@ class _Attributor:
         if forwarded is not None and not sender.speaks_for_itself:
             inner_sender = self.sender_context(forwarded.sender_name, forwarded.sender_address, forwarded.subject, forwarded.body)
             lines = [line.strip() for line in forwarded.body.splitlines() if line.strip()]
-            recognition = recognise_text(lines, is_body=True)
+            recognition = self.recognizer.recognise_text(lines, is_body=True)
             if recognition.is_report:
                 return [self.report(ItemPath.BODY, "", None, lines, recognition, inner_sender, single=True)]
         lines = [line.strip() for line in own_part.splitlines() if line.strip()]
-        recognition = recognise_text(lines, is_body=True)
+        recognition = self.recognizer.recognise_text(lines, is_body=True)
         if recognition.is_report:
             return [self.report(ItemPath.BODY, "", None, lines, recognition, sender, single=True)]
         return []
@@ -258,7 +265,7 @@ class _Attributor:
         # when the sender speaks for itself (a hospital sending its own and its branch's reports).
         if single or not any(v > W_MENTION * 2 for v in scores.values()):
             self._score_sender(sender, scores, evidence)
-        sections = find_sections(lines)
+        sections = self.recognizer.find_sections(lines)
         return self.decide(path, scores, evidence, sections=sections, readable=True, sender=sender)
 
     def _score_sender(self, sender: _Sender, scores: dict[str, float], evidence: _Evidence) -> None:

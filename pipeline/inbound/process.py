@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class ProcessResult:
     message_id: int
     parse_ok: bool
-    kind: str  # report | unrelated | needs_review
+    kind: MessageKind
     institutions: tuple[str, ...]
     error: str = ""
 
@@ -132,7 +132,7 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
     if basis != ReceivedBasis.INTERNALDATE:
         received_at, basis = _receipt_time(parsed)
     try:
-        result = attribute_message(parsed, data.roster, data.facts)
+        result = attribute_message(parsed, data.roster, data.facts, data.recognizer)
         kind = _message_kind(result)
         # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
         # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.

@@ -74,8 +74,8 @@ def _environment(folders: tuple[str, ...]) -> Environment:
 
 def template_folders(config: Config) -> tuple[str, ...]:
     """The optional override folder ([reminders] templates) first, then the built-in templates."""
-    override = str(config.raw.get("reminders", {}).get("templates", "") or "")
-    folders = [str(config.path.parent / override)] if override else []
+    override = config.reminders.templates
+    folders = [str(override)] if override is not None else []
     return (*folders, str(TEMPLATE_DIR))
 
 
@@ -85,7 +85,7 @@ def campaign_facts(config: Config) -> dict[str, object]:
     return {
         "campaign": campaign.name,
         "notice": campaign.notice,
-        "template_name": f"附件2《{campaign.name}（模板）》",
+        "template_name": f"{campaign.rules.template_label}《{campaign.name}（模板）》",
         "deadline": f"{deadline.year}年{deadline.month}月{deadline.day}日 {deadline:%H:%M}",
         "deadline_date": f"{deadline.year}年{deadline.month}月{deadline.day}日",
         "mailbox": campaign.mailbox_address or config.smtp.from_address,

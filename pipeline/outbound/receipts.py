@@ -17,7 +17,6 @@ from datetime import datetime
 
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
-from pipeline.domain.recognition import SECTIONS
 from pipeline.domain.senders import is_own_address
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
@@ -32,10 +31,6 @@ _NO_REPLY = re.compile(
     r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster|bounces?|notifications?|auto-?reply)"
     r"([+._-].*)?$"
 )
-_SECTION_LABELS = dict(zip(SECTIONS, ("一、", "二、", "三、"), strict=True))
-# Sections whose absence warrants asking for a corrected file.  三、其他需要说明的事项 is often just
-# "无。", which recognition (rightly, for the spreadsheet) does not count as content: no correction for that.
-REQUIRED_SECTIONS = SECTIONS[:2]
 
 
 @dataclass(frozen=True)
@@ -98,6 +93,7 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
 
 def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], items: dict) -> ReceiptPlan:
     message = view.message
+    rules = ctx.config.campaign.rules
     occasion = f"receipt:{message.sha256}"
     institutions = tuple(dict.fromkeys(d.institution for d in reports))
     files: list[str] = []
@@ -106,7 +102,8 @@ def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], it
         item = items.get((message.id, d.item_path))
         name = item.filename if item is not None and item.filename else "邮件正文"
         sections = d.sections or {}
-        missing = [f"{_SECTION_LABELS[k]}{k}" for k in REQUIRED_SECTIONS if k in sections and not sections[k]]
+        # Only `required` template sections ([campaign] sections) warrant asking for a corrected file.
+        missing = [rules.numbered(k) for k in rules.required_sections if k in sections and not sections[k]]
         if not d.readable:
             why = item.problem if item is not None and item.problem else "无法识别的文件格式"
             problems.append(f"《{name}》无法读取（{why[:60]}），请转换为 .docx 或 PDF 后重新发送")

@@ -152,6 +152,7 @@ def summary_frame(ctx: Context, rows: list[InstitutionStatus], queue: list[Revie
 
 def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookExtras) -> pd.DataFrame:
     tz = ctx.config.campaign.timezone
+    complete = ctx.config.campaign.rules.complete_label  # the template's sections, from [campaign] sections
     records = []
     for r in rows:
         inst = r.institution
@@ -168,7 +169,7 @@ def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookEx
                 "报送次数": len(r.submissions),
                 "发件人": "；".join(dict.fromkeys(s.sender for s in r.submissions)),
                 "附件": "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
-                "三部分齐全": ("是" if latest_sections and all(latest_sections.values()) else "否") if r.last else "",
+                complete: ("是" if latest_sections and all(latest_sections.values()) else "否") if r.last else "",
                 "经哪个区卫健局": "；".join(dict.fromkeys(s.via_bureau for s in r.submissions if s.via_bureau)),
                 "需人工核对": "是" if r.needs_review else "",
                 "核对原因": "；".join(r.review_reasons) or r.exempt_reason,
