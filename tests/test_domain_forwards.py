@@ -27,9 +27,9 @@ def test_foxmail_chinese_block_gives_sender_subject_and_body() -> None:
         "转给信息办，请查收。\n"
         "\n"
         "-------- 转发的邮件 --------\n"
-        "发件人：\"番禺区第二人民医院信息科\" <HeFeng@Panyu-2y.example>\n"
+        '发件人："番禺区第二人民医院信息科" <HeFeng@Panyu-2y.example>\n'
         "发送时间：2024年7月8日(星期一) 上午10:00\n"
-        "收件人：\"wjj\" <wjj@panyu-wjj.example>\n"
+        '收件人："wjj" <wjj@panyu-wjj.example>\n'
         "主题：番禺区第二人民医院电子健康码平台应用自查情况报告\n"
         "\n"
         "您好，附件为我院自查报告。\n"
@@ -60,7 +60,11 @@ def test_gmail_english_block_is_read_the_same_way() -> None:
     own, forward = split_inline_forward(text)
     assert own == "FYI\n"
     assert forward is not None
-    assert (forward.sender_name, forward.sender_address, forward.subject) == ("Zhou Xia", "xxk@syshosp.example", "自查报告")
+    assert (forward.sender_name, forward.sender_address, forward.subject) == (
+        "Zhou Xia",
+        "xxk@syshosp.example",
+        "自查报告",
+    )
     assert forward.body.strip() == "附件为自查报告。"
 
 
@@ -68,8 +72,10 @@ def test_gmail_english_block_is_read_the_same_way() -> None:
 def test_outlook_block_with_a_sent_line_still_gives_the_subject() -> None:
     """GIVEN Outlook's "-----Original Message-----" block From:/Sent:/To:/Subject: WHEN split
     THEN the subject below the Sent: line is read."""
-    text = "-----Original Message-----\nFrom: Zhou Xia <xxk@syshosp.example>\nSent: Monday, July 8, 2024 10:00 AM\n" \
-           "To: xxb@gz.gov.cn\nSubject: 自查报告\n\n附件为自查报告。\n"
+    text = (
+        "-----Original Message-----\nFrom: Zhou Xia <xxk@syshosp.example>\nSent: Monday, July 8, 2024 10:00 AM\n"
+        "To: xxb@gz.gov.cn\nSubject: 自查报告\n\n附件为自查报告。\n"
+    )
     forward = split_inline_forward(text)[1]
     assert forward is not None and forward.subject == "自查报告"
 
@@ -77,21 +83,29 @@ def test_outlook_block_with_a_sent_line_still_gives_the_subject() -> None:
 def test_qq_mail_original_block_with_full_width_colons() -> None:
     """GIVEN QQ Mail's "------------------ 原始邮件 ------------------" with 发件人: and full-width colons
     WHEN split THEN the address is read."""
-    text = "------------------ 原始邮件 ------------------\n发件人:  \"何军\"<xxk@zoc.example>;\n发送时间：2024年7月8日\n主题：自查报告\n\n正文\n"
+    text = '------------------ 原始邮件 ------------------\n发件人:  "何军"<xxk@zoc.example>;\n发送时间：2024年7月8日\n主题：自查报告\n\n正文\n'
     forward = split_inline_forward(text)[1]
-    assert forward is not None and forward.sender_address == "xxk@zoc.example" and forward.subject == "自查报告"
+    assert (
+        forward is not None and forward.sender_address == "xxk@zoc.example" and forward.subject == "自查报告"
+    )
 
 
 def test_html_escaped_angle_brackets_in_the_sender_are_decoded() -> None:
     """GIVEN a sender field rendered from HTML ("&lt;addr&gt;") WHEN split THEN the address is read."""
     text = "---原始邮件---\n发件人: 周霞 &lt;xxk@syshosp.example&gt;\n主题: 报告\n\n正文\n"
     forward = split_inline_forward(text)[1]
-    assert forward is not None and forward.sender_address == "xxk@syshosp.example" and forward.sender_name == "周霞"
+    assert (
+        forward is not None
+        and forward.sender_address == "xxk@syshosp.example"
+        and forward.sender_name == "周霞"
+    )
 
 
 def test_bare_address_without_brackets_is_read() -> None:
     """GIVEN "From: xxk@zoc.example" with no display name WHEN split THEN the address is read, the name empty."""
-    forward = split_inline_forward("---------- Forwarded message ---------\nFrom: xxk@zoc.example\n\nbody\n")[1]
+    forward = split_inline_forward("---------- Forwarded message ---------\nFrom: xxk@zoc.example\n\nbody\n")[
+        1
+    ]
     assert forward is not None and (forward.sender_name, forward.sender_address) == ("", "xxk@zoc.example")
 
 
@@ -103,7 +117,9 @@ def test_first_marker_decides_and_the_first_value_of_a_field_wins() -> None:
         "-------- 转发的邮件 --------\n发件人: 内层 <inner@b.example>\n主题: 内层主题\n\n内层正文\n"
     )
     forward = split_inline_forward(text)[1]
-    assert forward is not None and forward.sender_address == "outer@a.example" and forward.subject == "外层主题"
+    assert (
+        forward is not None and forward.sender_address == "outer@a.example" and forward.subject == "外层主题"
+    )
     assert "inner@b.example" in forward.body and "内层正文" in forward.body
 
 

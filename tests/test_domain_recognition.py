@@ -57,7 +57,9 @@ def test_document_titled_with_the_campaign_topic_is_a_report() -> None:
 def test_report_of_another_campaign_is_not_a_report_even_with_the_same_sections() -> None:
     """GIVEN a 网络安全等级保护自查报告 that borrows the three section headings WHEN recognised THEN it is not
     a report of this campaign."""
-    result = recognise(["广州市番禺区第二人民医院网络安全等级保护自查报告", *BODY], filename="等保自查报告.docx")
+    result = recognise(
+        ["广州市番禺区第二人民医院网络安全等级保护自查报告", *BODY], filename="等保自查报告.docx"
+    )
     assert not result.is_report and "其他专项" in result.why
 
 
@@ -72,14 +74,23 @@ def test_district_summary_table_is_not_a_report() -> None:
 
 def test_blank_template_is_not_a_report() -> None:
     """GIVEN the Annex 2 template unfilled (title "XXX…", headings only) WHEN recognised THEN not a report."""
-    result = recognise(["XXX电子健康码平台应用自查情况报告", "一、基本情况", "二、整改措施及完成时限", "三、其他需要说明的事项"])
+    result = recognise(
+        [
+            "XXX电子健康码平台应用自查情况报告",
+            "一、基本情况",
+            "二、整改措施及完成时限",
+            "三、其他需要说明的事项",
+        ]
+    )
     assert not result.is_report and "空白模板" in result.why
 
 
 def test_filled_template_that_kept_the_xxx_title_is_a_report() -> None:
     """GIVEN a template whose title still reads "XXX…" but with 200+ characters written under the headings
     WHEN recognised THEN it is a report (the content decides, not the forgotten placeholder)."""
-    answer = "我院使用电子健康码平台的系统共3个，均已完成自查，关闭测试接口并修改默认口令，未发现数据泄露。" * 2
+    answer = (
+        "我院使用电子健康码平台的系统共3个，均已完成自查，关闭测试接口并修改默认口令，未发现数据泄露。" * 2
+    )
     lines = ["XXX电子健康码平台应用自查情况报告", "一、基本情况", answer, "二、整改措施及完成时限", answer,
              "三、其他需要说明的事项", answer]  # fmt: skip
     result = recognise(lines)

@@ -167,7 +167,9 @@ def test_as_of_excludes_a_needs_review_item_received_later() -> None:
 def test_exempt_outranks_submissions() -> None:
     """GIVEN an exempt institution that also sent a report WHEN status is computed THEN it is exempt,
     with the reason kept and the submission still listed."""
-    rows = statuses([decision(1, A, DEADLINE - timedelta(days=1))], as_of=LATER, exempt={A: "配置文件设为免报"})
+    rows = statuses(
+        [decision(1, A, DEADLINE - timedelta(days=1))], as_of=LATER, exempt={A: "配置文件设为免报"}
+    )
     assert rows[A].status == "exempt" and rows[A].exempt_reason == "配置文件设为免报"
     assert [s.message_id for s in rows[A].submissions] == [1]
 
@@ -209,7 +211,9 @@ def test_submissions_are_in_receipt_order_with_message_id_breaking_ties() -> Non
     """GIVEN three messages, two received at the same instant WHEN status is computed
     THEN submissions are ordered by receipt time, then by message id."""
     t = DEADLINE - timedelta(days=1)
-    rows = statuses([decision(9, A, t), decision(5, A, t), decision(2, A, t + timedelta(minutes=1))], as_of=LATER)
+    rows = statuses(
+        [decision(9, A, t), decision(5, A, t), decision(2, A, t + timedelta(minutes=1))], as_of=LATER
+    )
     assert [s.message_id for s in rows[A].submissions] == [5, 9, 2]
 
 
@@ -249,7 +253,9 @@ def test_readable_report_does_not_flag_needs_review() -> None:
 def test_needs_review_decision_attaches_to_its_institution_only() -> None:
     """GIVEN a needs_review decision naming A WHEN status is computed THEN A needs review with that reason
     and its status is unchanged (still overdue); B is not flagged."""
-    rows = statuses([decision(1, A, DEADLINE, kind="needs_review", reason="发件人与报告单位不一致")], as_of=LATER)
+    rows = statuses(
+        [decision(1, A, DEADLINE, kind="needs_review", reason="发件人与报告单位不一致")], as_of=LATER
+    )
     assert rows[A].needs_review and rows[A].review_reasons == ("发件人与报告单位不一致",)
     assert rows[A].status == "overdue" and rows[A].submissions == ()
     assert not rows[B].needs_review
@@ -264,7 +270,9 @@ def test_needs_review_decision_attaches_to_every_same_as_row() -> None:
 def test_review_reasons_are_listed_once_each_in_order() -> None:
     """GIVEN the same review reason twice and another one WHEN status is computed THEN each reason appears
     once, in the order the decisions came."""
-    flags = [decision(n, A, DEADLINE, kind="needs_review", reason=r) for n, r in enumerate(("甲", "乙", "甲"), 1)]
+    flags = [
+        decision(n, A, DEADLINE, kind="needs_review", reason=r) for n, r in enumerate(("甲", "乙", "甲"), 1)
+    ]
     assert statuses(flags, as_of=LATER)[A].review_reasons == ("甲", "乙")
 
 
@@ -274,7 +282,10 @@ def test_review_reasons_are_listed_once_each_in_order() -> None:
 def test_submission_made_by_a_clerk_is_marked_manual() -> None:
     """GIVEN one message with an automatic and a manual report item for A WHEN status is computed
     THEN the submission's origin is manual."""
-    items = [decision(1, A, DEADLINE, item_path="1"), decision(1, A, DEADLINE, item_path="2", origin="manual")]
+    items = [
+        decision(1, A, DEADLINE, item_path="1"),
+        decision(1, A, DEADLINE, item_path="2", origin="manual"),
+    ]
     assert statuses(items, as_of=LATER)[A].submissions[0].origin == "manual"
     assert statuses(items[:1], as_of=LATER)[A].submissions[0].origin == "auto"
 
@@ -297,9 +308,13 @@ def test_manual_decision_on_an_item_outranks_the_automatic_one(tmp_path: Path) -
     ctx, message_id = _stored_message(tmp_path, DEADLINE - timedelta(days=1))
     with ctx.db.begin() as conn:
         replace_auto_decisions(conn, message_id, [Decision("1", "report", institution=A, sections=FULL)])
-    assert {r.institution.name: r for r in status_as_of(ctx, LATER)}[A].status == "on_time"  # the auto one counts
+    assert {r.institution.name: r for r in status_as_of(ctx, LATER)}[
+        A
+    ].status == "on_time"  # the auto one counts
     with ctx.db.begin() as conn:
-        save_manual_decision(conn, message_id, Decision("1", "report", institution=B, sections=FULL), by="clerk")
+        save_manual_decision(
+            conn, message_id, Decision("1", "report", institution=B, sections=FULL), by="clerk"
+        )
     rows = {r.institution.name: r for r in status_as_of(ctx, LATER)}
     assert rows[A].status == "overdue" and rows[A].submissions == ()
     assert rows[B].status == "on_time" and rows[B].submissions[0].origin == "manual"
