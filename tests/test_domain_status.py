@@ -239,7 +239,9 @@ def test_decisions_without_institution_or_receipt_time_or_of_other_kinds_do_not_
 def test_unreadable_report_item_flags_needs_review() -> None:
     """GIVEN a report whose only item could not be read WHEN status is computed THEN the institution has
     the submission (it counts for timeliness), marked unreadable, and needs_review with the reason."""
-    row = statuses([decision(1, A, DEADLINE, readable=False, sections={})], as_of=LATER)[A]
+    row = statuses([decision(1, A, DEADLINE - timedelta(days=1), readable=False, sections={})], as_of=LATER)[
+        A
+    ]
     assert row.status == "on_time" and row.submissions[0].readable is False
     assert row.needs_review and row.review_reasons == ("附件无法读取，请人工核对文件",)
 
