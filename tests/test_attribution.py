@@ -157,7 +157,9 @@ def test_bureau_bundle_counts_members_not_the_summary_table(roster, facts):
                                                              ("汇总表.docx", summary_bytes.getvalue())])  # fmt: skip
     result = attribute(raw, roster, facts)
     assert sorted(result.institutions) == ["广州市番禺区第三人民医院", "广州市番禺区第二人民医院"]
-    assert all(d.via_bureau == "广州市番禺区卫生健康局" for d in result.decisions if d.kind == "report")
+    reports = [d for d in result.decisions if d.kind == "report"]
+    assert {d.institution for d in reports} == set(result.institutions)
+    assert all(d.via_bureau == "广州市番禺区卫生健康局" for d in reports)
 
 
 def test_forward_from_colleague_is_attributed_from_the_inner_message(roster, facts):

@@ -189,6 +189,7 @@ def test_review_lists_items_with_stable_ids_and_exact_csv_columns(cfg: Path) -> 
     out = run(cfg, "review", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert out.splitlines()[0] == "item,message_id,received_at,sender,subject,reason,suggestion"
+    assert rows, "the corpus leaves items for review"
     for row in rows:
         assert re.fullmatch(r"\d+(:[\w/]+)?", row["item"])
         assert row["item"].split(":")[0] == row["message_id"]
@@ -215,7 +216,11 @@ def test_assign_outranks_auto_survives_reprocess_and_undo_restores(cfg: Path) ->
     assert target in out
     assert institutions_of(cfg, message_id) == [target]
     after = statuses(cfg)
-    assert after[target]["status"] in ("on_time", "late") and after[target]["submissions"] == 1
+    # The assigned item moves with its receipt time: the target's status follows from it and the deadline.
+    moved = before[auto_name]["first_received_at"]
+    assert moved and after[target]["first_received_at"] == moved and after[target]["submissions"] == 1
+    deadline = load_config(cfg).campaign.deadline
+    assert after[target]["status"] == ("on_time" if datetime.fromisoformat(moved) <= deadline else "late")
     assert after[auto_name]["status"] == "overdue"
 
     run(cfg, "reprocess", "--all")

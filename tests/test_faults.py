@@ -281,6 +281,7 @@ def check_store(ctx: Context, expected: set[str]) -> int:
     shas = [r.sha256 for r in rows]
     assert len(shas) == len(set(shas)) and set(shas) == expected, "messages lost or duplicated"
     assert {r.parse_status for r in rows} <= {"ok", "failed"}, "a message was left pending"
+    assert len({message_id for message_id, _ref in sources}) == len(rows), "a message without its source"
     assert all(n == 1 for n in sources.values()), "a source recorded twice"
     assert all(n == 1 for n in active.values()), "an item decided twice"
     for r in rows:

@@ -114,7 +114,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
 def test_every_file_is_accounted_for(ingested: Ingested) -> None:
     """GIVEN every corpus file WHEN ingested THEN each has a stored row; byte-identical files share one."""
     verdicts = evaluate(ingested.ctx, ingested.folder, ingested.cases)
-    assert all(v.message_id is not None for v in verdicts), [
+    assert verdicts and all(v.message_id is not None for v in verdicts), [
         v.case.name for v in verdicts if v.message_id is None
     ]
     assert len({v.message_id for v in verdicts}) == len(ingested.cases)
@@ -159,8 +159,10 @@ def test_xxe_never_reads_the_file(ingested: Ingested) -> None:
     parsed = parse_message(case.raw)
     hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else ""
     texts = [p.document.text for p in parsed.walk_parts() if p.document is not None]
-    assert all(hostname not in t for t in texts) if hostname else True
     assert any("DTD" in p.problem for p in parsed.walk_parts())
+    if not hostname:
+        pytest.skip("no /etc/hostname on this machine: nothing the XXE could leak")
+    assert all(hostname not in t for t in texts)
 
 
 def test_total_work_per_message_is_bounded() -> None:
@@ -269,7 +271,8 @@ def test_data_dir_is_private(ingested: Ingested) -> None:
     assert (data / "raw").stat().st_mode & 0o777 == 0o700
     raw_files = [p for p in (data / "raw").rglob("*") if p.is_file()]
     assert raw_files and all(p.stat().st_mode & 0o777 == 0o600 for p in raw_files)
-    assert all(p.stat().st_mode & 0o777 == 0o700 for p in (data / "raw").rglob("*") if p.is_dir())
+    raw_dirs = [p for p in (data / "raw").rglob("*") if p.is_dir()]
+    assert raw_dirs and all(p.stat().st_mode & 0o777 == 0o700 for p in raw_dirs)
 
 
 def test_nothing_was_written_outside_the_data_dir(ingested: Ingested) -> None:

@@ -185,7 +185,7 @@ def test_rebuilt_folder_with_chinese_name(setup, imap_account):
     assert summary.ok and (junk.folder, junk.new) == ("垃圾邮件", 3)
     with ctx.db.connect() as conn:
         refs = list(conn.execute(select(message_sources.c.ref)).scalars())
-    assert all(ref.startswith("垃圾邮件/") for ref in refs)
+    assert len(refs) == 3 and all(ref.startswith("垃圾邮件/") for ref in refs)
 
     imap_account.recreate_folder("垃圾邮件")
     with imap_account.client() as client:

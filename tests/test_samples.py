@@ -173,6 +173,7 @@ def test_corpus_size_and_mix(corpus):
 
 def test_expected_institutions_are_roster_names(corpus, roster):
     names = {row["name"] for row in roster}
+    assert corpus.mails
     for mail in corpus.mails:
         assert set(mail.expected_institutions) <= names, mail.name
         if mail.expected_kind == "report":
@@ -211,6 +212,7 @@ def _topmost_received_date(raw: bytes) -> datetime:
 
 
 def test_received_at_is_the_topmost_received_date(corpus):
+    assert corpus.mails
     for mail in corpus.mails:
         assert mail.received_at.utcoffset() == timedelta(hours=8), mail.name
         assert _topmost_received_date(mail.raw) == mail.received_at, mail.name
