@@ -13,9 +13,9 @@ from pathlib import Path
 
 from parsers.message import parse_message
 from parsers.types import ParsedMessage
-from pipeline.domain.contacts import build_facts, load_contacts
 from pipeline.config import Config
 from pipeline.domain.attribution import attribute_message
+from pipeline.domain.contacts import build_facts, load_contacts
 from pipeline.domain.recognition import Recognizer
 from pipeline.domain.roster import Roster, load_roster
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pipeline.domain.forwards import split_inline_forward
 
 
@@ -68,7 +66,6 @@ def test_gmail_english_block_is_read_the_same_way() -> None:
     assert forward.body.strip() == "附件为自查报告。"
 
 
-@pytest.mark.xfail(strict=True, reason="forwards._FIELD lacks Outlook's 'Sent:' line: the block ends there")
 def test_outlook_block_with_a_sent_line_still_gives_the_subject() -> None:
     """GIVEN Outlook's "-----Original Message-----" block From:/Sent:/To:/Subject: WHEN split
     THEN the subject below the Sent: line is read."""

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from pipeline.config import load_config
 from pipeline.context import open_context
 from pipeline.domain.roster import Bureau, Institution, Roster
-from pipeline.domain.status import InstitutionStatus, compute_status, status_as_of
+from pipeline.domain.status import InstitutionStatus, compute_status
 from pipeline.inbound.ingest import ingest_raw
+from pipeline.outputs.snapshot import build_snapshot
 from storage.decisions import Decision, DecisionRow, replace_auto_decisions, save_manual_decision
 from tests.conftest import write_config
 from tests.smtp import simple_mail
@@ -294,7 +295,7 @@ def test_submission_made_by_a_clerk_is_marked_manual() -> None:
 
 # ---------------------------------------------------------------- manual outranks automatic (storage + status)
 # compute_status takes the decisions it is given; the rule lives in fetch_decisions, so these tests
-# store real decisions in SQLite and read status through status_as_of.
+# store real decisions in SQLite and read status through the campaign snapshot.
 
 
 def _stored_message(tmp_path: Path, received_at: datetime):  # noqa: ANN202 - (Context, message id)
@@ -310,14 +311,14 @@ def test_manual_decision_on_an_item_outranks_the_automatic_one(tmp_path: Path) -
     ctx, message_id = _stored_message(tmp_path, DEADLINE - timedelta(days=1))
     with ctx.db.begin() as conn:
         replace_auto_decisions(conn, message_id, [Decision("1", "report", institution=A, sections=FULL)])
-    assert {r.institution.name: r for r in status_as_of(ctx, LATER)}[
+    assert {r.institution.name: r for r in build_snapshot(ctx, LATER).statuses}[
         A
     ].status == "on_time"  # the auto one counts
     with ctx.db.begin() as conn:
         save_manual_decision(
             conn, message_id, Decision("1", "report", institution=B, sections=FULL), by="clerk"
         )
-    rows = {r.institution.name: r for r in status_as_of(ctx, LATER)}
+    rows = {r.institution.name: r for r in build_snapshot(ctx, LATER).statuses}
     assert rows[A].status == "overdue" and rows[A].submissions == ()
     assert rows[B].status == "on_time" and rows[B].submissions[0].origin == "manual"
     ctx.close()
@@ -331,11 +332,11 @@ def test_manual_decision_on_the_whole_message_outranks_every_automatic_item(tmp_
             Decision("2", "needs_review", institution=B, reason="发件人与报告单位不一致")]  # fmt: skip
     with ctx.db.begin() as conn:
         replace_auto_decisions(conn, message_id, auto)
-    before = {r.institution.name: r for r in status_as_of(ctx, LATER)}
+    before = {r.institution.name: r for r in build_snapshot(ctx, LATER).statuses}
     assert before[A].status == "on_time" and before[B].needs_review
     with ctx.db.begin() as conn:
         save_manual_decision(conn, message_id, Decision("message", "unrelated"), by="clerk")
-    rows = {r.institution.name: r for r in status_as_of(ctx, LATER)}
+    rows = {r.institution.name: r for r in build_snapshot(ctx, LATER).statuses}
     assert rows[A].status == "overdue" and rows[A].submissions == ()
     assert not rows[B].needs_review
     ctx.close()

@@ -15,7 +15,7 @@ _MARKER = re.compile(
     r"^\s*[-—=_]{2,}\s*(转发的邮件|转发的消息|转发邮件|原始邮件|原始消息|回复的邮件|Forwarded message|Original Message|Forwarded Message)\s*[-—=_]{2,}\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_FIELD = re.compile(r"^\s*(发件人|From|主题|Subject|发送时间|Date|时间|收件人|To|抄送|Cc)\s*[:：]\s*(.*)$", re.IGNORECASE)
+_FIELD = re.compile(r"^\s*(发件人|From|主题|Subject|发送时间|Sent|Date|时间|日期|收件人|To|抄送|Cc)\s*[:：]\s*(.*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,19 @@ def is_summary_table(lines: list[str]) -> bool:
     return hits >= 3 or ("汇总" in "".join(lines[:3]) and hits >= 1)
 
 
+def _title_tail_removed(rest: str, title: str) -> str:
+    """What follows a section heading once the rest of its title is dropped.
+
+    The heading pattern matches the title's first words ("二、整改措施"); the rest of the
+    printed title ("及完成时限", "的事项") is not an answer and must not fill the section.
+    """
+    rest = _compact(rest)
+    cut = 0
+    while cut < len(rest) and rest[: cut + 1] in title:
+        cut += 1
+    return rest[cut:]
+
+
 @dataclass(frozen=True)
 class Recognizer:
     """The campaign's recognition rules, compiled.  Build once per job: `Recognizer(config.campaign.rules)`."""
@@ -117,7 +130,7 @@ class Recognizer:
         result = dict.fromkeys(titles, False)
         for k, (index, number) in enumerate(positions):
             end = positions[k + 1][0] if k + 1 < len(positions) else len(lines)
-            heading_rest = self.headings[number].sub("", lines[index], count=1)
+            heading_rest = _title_tail_removed(self.headings[number].sub("", lines[index], count=1), titles[number])
             body = _NOT_CONTENT.sub("", "".join(lines[index + 1 : end]) + heading_rest)
             # Any written answer counts, "无。" included: an explicit "nothing to add" fills the section.
             result[titles[number]] = result[titles[number]] or len(body) >= _MIN_SECTION_CHARS
