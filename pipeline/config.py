@@ -15,6 +15,8 @@ here (`Campaign.rules`), compiled once by `pipeline.domain.recognition.Recognize
 
 from __future__ import annotations
 
+import builtins
+import datetime as _dt
 import difflib
 import os
 import stat
@@ -416,13 +418,13 @@ class _Reader:
             raise self.fail(section, key, "must be a string")
         return value
 
-    def bool(self, section: str, key: str, default: bool) -> bool:
+    def bool(self, section: builtins.str, key: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self._get(section, key, default)
         if not isinstance(value, bool):
             raise self.fail(section, key, "must be true or false")
         return value
 
-    def number(self, section: str, key: str, default: Any, kind: type) -> Any:
+    def number(self, section: builtins.str, key: builtins.str, default: Any, kind: type) -> Any:
         value = self._get(section, key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(section, key, "must be a number")
@@ -430,32 +432,32 @@ class _Reader:
             raise self.fail(section, key, "must not be negative")
         return kind(value)
 
-    def list(self, section: str, key: str, default: list[Any]) -> list[Any]:
+    def list(self, section: builtins.str, key: builtins.str, default: builtins.list[Any]) -> builtins.list[Any]:
         value = self._get(section, key, default)
         if not isinstance(value, list):
             raise self.fail(section, key, "must be a list")
         return value
 
-    def table(self, section: str, key: str) -> dict[str, Any]:
+    def table(self, section: builtins.str, key: builtins.str) -> dict[builtins.str, Any]:
         value = self._get(section, key, {})
         if not isinstance(value, dict):
             raise self.fail(section, key, 'must be a table like { name = "..." }')
         return value
 
-    def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, section: builtins.str, key: builtins.str, default: builtins.str, allowed: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(section, key, default)
         if value not in allowed:
             raise self.fail(section, key, f"must be one of {', '.join(allowed)}")
         return value
 
-    def path(self, section: str, key: str, default: str) -> Path:
+    def path(self, section: builtins.str, key: builtins.str, default: builtins.str) -> Path:
         return self.base / self.str(section, key, default)
 
-    def optional_path(self, section: str, key: str) -> Path | None:
+    def optional_path(self, section: builtins.str, key: builtins.str) -> Path | None:
         value = self.str(section, key, "")
         return self.base / value if value else None
 
-    def datetime(self, section: str, key: str, tz: ZoneInfo) -> datetime:
+    def datetime(self, section: builtins.str, key: builtins.str, tz: ZoneInfo) -> _dt.datetime:
         value = self._get(section, key, None)
         if isinstance(value, str):
             try:
@@ -468,7 +470,7 @@ class _Reader:
             raise self.fail(section, key, "is required (ISO 8601 time)")
         return value if value.tzinfo else value.replace(tzinfo=tz)
 
-    def clock(self, section: str, key: str, default: str) -> time:
+    def clock(self, section: builtins.str, key: builtins.str, default: builtins.str) -> time:
         value = self._get(section, key, default)
         if isinstance(value, time):
             return value

@@ -7,6 +7,7 @@ explicitly; a status view is built by `pipeline.outputs.snapshot`.
 
 from __future__ import annotations
 
+import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,3 +49,13 @@ def open_context(config: Config) -> Context:
     data_dir = ensure_data_dir(config.data_dir)
     db = open_database(data_dir, config.storage.database_url)
     return Context(config=config, db=db, raw=RawStore(data_dir))
+
+
+def current_actor(by: str | None = None) -> str:
+    """Who is acting: `--by`, else the OS user, else "unknown"."""
+    if by and by.strip():
+        return by.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no login name in some containers and services
+        return "unknown"

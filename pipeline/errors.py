@@ -1,13 +1,12 @@
-"""The project's exception tree.
+"""The project's exception tree: the root `IntakeError` (defined in `storage.errors`, the lowest layer
+that raises) and one class per situation, each saying when it is raised.
 
-The CLI turns `IntakeError` (and the storage layer's `StorageError`, which
-cannot derive from it because storage/ imports nothing from pipeline/) into a
-clean message and exit code 2.
+The CLI turns every `IntakeError` into a clean message and exit code 2, in one place (`pipeline.cli.main`).
 """
 
 from __future__ import annotations
 
-from storage.errors import RawMissingError, StorageError
+from storage.errors import IntakeError, RawMissingError, StorageError
 
 __all__ = [
     "AmbiguousError",
@@ -21,10 +20,6 @@ __all__ = [
     "StorageError",
     "WorkerLockedError",
 ]
-
-
-class IntakeError(Exception):
-    """Root of every error this project raises on purpose."""
 
 
 class ConfigError(IntakeError):

@@ -14,6 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
+from storage.db import inserted_id
+
 from .schema import audit_log, now_utc, worker_state
 
 SYSTEM_ACTOR = "system"
@@ -43,7 +45,7 @@ def save_audit(
     at: datetime | None = None,
 ) -> int:
     """Append one audit entry; returns its id."""
-    return conn.execute(
+    return inserted_id(conn.execute(
         insert(audit_log).values(
             at=at or now_utc(),
             actor=actor,
@@ -53,7 +55,7 @@ def save_audit(
             details=details or {},
             reason=reason,
         )
-    ).inserted_primary_key[0]
+    ))
 
 
 def fetch_audit(

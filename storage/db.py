@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, insert, select
 from sqlalchemy.exc import OperationalError
 
 from .errors import StorageError
@@ -135,3 +135,11 @@ def migrate(db: Database) -> list[str]:
         log.info("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+def inserted_id(result: CursorResult) -> int:
+    """The primary key of the row an INSERT just added (every table here has an integer one)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StorageError("the database returned no key for the inserted row")
+    return int(key[0])

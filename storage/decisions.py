@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from storage.db import inserted_id
 from storage.vocab import ItemPath, Origin
 
 from .schema import decisions, messages, now_utc
@@ -105,7 +106,7 @@ def save_manual_decision(conn: Connection, message_id: int, decision: Decision, 
         )
         .values(active=False)
     )
-    return conn.execute(
+    return inserted_id(conn.execute(
         insert(decisions).values(
             message_id=message_id,
             item_path=decision.item_path,
@@ -123,7 +124,7 @@ def save_manual_decision(conn: Connection, message_id: int, decision: Decision, 
             note=note,
             active=True,
         )
-    ).inserted_primary_key[0]
+    ))
 
 
 def deactivate_manual_decisions(conn: Connection, message_id: int, item_path: str) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from storage.db import inserted_id
 from storage.vocab import OPEN_DELIVERY_STATES, AddressHealth, DeliveryState
 
 from .schema import learned_contacts, mail_addresses, mail_ledger, now_utc
@@ -93,7 +94,7 @@ def save_new_occasion(
         return None
     try:
         with conn.begin_nested():
-            return conn.execute(
+            return inserted_id(conn.execute(
                 insert(mail_ledger).values(
                     occasion=occasion,
                     kind=kind,
@@ -110,7 +111,7 @@ def save_new_occasion(
                     as_of=as_of,
                     note=note,
                 )
-            ).inserted_primary_key[0]
+            ))
     except IntegrityError:  # another process inserted it between our check and our insert
         return None
 

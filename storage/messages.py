@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from storage.db import inserted_id
 from storage.vocab import BASIS_RANK, ParseState
 
 from .schema import items, message_sources, messages, now_utc
@@ -80,7 +81,7 @@ def save_new_message(
 ) -> int:
     """Insert a message row in state `pending` (parsed later) with its first source; return its id."""
     now = now_utc()
-    message_id = conn.execute(
+    message_id = inserted_id(conn.execute(
         insert(messages).values(
             sha256=sha256,
             size=size,
@@ -96,7 +97,7 @@ def save_new_message(
             problems=[],
             ingested_at=now,
         )
-    ).inserted_primary_key[0]
+    ))
     # A new id has no sources yet: insert without save_source's existence check.
     conn.execute(insert(message_sources).values(message_id=message_id, source=source, ref=ref, seen_at=now))
     return message_id

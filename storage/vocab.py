@@ -54,7 +54,7 @@ class ReceivedBasis(StrEnum):
     UNKNOWN = "unknown"
 
 
-BASIS_RANK = {
+BASIS_RANK: dict[str, int] = {
     ReceivedBasis.UNKNOWN: 0,
     ReceivedBasis.DATE: 1,
     ReceivedBasis.RECEIVED: 2,

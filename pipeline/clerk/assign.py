@@ -8,7 +8,6 @@ move because of it are logged afterwards by `record_status_changes`.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,14 +15,12 @@ from sqlalchemy import and_, delete, select
 
 from parsers.types import PartKind
 from pipeline.campaign_data import CampaignData, load_campaign_data
-from pipeline.clerk.audit import current_actor
 from pipeline.clerk.contacts import save_learned_contact
-from pipeline.context import Context
+from pipeline.context import Context, current_actor
 from pipeline.domain.authenticity import check_sender
-from pipeline.domain.matching import normalise
-from pipeline.domain.roster import Roster, load_roster
+from pipeline.domain.roster import load_roster, resolve_institution
 from pipeline.domain.senders import is_own_address
-from pipeline.errors import AmbiguousError, IntakeError, NotFoundError
+from pipeline.errors import IntakeError, NotFoundError
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels_zh import label
 from pipeline.outputs.history import record_status_changes
@@ -61,42 +58,6 @@ class ExemptResult:
     exempt: bool  # the row is exempt now
     previous_reason: str
     status_changes: int = 0
-
-
-# -- resolving what the clerk typed ------------------------------------------------------------
-
-
-def resolve_institution(roster: Roster, text: str) -> str:
-    """The roster name a clerk means by a name, an alias or a row number.
-
-    Raises NotFoundError (with close names as suggestions) or AmbiguousError (with candidates).
-    """
-    typed = text.strip()
-    if not typed:
-        raise NotFoundError("请输入机构名称、别名或名单序号")
-    found = roster.resolve(typed)
-    if len(found) > 1 and len({roster.group(name)[0] for name in found}) == 1:
-        found = [roster.group(found[0])[0]]  # two rows that are one hospital: either name satisfies both
-    if len(found) == 1:
-        return found[0]
-    if found:
-        candidates = [f"{roster.by_name[n].row} {n}" for n in found]
-        raise AmbiguousError(f"「{typed}」对应 {len(found)} 家机构，请写全称、别名或序号：", candidates)
-    if any(key.startswith("bureau:") for key in roster.index.lookup_exact(normalise(typed))):
-        raise NotFoundError(f"「{typed}」是区卫健局，不在附件1名单上；请指明报告属于哪家机构")
-    if typed.isdigit():
-        raise NotFoundError(f"名单中没有第 {typed} 行（共 {len(roster)} 行，用 intake roster 查看）")
-    raise NotFoundError(f"名单中没有「{typed}」" + _suggest(roster, typed))
-
-
-def _suggest(roster: Roster, typed: str) -> str:
-    names: dict[str, str] = {}
-    for inst in roster:
-        for variant in (inst.name, *inst.aliases):
-            names.setdefault(normalise(variant), inst.name)
-    close = difflib.get_close_matches(normalise(typed), list(names), n=5, cutoff=0.5)
-    picks = list(dict.fromkeys(names[c] for c in close))
-    return "；是否指：" + "、".join(picks) if picks else "（用 intake roster 查看名单）"
 
 
 # -- assign / unrelated / undo -------------------------------------------------------------------

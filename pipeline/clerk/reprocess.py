@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.campaign_data import load_campaign_data
-from pipeline.clerk.audit import current_actor
-from pipeline.context import Context
+from pipeline.context import Context, current_actor
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.inbound.process import Overlapped
 from pipeline.outputs.history import record_status_changes
@@ -163,9 +162,9 @@ def reprocess(
                 AttributionChange(item_id(*key), key[0], key[1], before, after)
             )
     for r in build_snapshot(ctx, moment, data=data).statuses:
-        row, before = statuses_before.get(r.institution.name, (r.institution.row, ""))
-        if before != r.status:
-            summary.status_changes.append(StatusChange(r.institution.name, row, before, r.status))
+        row, was = statuses_before.get(r.institution.name, (r.institution.row, ""))
+        if was != r.status:
+            summary.status_changes.append(StatusChange(r.institution.name, row, was, r.status))
     summary.orphaned_manual = _orphaned_manual(ctx, wanted)
     with ctx.db.begin() as conn:
         save_audit(conn, actor=actor, action=Action.REPROCESS, target=selection.describe(),

@@ -14,19 +14,48 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
-from pipeline.errors import IntakeError
+from pipeline.errors import AmbiguousError, IntakeError
 from pipeline.outputs.workbook import safe_text
 
+
+class _IntakeGroup(TyperGroup):
+    """The one place where the project's errors become a Chinese message and an exit code.
+
+    Exit 2 for any `IntakeError` (bad input, configuration, data files, storage), 3 when the
+    database stayed busy past the retries.  Runs for `intake` and for tests invoking the app alike.
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer's Context is click's
+        try:
+            return super().invoke(ctx)
+        except AmbiguousError as err:
+            err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+            for candidate in err.candidates[:15]:
+                err_console.print(f"  · {escape(candidate)}")
+            raise typer.Exit(2) from err
+        except IntakeError as err:
+            err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+            raise typer.Exit(2) from err
+        except OperationalError as err:
+            if "locked" not in str(err) and "busy" not in str(err):
+                raise
+            err_console.print("[red]错误：[/red]数据库一直忙（后台程序正在大量写入），请稍后再试一次。")
+            raise typer.Exit(3) from err
+
+
 app = typer.Typer(
+    cls=_IntakeGroup,
     name="intake",
     help="自查报告收件与汇总工具（活动、截止时间与报告模板见 config.toml 的 [campaign]）。",
     no_args_is_help=True,

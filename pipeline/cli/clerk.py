@@ -19,11 +19,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy.exc import OperationalError
 
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
-from pipeline.clerk.assign import resolve_institution
 from pipeline.clerk.reprocess import Selection, Verdict, select_messages
 from pipeline.clerk.reprocess import reprocess as reprocess_messages
 from pipeline.cli.app import (
@@ -39,14 +37,13 @@ from pipeline.cli.app import (
     local,
     opened,
 )
-from pipeline.domain.roster import load_roster
-from pipeline.errors import AmbiguousError, IntakeError
+from pipeline.domain.roster import load_roster, resolve_institution
+from pipeline.errors import IntakeError
 from pipeline.labels_zh import label
 from pipeline.outputs.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records, fetch_trail
 from pipeline.outputs.export import export_reports
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import Action, ItemPath, Status
-from storage.errors import StorageError
 
 REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "reason", "suggestion")
 ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]
@@ -62,24 +59,12 @@ class _BusyNotice(logging.Handler):
 
 @contextmanager
 def _clerk_errors() -> Iterator[None]:
+    """While a clerk's command runs, say so when the database is busy and the command is retrying."""
     handler = _BusyNotice(level=logging.WARNING)
     db_log = logging.getLogger("storage.db")
     db_log.addHandler(handler)
     try:
         yield
-    except AmbiguousError as err:
-        err_console.print(f"[red]错误：[/red]{escape(str(err))}")
-        for candidate in err.candidates[:15]:
-            err_console.print(f"  · {escape(candidate)}")
-        raise typer.Exit(2) from err
-    except (IntakeError, StorageError) as err:
-        err_console.print(f"[red]错误：[/red]{escape(str(err))}")
-        raise typer.Exit(2) from err
-    except OperationalError as err:
-        if "locked" not in str(err) and "busy" not in str(err):
-            raise
-        err_console.print("[red]错误：[/red]数据库一直忙（后台程序正在大量写入），请稍后再试一次。")
-        raise typer.Exit(3) from err
     finally:
         db_log.removeHandler(handler)
 

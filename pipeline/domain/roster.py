@@ -8,13 +8,14 @@ Every problem is reported with the file and line, so a clerk can fix it in Excel
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Campaign
 from pipeline.domain.matching import NameIndex, normalise
-from pipeline.errors import DataFileError
+from pipeline.errors import AmbiguousError, DataFileError, NotFoundError
 from pipeline.vocab import Channel
 
 DISTRICTS = ("越秀", "海珠", "荔湾", "天河", "白云", "黄埔", "番禺", "花都", "南沙", "从化", "增城")
@@ -213,3 +214,36 @@ def _read_bureaus(path: Path, roster_rows: set[int]) -> list[Bureau]:
             raise DataFileError(path, line, f"roster_row {roster_row} is not in the roster")
         found.append(Bureau(rec["district"], rec["name"], _split(rec["aliases"]), roster_row))
     return found
+
+
+def resolve_institution(roster: Roster, text: str) -> str:
+    """The roster name a clerk means by a name, an alias or a row number.
+
+    Raises NotFoundError (with close names as suggestions) or AmbiguousError (with candidates).
+    """
+    typed = text.strip()
+    if not typed:
+        raise NotFoundError("请输入机构名称、别名或名单序号")
+    found = roster.resolve(typed)
+    if len(found) > 1 and len({roster.group(name)[0] for name in found}) == 1:
+        found = [roster.group(found[0])[0]]  # two rows that are one hospital: either name satisfies both
+    if len(found) == 1:
+        return found[0]
+    if found:
+        candidates = [f"{roster.by_name[n].row} {n}" for n in found]
+        raise AmbiguousError(f"「{typed}」对应 {len(found)} 家机构，请写全称、别名或序号：", candidates)
+    if any(key.startswith("bureau:") for key in roster.index.lookup_exact(normalise(typed))):
+        raise NotFoundError(f"「{typed}」是区卫健局，不在附件1名单上；请指明报告属于哪家机构")
+    if typed.isdigit():
+        raise NotFoundError(f"名单中没有第 {typed} 行（共 {len(roster)} 行，用 intake roster 查看）")
+    raise NotFoundError(f"名单中没有「{typed}」" + _suggest(roster, typed))
+
+
+def _suggest(roster: Roster, typed: str) -> str:
+    names: dict[str, str] = {}
+    for inst in roster:
+        for variant in (inst.name, *inst.aliases):
+            names.setdefault(normalise(variant), inst.name)
+    close = difflib.get_close_matches(normalise(typed), list(names), n=5, cutoff=0.5)
+    picks = list(dict.fromkeys(names[c] for c in close))
+    return "；是否指：" + "、".join(picks) if picks else "（用 intake roster 查看名单）"

@@ -115,7 +115,7 @@ def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[i
     return Submission(
         message_id=message_id,
         item_paths=tuple(d.item_path for d in reports),
-        received_at=best.received_at,
+        received_at=best.received_at,  # type: ignore[arg-type]  # compute_status skips undated decisions
         sender=best.sender_address,
         filenames=tuple(dict.fromkeys(names)),
         sections=best.sections,
@@ -128,5 +128,5 @@ def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[i
 def count_by_status(rows: Iterable[InstitutionStatus]) -> dict[Status, int]:
     counts = dict.fromkeys(STATUSES, 0)
     for row in rows:
-        counts[row.status] += 1
+        counts[Status(row.status)] += 1
     return counts

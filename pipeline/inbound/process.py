@@ -15,7 +15,7 @@ from parsers.types import ParsedMessage
 from pipeline.campaign_data import CampaignData
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionResult, attribute_message
-from pipeline.errors import IntakeError, StorageError
+from pipeline.errors import IntakeError
 from pipeline.inbound.sandbox import ParseHandle, begin_parse
 from pipeline.vocab import Kind, MessageKind, ReceivedBasis
 from storage.decisions import replace_auto_decisions
@@ -56,12 +56,14 @@ class Overlapped:
 
     def push(self, message_id: int, *, raw: bytes | None = None) -> None:
         previous, self._previous = self._previous, None
-        parsed = previous.collect() if previous is not None else None
+        if previous is None:
+            self._previous = start_processing(self.ctx, self.data, message_id, raw=raw)
+            return
+        parsed = previous.collect()
         try:
             self._previous = start_processing(self.ctx, self.data, message_id, raw=raw)
         finally:  # recorded even when the next one cannot start
-            if previous is not None:
-                self.results.append(previous.record(parsed))
+            self.results.append(previous.record(parsed))
 
     def close(self) -> None:
         previous, self._previous = self._previous, None
@@ -152,7 +154,7 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
                 processed=True,
             )
             replace_auto_decisions(conn, message_id, result.decisions)
-    except (StorageError, IntakeError):
+    except IntakeError:
         raise  # disk full, locked for too long, bad data files: stop the run, say why
     except Exception as err:  # a bug or a value the database refuses: a failed row, not a pending one
         # that would stop every later run at the same message
@@ -190,7 +192,7 @@ def _receipt_problem(basis: str) -> list[str]:
     return []
 
 
-def _message_kind(result: AttributionResult) -> str:
+def _message_kind(result: AttributionResult) -> MessageKind:
     kinds = {d.kind for d in result.decisions}
     if Kind.NEEDS_REVIEW in kinds:
         return MessageKind.NEEDS_REVIEW

@@ -359,7 +359,7 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytes:
             raise EOFError
         filled += got
     view.release()
-    return bytes(buf) if size < (1 << 20) else buf
+    return bytes(buf) if size < (1 << 20) else buf  # type: ignore[return-value]  # a bytearray reads as bytes
 
 
 # -- the child side ------------------------------------------------------------------------------

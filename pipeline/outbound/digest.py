@@ -32,7 +32,7 @@ class DigestSummary:
     occasion: str
     delivery: Delivery | None = None
     skipped: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[Status, int] = field(default_factory=dict)
     arrived: list[str] = field(default_factory=list)
     newly_overdue: list[str] = field(default_factory=list)
     review: int = 0
@@ -114,4 +114,4 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
 def _previous_digest(ledger: list[LedgerRow], occasion: str, as_of: datetime) -> LedgerRow | None:
     earlier = [r for r in ledger if r.kind == MailKind.DIGEST and r.occasion != occasion and r.status in (DeliveryState.SENT, DeliveryState.DRY_RUN)
                and r.as_of is not None and r.as_of < as_of]  # fmt: skip
-    return max(earlier, key=lambda r: r.as_of) if earlier else None
+    return max(earlier, key=lambda r: r.as_of or as_of) if earlier else None

@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email import policy
+from email.message import Message
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
@@ -243,7 +244,7 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
     current = {p.occasion for p in summary.plans if not p.skipped}
     with Outbox(ctx, dry_run=dry, clock=as_of) as outbox:
         for plan in summary.plans:
-            if not plan.skipped:
+            if not plan.skipped and occasion is not None:
                 summary.deliveries[plan.occasion] = outbox.deliver(
                     compose_reminder(ctx, data.roster, plan, occasion, as_of)
                 )
@@ -321,7 +322,7 @@ def read_bounce(raw: bytes) -> dict[str, str] | None:
         saw_report = True
         blocks = part.get_payload()
         for block in blocks[1:] if isinstance(blocks, list) else []:
-            if str(block.get("Action", "")).strip().lower() != "failed":
+            if not isinstance(block, Message) or str(block.get("Action", "")).strip().lower() != "failed":
                 continue
             recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
             address = recipient.partition(";")[2].strip().strip("<>").lower()

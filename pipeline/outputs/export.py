@@ -35,10 +35,8 @@ import pandas as pd
 from parsers.documents import sniff as ct
 from parsers.documents import sniff_content_type
 from parsers.types import ParsedMessage, Part
-from pipeline.clerk.assign import resolve_institution
-from pipeline.clerk.audit import current_actor
-from pipeline.context import Context
-from pipeline.domain.roster import load_roster
+from pipeline.context import Context, current_actor
+from pipeline.domain.roster import load_roster, resolve_institution
 from pipeline.domain.status import InstitutionStatus, Submission
 from pipeline.errors import IntakeError
 from pipeline.inbound.reparse import reparse
@@ -391,7 +389,7 @@ def _blobs(node: Message) -> list[bytes]:
                     out.append(serialise(payload[0]))
                 except Exception:
                     continue
-            body = payload[0].get_payload()
+            body = payload[0].get_payload() if isinstance(payload[0], Message) else None
             text = body if isinstance(body, str) else ""
         else:
             text = payload if isinstance(payload, str) else ""
@@ -408,4 +406,4 @@ def _blobs(node: Message) -> list[bytes]:
         data = node.get_payload(decode=True)
     except Exception:
         return []
-    return [data] if data else []
+    return [data] if isinstance(data, bytes) and data else []

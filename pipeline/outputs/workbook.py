@@ -177,7 +177,7 @@ def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookEx
         )
     frame = pd.DataFrame(records)
     for column, values in extras.status_columns.items():
-        frame[column] = [values.get(r.institution.name, "") for r in rows]
+        frame[column] = pd.Series([values.get(r.institution.name, "") for r in rows], index=frame.index, dtype=object)
     return frame
 
 

@@ -102,9 +102,9 @@ def plan_units(ctx: Context) -> list[Unit]:
     # The protected units always report, but not always on time.
     pair_units = [unit for unit in units if len(unit.members) > 1]
     two_in_one = [by_name[name] for name in TWO_IN_ONE if name in by_name]
-    for group, chance in ((pair_units, 0.25), (two_in_one, 0.2)):
+    for chosen, chance in ((pair_units, 0.25), (two_in_one, 0.2)):
         if rng.random() < chance:
-            for unit in group:
+            for unit in chosen:
                 unit.fate = "late"
     # Near-identical names must not share a fate, or a matcher that confuses them passes.
     split(NEAR_GROUPS[0], "overdue")

@@ -19,6 +19,7 @@ import io
 import random
 import re
 import zipfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -219,7 +220,7 @@ def docx_report(spec: ReportSpec, *, saved_at: datetime) -> bytes:
 
 
 def summary_docx(
-    title: str, header_row: tuple[str, ...], rows: list[tuple[str, ...]], *, author: str, saved_at: datetime
+    title: str, header_row: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, author: str, saved_at: datetime
 ) -> bytes:
     """A district summary as a Word table (some bureaus send the table in Word)."""
     document = _new_document(author, title, saved_at)
@@ -239,7 +240,7 @@ def summary_docx(
 
 
 def summary_xlsx(
-    title: str, header_row: tuple[str, ...], rows: list[tuple[str, ...]], *, author: str, saved_at: datetime
+    title: str, header_row: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, author: str, saved_at: datetime
 ) -> bytes:
     """A district summary workbook: a merged title row, a header, one row per institution."""
     workbook = Workbook()
