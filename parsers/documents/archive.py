@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from parsers.documents.base import Context, LimitExceeded, Outcome, human_size, short, unreadable
 from parsers.documents.xmlguard import DtdScanner
-from parsers.types import ParseLimits, Part, PartKind
+from parsers.types import ParseLimits, Part, PartKind, Problem, ProblemCode
 
 _CHUNK = 1 << 20
 _RATIO_FLOOR = 1_000_000  # small members may legitimately compress extremely well (blank xml)
@@ -53,7 +53,7 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, scan_xm
     """
     if info.file_size > cap:
         raise LimitExceeded(
-            f"zip bomb: member {info.filename!r} declares {human_size(info.file_size)}, "
+            f"member {info.filename!r} declares {human_size(info.file_size)}, "
             f"over the {human_size(cap)} left"
         )
     scanner = DtdScanner(info.filename) if scan_xml else None
@@ -64,7 +64,7 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, scan_xm
         while chunk := fp.read(_CHUNK):
             total += len(chunk)
             if total > cap:
-                raise LimitExceeded(f"zip bomb: member {info.filename!r} expands beyond {human_size(cap)}")
+                raise LimitExceeded(f"member {info.filename!r} expands beyond {human_size(cap)}")
             if scanner is not None:
                 scanner.feed(chunk)
             chunks.append(chunk)
@@ -73,7 +73,7 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, scan_xm
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def check_zip(zf: zipfile.ZipFile, limits: ParseLimits, *, max_members: int | None = None) -> str | None:
+def check_zip(zf: zipfile.ZipFile, limits: ParseLimits, *, max_members: int | None = None) -> Problem | None:
     """Vet an archive from its central directory alone; return a problem, or None when safe.
 
     Checks member count, total declared size, per-member compression ratio and
@@ -83,34 +83,35 @@ def check_zip(zf: zipfile.ZipFile, limits: ParseLimits, *, max_members: int | No
     infos = zf.infolist()
     member_cap = limits.max_archive_members if max_members is None else max_members
     if len(infos) > member_cap:
-        return f"zip has {len(infos)} members, over the limit of {member_cap}"
+        return Problem(ProblemCode.ARCHIVE_TOO_MANY, f"zip has {len(infos)} members, over the limit of {member_cap}")
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_expanded_bytes:
-        return f"zip bomb: declared expanded size {human_size(declared)} exceeds limit"
+        return Problem(ProblemCode.ZIP_BOMB, f"declared expanded size {human_size(declared)} exceeds limit")
     for info in infos:
         if info.file_size > _RATIO_FLOOR:
             ratio = info.file_size / max(info.compress_size, 1)
             if ratio > limits.max_compression_ratio:
-                return (
-                    f"zip bomb: member {info.filename!r} compression ratio {ratio:.0f}:1 "
-                    f"exceeds limit {limits.max_compression_ratio:.0f}:1"
+                return Problem(
+                    ProblemCode.ZIP_BOMB,
+                    f"member {info.filename!r} compression ratio {ratio:.0f}:1 "
+                    f"exceeds limit {limits.max_compression_ratio:.0f}:1",
                 )
     return _check_overlap(zf, infos)
 
 
-def _check_overlap(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | None:
+def _check_overlap(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Problem | None:
     fp = zf.fp
     if fp is None:
-        return "zip is closed"
+        return Problem(ProblemCode.READER_FAILED, "zip is closed")
     end_of_data = getattr(zf, "start_dir", None)
     previous_end = 0
     previous_offset = -1
     for info in sorted(infos, key=lambda i: i.header_offset):
         offset = info.header_offset
         if offset == previous_offset:
-            return "zip bomb: overlapping entries (two members share one local header)"
+            return Problem(ProblemCode.ZIP_BOMB, "overlapping entries (two members share one local header)")
         if offset < previous_end:
-            return "zip bomb: overlapping entries (member data overlaps the next member)"
+            return Problem(ProblemCode.ZIP_BOMB, "overlapping entries (member data overlaps the next member)")
         fp.seek(offset)
         header = fp.read(30)
         extra = 0
@@ -120,7 +121,7 @@ def _check_overlap(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | N
         previous_offset = offset
         previous_end = offset + 30 + extra + info.compress_size
         if end_of_data is not None and previous_end > end_of_data:
-            return "zip bomb: overlapping entries (member data overlaps the central directory)"
+            return Problem(ProblemCode.ZIP_BOMB, "overlapping entries (member data overlaps the central directory)")
     return None
 
 
@@ -189,10 +190,10 @@ def read_zip(ctx: Context) -> Outcome:
     """Kind ARCHIVE: one child Part per file member, in central-directory order."""
     zf = ctx.zf
     if zf is None:
-        return unreadable(f"truncated zip: bad zip central directory ({ctx.zip_error})")
+        return unreadable(ProblemCode.TRUNCATED, f"zip: bad zip central directory ({ctx.zip_error})")
     limits = ctx.limits
     if ctx.archive_depth >= limits.max_archive_depth:
-        return unreadable(f"archive nested too deeply (more than {limits.max_archive_depth} levels)")
+        return unreadable(ProblemCode.ARCHIVE_TOO_DEEP, f"more than {limits.max_archive_depth} levels")
     problem = check_zip(zf, limits)
     if problem:
         return unreadable(problem)
@@ -206,46 +207,47 @@ def read_zip(ctx: Context) -> Outcome:
     declared = sum(i.file_size for i in infos)
     if declared > budget.expanded_left:
         return unreadable(
-            f"zip bomb: declared expanded size {human_size(declared)} exceeds the "
+            ProblemCode.ZIP_BOMB,
+            f"declared expanded size {human_size(declared)} exceeds the "
             f"{human_size(budget.expanded_left)} left for this attachment"
         )
     if len(infos) > budget.members_left:
-        return unreadable(f"too many archive members in this attachment (limit {limits.max_archive_members})")
+        return unreadable(ProblemCode.ARCHIVE_TOO_MANY, f"limit {limits.max_archive_members} per attachment")
     budget.members_left -= len(infos)
     children: list[Part] = []
-    warnings: list[str] = []
+    warnings: list[Problem] = []
     for index, info in enumerate(infos, 1):
         name = member_name(info)
         path = f"{ctx.path}/{index}"
         declared_type = declared_type_for(name)
         if info.flag_bits & _ENCRYPTED:
-            children.append(_member_part(ctx, info, name, path, declared_type, "encrypted zip member"))
+            children.append(_member_part(ctx, info, name, path, declared_type, Problem(ProblemCode.ENCRYPTED_ZIP)))
             continue
         try:
             data = read_member(zf, info, budget.expanded_left)
         except LimitExceeded as exc:
-            children.append(_member_part(ctx, info, name, path, declared_type, str(exc)))
-            warnings.append(f"stopped at member {index}: expansion limit reached")
+            children.append(_member_part(ctx, info, name, path, declared_type, exc.problem))
+            warnings.append(Problem(ProblemCode.ZIP_BOMB, f"stopped at member {index}: expansion limit reached"))
             break
         except NotImplementedError:
-            reason = f"unsupported zip compression method {info.compress_type}"
+            reason = Problem(ProblemCode.UNSUPPORTED, f"zip compression method {info.compress_type}")
             children.append(_member_part(ctx, info, name, path, declared_type, reason))
             continue
         except Exception as exc:  # BadZipFile (bad CRC, header mismatch), zlib.error, EOFError
-            reason = f"corrupt zip member: {short(exc)}"
+            reason = Problem(ProblemCode.CORRUPT, f"zip member: {short(exc)}")
             children.append(_member_part(ctx, info, name, path, declared_type, reason))
             continue
         budget.expanded_left -= len(data)
         assert ctx.read_child is not None
         child = ctx.read_child(data, name, declared_type, path, ctx.archive_depth + 1)
         if _unsafe(name):
-            child = _with_warning(child, "unsafe path in member name (kept as a name only)")
+            child = _with_warning(child, Problem(ProblemCode.UNSAFE_NAME, "unsafe path in member name (kept as a name only)"))
         children.append(child)
     return Outcome(PartKind.ARCHIVE, children=tuple(children), warnings=warnings)
 
 
 def _member_part(
-    ctx: Context, info: zipfile.ZipInfo, name: str, path: str, declared_type: str, problem: str
+    ctx: Context, info: zipfile.ZipInfo, name: str, path: str, declared_type: str, problem: Problem
 ) -> Part:
     """An UNREADABLE member whose content was never decompressed (hash of its stored bytes)."""
     raw = b""
@@ -267,5 +269,5 @@ def _member_part(
     )
 
 
-def _with_warning(part: Part, warning: str) -> Part:
+def _with_warning(part: Part, warning: Problem) -> Part:
     return replace(part, warnings=(*part.warnings, warning))

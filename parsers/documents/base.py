@@ -11,17 +11,29 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from parsers.types import DocumentText, ParsedMessage, ParseLimits, Part, PartKind
+from parsers.types import DocumentText, ParsedMessage, ParseLimits, Part, PartKind, Problem, ProblemCode
 
 MessageParser = Callable[[bytes, int], ParsedMessage]
 
 
 class LimitExceeded(Exception):
-    """A size or count bound was hit; the message is the clerk-facing reason."""
+    """A size or count bound was hit; `code` says which kind, the message gives the figures."""
+
+    def __init__(self, detail: str, code: ProblemCode = ProblemCode.ZIP_BOMB) -> None:
+        super().__init__(detail)
+        self.code = code
+
+    @property
+    def problem(self) -> Problem:
+        return Problem(self.code, str(self))
 
 
 class UnsafeXml(Exception):
     """An XML part carries a DTD (DOCTYPE/ENTITY): refused before any parser sees it."""
+
+    @property
+    def problem(self) -> Problem:
+        return Problem(ProblemCode.UNSAFE_XML, str(self))
 
 
 @dataclass(slots=True)
@@ -68,11 +80,13 @@ class Outcome:
     document: DocumentText | None = None
     children: tuple[Part, ...] = ()
     message: ParsedMessage | None = None
-    problem: str = ""
-    warnings: list[str] = field(default_factory=list)
+    problem: Problem | None = None
+    warnings: list[Problem] = field(default_factory=list)
 
 
-def unreadable(problem: str, warnings: list[str] | None = None) -> Outcome:
+def unreadable(code: ProblemCode | Problem, detail: str = "", warnings: list[Problem] | None = None) -> Outcome:
+    """An UNREADABLE outcome with its problem (a code and detail, or a ready Problem)."""
+    problem = code if isinstance(code, Problem) else Problem(code, detail)
     return Outcome(PartKind.UNREADABLE, problem=problem, warnings=list(warnings or ()))
 
 
@@ -101,8 +115,8 @@ class TextBudget:
         self.left -= len(text)
         return text
 
-    def warnings(self) -> list[str]:
-        return [f"text truncated at {self.limit} characters"] if self.truncated else []
+    def warnings(self) -> list[Problem]:
+        return [Problem(ProblemCode.TEXT_TRUNCATED, f"{self.limit} characters")] if self.truncated else []
 
 
 def human_size(n: float) -> str:

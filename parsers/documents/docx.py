@@ -42,7 +42,7 @@ from parsers.documents.base import (
     unreadable,
 )
 from parsers.documents.wordml import W_SECTPR, Extractor, Styles
-from parsers.types import DocumentText, ParseLimits, PartKind
+from parsers.types import DocumentText, ParseLimits, PartKind, Problem, ProblemCode
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -94,7 +94,8 @@ class _PkgReader:
         if info.file_size > self._part_cap:
             raise LimitExceeded(
                 f"xml part {membername} is {human_size(info.file_size)}, over the "
-                f"{human_size(self._part_cap)} limit"
+                f"{human_size(self._part_cap)} limit",
+                ProblemCode.TOO_LARGE,
             )
         data = read_member(self._zf, info, min(self._part_cap, self._left), scan_xml=True)
         self._left -= len(data)
@@ -145,32 +146,32 @@ def read_docx(ctx: Context) -> Outcome:
     """Kind DOCUMENT for a readable Word package, UNREADABLE with a reason otherwise."""
     zf = ctx.zf
     if zf is None:
-        return unreadable(f"truncated docx: bad zip central directory ({ctx.zip_error})")
-    warnings = ["macro-enabled document: macros not run"] if ctx.content_type in _MACRO_TYPES else []
+        return unreadable(ProblemCode.TRUNCATED, f"docx: bad zip central directory ({ctx.zip_error})")
+    warnings = [Problem(ProblemCode.MACRO)] if ctx.content_type in _MACRO_TYPES else []
     # Package members are not attachments: allow many (a report with hundreds of photos is normal).
     problem = check_zip(zf, ctx.limits, max_members=ctx.limits.max_archive_members * 20)
     if problem:
-        return unreadable(problem, warnings)
+        return unreadable(problem, warnings=warnings)
     reader = _PkgReader(zf, ctx.limits, ctx.budget)
     try:
         package = _open_package(reader)
         main = package.main_document_part
     except (LimitExceeded, UnsafeXml) as exc:
-        return unreadable(str(exc), warnings)
+        return unreadable(exc.problem, warnings=warnings)
     except KeyError as exc:
-        return unreadable(f"docx is missing a part: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx is missing a part: {short(exc)}", warnings)
     except etree.XMLSyntaxError as exc:
-        return unreadable(f"docx has malformed xml: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx has malformed xml: {short(exc)}", warnings)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        return unreadable(f"corrupt docx: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx: {short(exc)}", warnings)
     except Exception as exc:  # python-docx on a structurally odd package (ValueError, TypeError...)
-        return unreadable(f"docx could not be read: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx could not be read: {short(exc)}", warnings)
     finally:
         ctx.budget.expanded_left -= reader.read_bytes
     element = getattr(main, "element", None)
     body = getattr(element, "body", None)
     if element is None:
-        return unreadable("docx main part is not a Word document", warnings)
+        return unreadable(ProblemCode.CORRUPT, "docx main part is not a Word document", warnings)
     try:
         styles_el = main.part_related_by(RT.STYLES).element
     except (KeyError, ValueError, AttributeError):

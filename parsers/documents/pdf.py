@@ -14,7 +14,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from parsers.documents.base import Context, Outcome, TextBudget, short, unreadable
-from parsers.types import DocumentText, Paragraph, PartKind
+from parsers.types import DocumentText, Paragraph, PartKind, Problem, ProblemCode
 
 # pypdf logs warnings that quote fragments of the document: no mail content may reach the logs.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -26,28 +26,28 @@ def read_pdf(ctx: Context) -> Outcome:
     try:
         return _read_pdf(ctx)
     except Exception as exc:  # PdfReadError, PdfStreamError and pypdf's odd failures on damaged files
-        return unreadable(f"corrupt pdf: {short(exc)}")
+        return unreadable(ProblemCode.CORRUPT, f"pdf: {short(exc)}")
 
 
 def _read_pdf(ctx: Context) -> Outcome:
     reader = PdfReader(io.BytesIO(ctx.data), strict=False)
-    warnings: list[str] = []
+    warnings: list[Problem] = []
     if reader.is_encrypted:
         try:
             if reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-                return unreadable("encrypted pdf")
+                return unreadable(ProblemCode.ENCRYPTED_PDF)
         except DependencyError:
-            return unreadable("encrypted pdf (AES: no crypto library installed)")
-        warnings.append("encrypted pdf opened with the empty user password")
+            return unreadable(ProblemCode.ENCRYPTED_PDF, "AES: no crypto library installed")
+        warnings.append(Problem(ProblemCode.WEAK_ENCRYPTION, "pdf opened with the empty user password"))
     budget = TextBudget(ctx.limits.max_text_chars)
     paragraphs: list[Paragraph] = []
     try:
         pages = reader.pages
         page_count = len(pages)
     except FileNotDecryptedError:
-        return unreadable("encrypted pdf")
+        return unreadable(ProblemCode.ENCRYPTED_PDF)
     if page_count > _MAX_PAGES:
-        warnings.append(f"only the first {_MAX_PAGES} of {page_count} pages read")
+        warnings.append(Problem(ProblemCode.PAGES_CUT, f"first {_MAX_PAGES} of {page_count} pages read"))
     failed = 0
     for number in range(1, min(page_count, _MAX_PAGES) + 1):
         if budget.exhausted:
@@ -55,7 +55,7 @@ def _read_pdf(ctx: Context) -> Outcome:
         try:
             text = pages[number - 1].extract_text() or ""
         except FileNotDecryptedError:
-            return unreadable("encrypted pdf")
+            return unreadable(ProblemCode.ENCRYPTED_PDF)
         except Exception:  # one malformed content stream must not lose the other pages
             failed += 1
             continue
@@ -69,9 +69,9 @@ def _read_pdf(ctx: Context) -> Outcome:
                 break
             paragraphs.append(Paragraph(line, where=where))
     if failed:
-        warnings.append(f"text extraction failed on {failed} page(s)")
+        warnings.append(Problem(ProblemCode.PARTIAL, f"text extraction failed on {failed} page(s)"))
     if not paragraphs:
-        return unreadable("pdf has no text layer (scan?)", warnings)
+        return unreadable(ProblemCode.SCAN_NO_TEXT, "pdf has no text layer", warnings)
     document = DocumentText(paragraphs=tuple(paragraphs), title=_title(reader))
     return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + budget.warnings())
 

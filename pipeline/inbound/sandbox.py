@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from parsers.types import ParsedMessage, ParseLimits
+from parsers.types import ParsedMessage, ParseLimits, Problem, ProblemCode
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,12 @@ class ParseHandle:
 
 
 def _attachments_not_read(parsed: ParsedMessage, reason: str) -> ParsedMessage:
-    parts = tuple(replace(p, problem=f"not read: {reason}") for p in parsed.attachments)
-    problems = [p for p in parsed.problems if not p.startswith("more than 0 attachments")]
+    parts = tuple(replace(p, problem=Problem(ProblemCode.PARSE_STOPPED, reason)) for p in parsed.attachments)
+    problems = [p for p in parsed.problems if p.code is not ProblemCode.ATTACHMENT_LIMIT]
     if parts:
-        problems.append(f"attachments not read: {reason}")
+        problems.append(Problem(ProblemCode.PARSE_STOPPED, f"attachments not read: {reason}"))
     else:
-        problems.append(f"first parse stopped ({reason}); second parse succeeded")
+        problems.append(Problem(ProblemCode.PARSE_STOPPED, f"first parse stopped ({reason}); second parse succeeded"))
     return replace(parsed, attachments=parts, problems=tuple(problems))
 
 
