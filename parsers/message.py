@@ -196,6 +196,7 @@ class _Walker:
         self.parts: list[Part] = []
         self.expanded = 0  # bytes of attachments read so far, members and attached messages included
         self.text_chars = 0  # document text extracted so far
+        self.ocr = documents.OcrBudget(limits.max_message_ocr_s)
 
     def visit(self, part: Message, *, mime_depth: int) -> None:
         if mime_depth > self.limits.max_mime_depth:
@@ -274,6 +275,7 @@ class _Walker:
             parse_message=lambda data, depth: parse_message(
                 data, limits=self.limits, depth=depth, path_prefix=f"{path}/"
             ),
+            ocr=self.ocr,
         )
         for sub in node.walk():
             self.expanded += sub.size

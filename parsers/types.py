@@ -207,6 +207,13 @@ class ParseLimits:
     # Total work per message, across all its attachments (zip members and attached messages included).
     max_message_expanded_bytes: int = 300_000_000
     max_message_text_chars: int = 10_000_000
+    # OCR of scans and photos (parsers.documents.ocr), per document.
+    max_ocr_pages: int = 5  # first, last, then the rest in order
+    ocr_timeout_s: float = 30.0  # no new page is started after this long
+    max_image_pixels: int = 40_000_000  # larger images are refused from their header, never decoded
+    ocr_dpi: int = 150  # PDF pages are rendered at this resolution for OCR
+    max_message_ocr_s: float = 45.0  # OCR time for all documents of one message together
+    min_ocr_pixels: int = 250_000  # smaller images (logos, signatures, icons) are not OCR'd
 
 
 EMPTY_ADDRESS = Address("", "")

@@ -186,7 +186,7 @@ def test_every_limit_is_in_config_toml_with_a_default() -> None:
     for key in keys | {"max_message_bytes", "isolate_parsing", "parse_timeout_s", "parse_memory_mb"}:
         assert re.search(rf"^{key} = ", limits, re.MULTILINE), key
     config = load_config(ROOT / "config.toml")
-    assert config.isolate_parsing and config.parse_timeout_s == 60 and config.parse_memory_mb == 1024
+    assert config.isolate_parsing and config.parse_timeout_s == 60 and config.parse_memory_mb == 1536
 
 
 # -- outputs ------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from parsers.documents import sniff as ct  # the module; not re-bound below, so imports of it work
 from parsers.documents.archive import check_zip, read_zip
-from parsers.documents.base import Budget, Context, Outcome, human_size, short, unreadable
+from parsers.documents.base import Budget, Context, OcrBudget, Outcome, human_size, short, unreadable
 from parsers.documents.docx import read_docx
+from parsers.documents.images import read_image
 from parsers.documents.pdf import read_pdf
 from parsers.documents.sheets import read_xls, read_xlsx
 from parsers.documents.text import decode_text, normalize_charset, read_html, read_text
@@ -50,6 +51,10 @@ READERS: dict[str, Reader] = {
     ct.XML: read_html,
     ct.ZIP: read_zip,
     ct.MESSAGE: _read_message,
+    "image/png": read_image,
+    "image/jpeg": read_image,
+    "image/tiff": read_image,
+    "image/gif": read_image,
 }
 
 # Types recognised but not read, with the code and detail recorded for them.
@@ -80,6 +85,7 @@ _WHOLE_DOCUMENT = frozenset({ct.PDF, ct.XLS, ct.TEXT, ct.HTML, ct.XML})
 
 __all__ = [
     "READERS",
+    "OcrBudget",
     "UNREADABLE_REASONS",
     "check_zip",
     "decode_text",
@@ -109,14 +115,16 @@ def read_attachment(
     limits: ParseLimits,
     depth: int = 0,
     parse_message: Callable[[bytes, int], ParsedMessage] | None = None,
+    ocr: OcrBudget | None = None,
 ) -> Part:
     """Read one attachment into a Part.  Never raises for any input bytes.
 
     `depth` is the message nesting depth of the message carrying this attachment; an
     attached e-mail is handed to `parse_message(data, depth + 1)` unless that reaches
     limits.max_message_depth.  Zip members become children with paths "{path}/{i}".
+    `ocr` is the message's shared OCR time budget (None: each document has ocr_timeout_s).
     """
-    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None)
+    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None, ocr)
 
 
 def _read(
@@ -129,6 +137,7 @@ def _read(
     parse_message: Callable[[bytes, int], ParsedMessage] | None,
     archive_depth: int,
     budget: Budget | None,
+    ocr: OcrBudget | None = None,
 ) -> Part:
     content_type = ct.OCTET
     found: ct.Sniffed | None = None
@@ -140,7 +149,7 @@ def _read(
         shared = budget
 
         def read_child(child: bytes, name: str, declared: str, child_path: str, child_depth: int) -> Part:
-            return _read(child, name, declared, child_path, limits, depth, parse_message, child_depth, shared)
+            return _read(child, name, declared, child_path, limits, depth, parse_message, child_depth, shared, ocr)
 
         ctx = Context(
             data=data,
@@ -156,6 +165,7 @@ def _read(
             zip_error=found.zip_error,
             parse_message=parse_message,
             read_child=read_child,
+            ocr=ocr,
         )
         outcome = _dispatch(ctx)
     except Exception as exc:  # the contract: any bytes give a Part, a reader bug included

@@ -53,6 +53,13 @@ class Budget:
 
 
 @dataclass(slots=True)
+class OcrBudget:
+    """OCR seconds left for one message (limits.max_message_ocr_s), shared by all its documents."""
+
+    seconds_left: float
+
+
+@dataclass(slots=True)
 class Context:
     """Everything a reader needs about the attachment it reads."""
 
@@ -70,6 +77,7 @@ class Context:
     parse_message: MessageParser | None = None
     # Recursion hook for archive members: (data, filename, declared_type, path, archive_depth) -> Part.
     read_child: Callable[[bytes, str, str, str, int], Part] | None = None
+    ocr: OcrBudget | None = None  # None: this document alone bounds its OCR (limits.ocr_timeout_s)
 
 
 @dataclass(slots=True)

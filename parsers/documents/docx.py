@@ -16,6 +16,7 @@ then section headers, then footers.  Tables go to `DocumentText.tables`, their c
 
 from __future__ import annotations
 
+import re
 import zipfile
 import zlib
 
@@ -41,6 +42,7 @@ from parsers.documents.base import (
     short,
     unreadable,
 )
+from parsers.documents.images import ocr_embedded
 from parsers.documents.wordml import W_SECTPR, Extractor, Styles
 from parsers.types import DocumentText, ParseLimits, PartKind, Problem, ProblemCode
 
@@ -54,6 +56,7 @@ _ALIAS_CT = (
     b"application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
     b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
 )
+_SCAN_CHARS = 20  # a document with less text than this is a scan pasted in: OCR its pictures
 _READ_TYPES = frozenset(
     {CT.WML_DOCUMENT_MAIN, CT.WML_HEADER, CT.WML_FOOTER, CT.WML_STYLES, CT.OPC_CORE_PROPERTIES}
 )
@@ -181,10 +184,35 @@ def read_docx(ctx: Context) -> Outcome:
     if body is not None:
         extractor.blocks(body, "body")
         _headers_footers(main, body, extractor)
-    document = DocumentText(
-        paragraphs=tuple(extractor.paragraphs), tables=tuple(extractor.tables), title=_title(package)
-    )
+    paragraphs = list(extractor.paragraphs)
+    text_chars = sum(len(p.text) for p in paragraphs) + sum(len(c) for t in extractor.tables for r in t for c in r)
+    if text_chars < _SCAN_CHARS:
+        # A scan pasted into Word: the text is in the pictures.
+        scanned = ocr_embedded(ctx, _media(zf, ctx))
+        if scanned is not None:
+            paragraphs += scanned.paragraphs
+            warnings += scanned.warnings
+    document = DocumentText(paragraphs=tuple(paragraphs), tables=tuple(extractor.tables), title=_title(package))
     return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + budget.warnings())
+
+
+_IMAGE_NAME = re.compile(r"^word/media/[^/]*\.(png|jpe?g|tiff?|gif)$", re.IGNORECASE)
+
+
+def _media(zf: zipfile.ZipFile, ctx: Context) -> list[tuple[str, bytes]]:
+    """The package's pictures in their natural order (image1, image2, ... image10), at most max_ocr_pages."""
+    infos = [i for i in zf.infolist() if _IMAGE_NAME.match(i.filename.replace("\\", "/"))]
+    infos.sort(key=lambda i: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", i.filename.lower())])
+    found: list[tuple[str, bytes]] = []
+    for info in infos[: ctx.limits.max_ocr_pages]:
+        cap = min(ctx.budget.expanded_left, ctx.limits.max_document_bytes)
+        try:
+            data = read_member(zf, info, cap)
+        except Exception:  # a bomb or a broken member: that picture is skipped
+            continue
+        ctx.budget.expanded_left -= len(data)
+        found.append((info.filename, data))
+    return found
 
 
 def _headers_footers(main, body, extractor: Extractor) -> None:

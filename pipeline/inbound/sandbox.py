@@ -210,6 +210,9 @@ class ParseSandbox:
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env["INTAKE_SANDBOX_MEMORY_MB"] = str(self.memory_mb)
+        # Few malloc arenas: each thread's arena reserves 64 MB of address space, which the
+        # RLIMIT_AS cap counts (onnxruntime's OCR threads would otherwise cost ~250 MB of it).
+        env["MALLOC_ARENA_MAX"] = "2"
         proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD_CODE, MARKER],
             stdin=subprocess.PIPE,
