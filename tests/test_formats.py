@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,134 @@ def test_ocr_fits_the_parse_sandbox_memory_cap(scanned_report: bytes) -> None:
     (part,) = parsed.attachments
     assert part.kind is PartKind.DOCUMENT, part.problem
     assert UNIT in texts(part)
+
+
+# --- Legacy and Chinese formats: .doc, .wps, RTF (LibreOffice-made fixtures), OFD (built here) ---
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "formats"
+FIXTURE_UNIT_LINE = f"报送单位（盖章）：{UNIT}"
+GBK_ONLY_LINE = "我院已按要求完成自查。联系人：陈喆、朱镕（GBK 字符），English words 123。"
+
+
+@pytest.mark.parametrize("name", ["report.doc", "report.wps", "report.rtf"])
+def test_legacy_word_files_made_by_libreoffice(name: str) -> None:
+    """GIVEN a Word 97 .doc, the same binary saved as .wps, and an RTF, all written by LibreOffice
+    (tests/fixtures/formats/make_fixtures.py)
+    WHEN read (typed by their bytes, the name does not matter)
+    THEN every line comes back exactly, GBK-only characters (喆, 镕) and the page header included."""
+    part = read((FIXTURES / name).read_bytes(), "附件.bin")
+    assert part.kind is PartKind.DOCUMENT, part.problem
+    lines = texts(part)
+    assert lines[lines.index(UNIT) + 1] == TITLE
+    assert FIXTURE_UNIT_LINE in lines and GBK_ONLY_LINE in lines and "增配扫码终端20台" in lines
+    assert "番禺区卫生健康系统文件" in lines  # the header
+
+
+def test_rtf_in_the_gbk_code_page_and_with_unicode_escapes() -> None:
+    """GIVEN RTF as WPS/Word write it in China: \\ansicpg936 with GBK bytes as \\'xx (a font with
+    \\fcharset134), and RTF with \\uN escapes and their \\uc1 fallback characters
+    WHEN read
+    THEN both decode to the same Chinese text, fallbacks and the font table dropped."""
+    gbk = "".join(f"\\'{b:02x}" for b in f"{UNIT}{TITLE}".encode("gbk"))
+    font = "".join(f"\\'{b:02x}" for b in "宋体".encode("gbk"))
+    ansi = (r"{\rtf1\ansi\ansicpg936\deff0{\fonttbl{\f0\fnil\fcharset134 " + font + r";}}"
+            r"{\*\generator WPS Office;}\f0 " + gbk + r"\par " + r"\'b1\'a8\'cb\'cd\'b5\'a5\'ce\'bb\par}")  # fmt: skip
+    escaped = "".join(f"\\u{ord(c) if ord(c) < 32768 else ord(c) - 65536}?" for c in f"{UNIT}{TITLE}")
+    uni = r"{\rtf1\ansi\uc1{\fonttbl{\f0 Arial;}}\f0 " + escaped + r"\par 报送单位\par}"
+    assert texts(read(ansi.encode("ascii"))) == [f"{UNIT}{TITLE}", "报送单位"]
+    assert texts(read(uni.encode("utf-8")))[0] == f"{UNIT}{TITLE}"
+
+
+OFD_NS = "http://www.ofdspec.org/2016"
+
+
+def ofd_bytes(pages: list[list[tuple[float, float, str]]], *, title: str = "", extra: dict | None = None,
+              document_xml: str | None = None) -> bytes:  # fmt: skip
+    """A minimal OFD package: OFD.xml -> Doc_0/Document.xml -> Pages/Page_N/Content.xml.
+
+    Each page is a list of (x mm, y mm, text) text objects; a line split into two TextCodes
+    (as OFD writers do for runs) is given as two objects on the same y.
+    """
+    ofd = (f'<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="{OFD_NS}" Version="1.0" DocType="OFD">'
+           f"<ofd:DocBody><ofd:DocInfo><ofd:DocID>1</ofd:DocID><ofd:Title>{title}</ofd:Title></ofd:DocInfo>"
+           "<ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>")  # fmt: skip
+    page_refs = "".join(f'<ofd:Page ID="{i + 1}" BaseLoc="Pages/Page_{i}/Content.xml"/>' for i in range(len(pages)))
+    document = document_xml or (
+        f'<?xml version="1.0" encoding="UTF-8"?><ofd:Document xmlns:ofd="{OFD_NS}"><ofd:CommonData>'
+        '<ofd:PageArea><ofd:PhysicalBox>0 0 210 297</ofd:PhysicalBox></ofd:PageArea><ofd:MaxUnitID>99</ofd:MaxUnitID>'
+        f"</ofd:CommonData><ofd:Pages>{page_refs}</ofd:Pages></ofd:Document>"
+    )
+    members = {"OFD.xml": ofd.encode(), "Doc_0/Document.xml": document.encode()}
+    for i, objects in enumerate(pages):
+        body = "".join(
+            f'<ofd:TextObject ID="{n + 10}" Boundary="{x} {y} 150 8" Font="3" Size="4.2">'
+            f'<ofd:TextCode X="0" Y="6">{text}</ofd:TextCode></ofd:TextObject>'
+            for n, (x, y, text) in enumerate(objects)
+        )
+        members[f"Doc_0/Pages/Page_{i}/Content.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8"?><ofd:Page xmlns:ofd="{OFD_NS}"><ofd:Content>'
+            f'<ofd:Layer ID="2">{body}</ofd:Layer></ofd:Content></ofd:Page>'
+        ).encode()
+    members.update(extra or {})
+    return f.zip_bytes(members)
+
+
+def test_ofd_text_in_page_and_line_order() -> None:
+    """GIVEN a two-page OFD whose title line is written as two text objects on one baseline and whose
+    objects are stored out of reading order
+    WHEN read
+    THEN lines come top to bottom, each joined left to right, tagged page-1 / page-2."""
+    data = ofd_bytes(
+        [
+            [(25, 60, "一、基本情况"), (70, 40, "自查情况报告"), (25, 40, "电子健康码平台应用"), (25, 25, UNIT)],
+            [(25, 30, FIXTURE_UNIT_LINE), (25, 45, "2024年7月8日")],
+        ],
+        title="自查报告",
+    )
+    part = read(data, "报告.ofd")
+    assert part.content_type == "application/ofd" and part.kind is PartKind.DOCUMENT, part.problem
+    assert texts(part) == [UNIT, TITLE, "一、基本情况", FIXTURE_UNIT_LINE, "2024年7月8日"]
+    assert [p.where for p in part.document.paragraphs] == ["page-1"] * 3 + ["page-2"] * 2
+    assert part.document.title == "自查报告"
+
+
+# --- Bad input: each refused or cut at its bound, the code recorded, never an exception ----------
+
+
+def _encrypted_doc() -> bytes:
+    """The LibreOffice .doc with the FIB's fEncrypted bit set (WordDocument starts on a sector)."""
+    data = bytearray((FIXTURES / "report.doc").read_bytes())
+    start = next(i for i in range(512, len(data), 512) if data[i : i + 2] == b"\xec\xa5")
+    data[start + 0x0B] |= 0x01  # fEncrypted is bit 8 of the little-endian 16-bit flags at 0x0A
+    return bytes(data)
+
+
+def _ofd_with(**members: bytes) -> bytes:
+    return ofd_bytes([[(25, 25, UNIT)]], extra=members)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ((FIXTURES / "report.doc").read_bytes()[:3000], ProblemCode.CORRUPT),
+        (f.fake_ole("WordDocument"), ProblemCode.CORRUPT),
+        (_encrypted_doc(), ProblemCode.ENCRYPTED_OFFICE),
+        (_ofd_with(**{"Doc_0/Document.xml": b"<ofd:Document xmlns:ofd='x'><ofd:Pages><unclosed>"}), ProblemCode.CORRUPT),
+        (f.zip_bytes({"OFD.xml": b"<OFD><DocBody/></OFD>"}), ProblemCode.CORRUPT),
+        (_ofd_with(**{"Doc_0/Pages/Page_0/Content.xml": b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "b">]><p>&a;</p>'}),
+         ProblemCode.UNSAFE_XML),
+        (_ofd_with(**{"Doc_0/Res/zeros.bin": b"\0" * 50_000_000}), ProblemCode.ZIP_BOMB),
+        (b"{\\rtf1" + b"{" * 200_000 + b"x" + b"}" * 200_000 + b"}", ProblemCode.SCAN_NO_TEXT),
+    ],
+    ids=["doc-truncated", "doc-no-fib", "doc-encrypted", "ofd-malformed-xml", "ofd-no-docroot", "ofd-dtd",
+         "ofd-bomb", "rtf-deep-nesting"],
+)  # fmt: skip
+def test_malformed_legacy_files_are_refused_with_a_code(data: bytes, code: ProblemCode) -> None:
+    """GIVEN a broken, encrypted, hostile or bomb-carrying .doc / OFD / RTF
+    WHEN read
+    THEN the part is UNREADABLE with the named code, quickly, and nothing raises."""
+    started = time.monotonic()
+    part = read(data, "坏文件")
+    assert part.kind is PartKind.UNREADABLE and part.problem is not None, part
+    assert part.problem.code is code, part.problem
+    assert time.monotonic() - started < 5

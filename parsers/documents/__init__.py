@@ -15,7 +15,10 @@ from parsers.documents.archive import check_zip, read_zip
 from parsers.documents.base import Budget, Context, OcrBudget, Outcome, human_size, short, unreadable
 from parsers.documents.docx import read_docx
 from parsers.documents.images import read_image
+from parsers.documents.ofd import read_ofd
+from parsers.documents.ole import read_doc, read_ole
 from parsers.documents.pdf import read_pdf
+from parsers.documents.rtf import read_rtf
 from parsers.documents.sheets import read_xls, read_xlsx
 from parsers.documents.text import decode_text, normalize_charset, read_html, read_text
 from parsers.types import ParsedMessage, ParseLimits, Part, PartKind, Problem, ProblemCode
@@ -51,6 +54,10 @@ READERS: dict[str, Reader] = {
     ct.XML: read_html,
     ct.ZIP: read_zip,
     ct.MESSAGE: _read_message,
+    ct.DOC: read_doc,
+    ct.OLE: read_ole,
+    ct.RTF: read_rtf,
+    ct.OFD: read_ofd,
     "image/png": read_image,
     "image/jpeg": read_image,
     "image/tiff": read_image,
@@ -59,15 +66,11 @@ READERS: dict[str, Reader] = {
 
 # Types recognised but not read, with the code and detail recorded for them.
 UNREADABLE_REASONS: dict[str, Problem] = {
-    ct.DOC: Problem(ProblemCode.UNSUPPORTED, "legacy Word .doc"),
     ct.PPT: Problem(ProblemCode.UNSUPPORTED, "PowerPoint .ppt"),
     ct.MSG: Problem(ProblemCode.UNSUPPORTED, "Outlook .msg"),
-    ct.OLE: Problem(ProblemCode.UNSUPPORTED, "OLE2 document of unknown application"),
     ct.OLE_ENCRYPTED: Problem(ProblemCode.ENCRYPTED_OFFICE, "password-protected Office document"),
     ct.PPTX: Problem(ProblemCode.UNSUPPORTED, "PowerPoint .pptx"),
     ct.XLSB: Problem(ProblemCode.UNSUPPORTED, "Excel binary .xlsb"),
-    ct.OFD: Problem(ProblemCode.UNSUPPORTED, "OFD"),
-    ct.RTF: Problem(ProblemCode.UNSUPPORTED, "RTF"),
     ct.RAR: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "RAR"),
     ct.SEVEN_Z: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "7z"),
     ct.GZIP: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "gzip"),
@@ -81,7 +84,7 @@ UNREADABLE_REASONS: dict[str, Problem] = {
 }
 
 # Readers that hold the whole document in memory at once: bounded by max_document_bytes.
-_WHOLE_DOCUMENT = frozenset({ct.PDF, ct.XLS, ct.TEXT, ct.HTML, ct.XML})
+_WHOLE_DOCUMENT = frozenset({ct.PDF, ct.XLS, ct.TEXT, ct.HTML, ct.XML, ct.DOC, ct.OLE, ct.RTF, ct.MSG})
 
 __all__ = [
     "READERS",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from parsers.documents.base import OcrBudget
 from parsers.types import Paragraph, ParseLimits, Problem, ProblemCode
 
+_MIN_TEXT = 20  # fewer characters than this from all pages OCR'd: noise, not the document's text
 _MIN_SCORE = 0.5  # RapidOCR's own default; lower keeps noise from photos of paper texture
 _MAX_SIDE = 2400  # pixels: larger images are scaled down first (A4 at 200 dpi is 1654 x 2339)
 
@@ -235,6 +236,11 @@ def _ocr_pages(count, render, limits, seconds, where, clock, start) -> OcrResult
             stopped = "title and unit found" if _found_enough(by_page) else f"page budget of {limits.max_ocr_pages}"
         warnings.append(Problem(ProblemCode.OCR_PAGES_CUT, f"{read} of {count} pages read by OCR ({stopped})"))
     paragraphs = [p for n in sorted(by_page) for p in by_page[n]]
+    found = sum(len(p.text) for p in paragraphs)
+    if found < _MIN_TEXT:  # a few glyphs read from a seal, a logo or grey bars: not a text
+        if found:
+            warnings.append(Problem(ProblemCode.PARTIAL, f"OCR found only {found} character(s): ignored"))
+        paragraphs = []
     if paragraphs:
         warnings.append(Problem(ProblemCode.OCR_USED, f"{read} page(s) read by OCR"))
     return OcrResult(paragraphs, warnings, read)
