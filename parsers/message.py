@@ -25,7 +25,8 @@ from email.policy import compat32
 import mailparser
 from mailparser.exceptions import MailParserError, MailParserRecursionError
 
-from . import documents
+from . import documents, outlook
+from .documents import sniff
 from .documents.text import decode_text, html_to_text
 from .headers import (
     clean_header,
@@ -61,6 +62,9 @@ _FEED_CHUNK = 1 << 16
 # bounces); what matters is recorded on the parsed message instead.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_MSG = sniff.MSG
+
 
 def parse_message(
     raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, depth: int = 0, path_prefix: str = ""
@@ -72,6 +76,8 @@ def parse_message(
     ("3/1" is the first attachment of the message attached as part 3).
     """
     problems: list[Problem] = []
+    if raw[:8] == _OLE_MAGIC and documents.sniff_content_type(raw) == _MSG:
+        raw = _outlook_mime(raw, limits, depth, problems)
     header_bytes = (
         raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[: limits.max_header_bytes + 4] else raw.find(b"\n\n")
     )
@@ -130,6 +136,15 @@ def parse_message(
         problems=tuple(dict.fromkeys(problems)),
         header_bytes=header_bytes,
     )
+
+
+def _outlook_mime(raw: bytes, limits: ParseLimits, depth: int, problems: list[Problem]) -> bytes:
+    """An Outlook .msg file as MIME bytes (b"" when it cannot be read: the reason is in `problems`)."""
+    try:
+        return outlook.msg_to_mime(raw, max_depth=max(0, limits.max_message_depth - depth))
+    except outlook.OutlookError as err:
+        problems.append(err.problem)
+        return b""
 
 
 def _build_stdlib_message(raw: bytes, problems: list[Problem], *, use_mailparser: bool = True) -> Message:

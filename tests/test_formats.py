@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from parsers.documents import read_attachment
 from parsers.documents.ocr import enough_text, page_order
+from parsers.message import parse_message
 from parsers.types import DEFAULT_LIMITS, ParseLimits, Part, PartKind, ProblemCode
 from tests import docfactory as f
+from tests import msgfactory as msgf
 from tests import scanfactory as scan
 
 UNIT = "广州市番禺区第二人民医院"
@@ -306,3 +309,123 @@ def test_malformed_legacy_files_are_refused_with_a_code(data: bytes, code: Probl
     assert part.kind is PartKind.UNREADABLE and part.problem is not None, part
     assert part.problem.code is code, part.problem
     assert time.monotonic() - started < 5
+
+
+# --- Outlook: .msg files and winmail.dat ---------------------------------------------------------
+
+
+def _report_msg(*, headers: str = "", extra: list | None = None) -> bytes:
+    inner = msgf.msg_streams(subject="转发：自查报告", sender_name="越秀区卫健局", sender_address="yx@yuexiu.example",
+                             to=["wjw@gz.gov.cn"], body="转发下属单位报告", embedded=True,
+                             attachments=[msgf.MsgAttachment("越秀报告.rtf", (FIXTURES / "report.rtf").read_bytes())])  # fmt: skip
+    return msgf.msg_bytes(
+        subject="番禺二院电子健康码平台应用自查情况报告", sender_name="番禺二院信息科", sender_address="it@py2h.example",
+        to=["wjw@gz.gov.cn"], body="您好，附件是我院的自查报告，请查收。", headers=headers,
+        attachments=[msgf.MsgAttachment("自查报告.doc", (FIXTURES / "report.doc").read_bytes(), "application/msword"),
+                     msgf.MsgAttachment("转发.msg", embedded=inner), *(extra or [])],
+    )  # fmt: skip
+
+
+def test_outlook_msg_parses_like_mime_mail() -> None:
+    """GIVEN an Outlook .msg (a CFB file built by tests/msgfactory.py) without transport headers, carrying a
+    Word 97 report and an attached Outlook message that carries an RTF report
+    WHEN parse_message is given its bytes
+    THEN subject, sender, recipients and body come from the message's properties, the .doc is read,
+    and the attached message is a MESSAGE part with its own sender and its RTF read."""
+    parsed = parse_message(_report_msg())
+    assert parsed.subject == "番禺二院电子健康码平台应用自查情况报告"
+    assert (parsed.sender.name, parsed.sender.address) == ("番禺二院信息科", "it@py2h.example")
+    assert [a.address for a in parsed.to] == ["wjw@gz.gov.cn"] and not parsed.problems
+    assert "请查收" in parsed.text_body
+    doc, forwarded = parsed.attachments
+    assert doc.filename == "自查报告.doc" and FIXTURE_UNIT_LINE in texts(doc)
+    assert forwarded.kind is PartKind.MESSAGE and forwarded.message.sender.address == "yx@yuexiu.example"
+    (rtf,) = forwarded.message.attachments
+    assert rtf.path == "2/1" and FIXTURE_UNIT_LINE in texts(rtf)
+
+
+def test_outlook_msg_keeps_its_transport_headers() -> None:
+    """GIVEN a received .msg whose transport headers Outlook kept (Received, Message-ID, Date)
+    WHEN parsed
+    THEN those headers are the message's: received time and Message-ID come from them."""
+    headers = ("Received: from mx.py2h.example by mail.gz.gov.cn; Mon, 8 Jul 2024 10:00:00 +0800\r\n"
+               "Message-ID: <r1@py2h.example>\r\nFrom: =?utf-8?b?55Wq56a65LqM6Zmi?= <it@py2h.example>\r\n"
+               "Subject: =?utf-8?b?6Ieq5p+l5oql5ZGK?=\r\nDate: Mon, 8 Jul 2024 09:59:00 +0800\r\n\r\n")  # fmt: skip
+    parsed = parse_message(_report_msg(headers=headers))
+    assert parsed.message_id == "r1@py2h.example" and parsed.subject == "自查报告"
+    assert parsed.received_at == datetime(2024, 7, 8, 2, 0, tzinfo=UTC)
+    assert parsed.sender.name == "番禺二院"
+
+
+def test_msg_attached_to_a_mime_mail_is_an_attached_message() -> None:
+    """GIVEN a MIME mail forwarding an Outlook .msg as an attachment
+    WHEN parsed
+    THEN the .msg is a MESSAGE part whose own attachments are read (paths 1/1, 1/2...)."""
+    from email.message import EmailMessage
+
+    outer = EmailMessage()
+    outer["From"] = "clerk@gz.gov.cn"
+    outer["Subject"] = "转发"
+    outer.set_content("见附件")
+    outer.add_attachment(_report_msg(), maintype="application", subtype="vnd.ms-outlook", filename="报告.msg")
+    (part,) = parse_message(outer.as_bytes()).attachments
+    assert part.kind is PartKind.MESSAGE and part.content_type == "application/vnd.ms-outlook"
+    assert part.message.attachments[0].path == "1/1" and FIXTURE_UNIT_LINE in texts(part.message.attachments[0])
+
+
+def test_winmail_dat_files_are_read_like_attachments() -> None:
+    """GIVEN an Outlook RTF-mode mail whose files travel inside winmail.dat (application/ms-tnef),
+    the file titles in GBK
+    WHEN parsed
+    THEN winmail.dat is an ARCHIVE whose children are the files, each read (the .doc's unit line)."""
+    from email.message import EmailMessage
+
+    tnef = msgf.tnef_bytes([("自查报告.doc", (FIXTURES / "report.doc").read_bytes()), ("说明.txt", "联系人：陈伟".encode("gbk"))])
+    mail = EmailMessage()
+    mail["From"] = "it@py2h.example"
+    mail["Subject"] = "自查报告"
+    mail.set_content("见附件")
+    mail.add_attachment(tnef, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    (part,) = parse_message(mail.as_bytes()).attachments
+    assert part.content_type == "application/ms-tnef" and part.kind is PartKind.ARCHIVE
+    assert [c.filename for c in part.children] == ["自查报告.doc", "说明.txt"]
+    assert FIXTURE_UNIT_LINE in texts(part.children[0]) and texts(part.children[1]) == ["联系人：陈伟"]
+
+
+def test_intake_ingest_takes_msg_files(ctx, tmp_path: Path) -> None:
+    """GIVEN a folder holding an Outlook .msg report (beside nothing else)
+    WHEN `intake ingest` takes the folder
+    THEN the .msg is stored as its original bytes, parsed, and the report attributed to its unit."""
+    from pipeline.ingest import ingest_paths
+    from pipeline.views import message_views
+
+    data = _report_msg()
+    folder = tmp_path / "outlook"
+    folder.mkdir()
+    (folder / "番禺二院.msg").write_bytes(data)
+    summary = ingest_paths(ctx, [folder])
+    assert (summary.new, summary.duplicates) == (1, 0) and not summary.unreadable_sources
+    (view,) = message_views(ctx)
+    assert UNIT in view.institutions
+    stored = [p.read_bytes() for p in (ctx.data_dir / "raw").rglob("*") if p.is_file()]
+    assert stored == [data]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (msgf.cfb({"__substg1.0_0037001F": "无属性流".encode("utf-16-le")}), ProblemCode.CORRUPT),
+        (msgf.tnef_bytes([("a.txt", b"x")])[:50], ProblemCode.TRUNCATED),
+    ],
+    ids=["msg-without-property-stream", "tnef-truncated"],
+)
+def test_malformed_outlook_files_are_recorded(data: bytes, code: ProblemCode) -> None:
+    """GIVEN a .msg without the streams Outlook writes, and a winmail.dat cut short
+    WHEN parsed as a mail / read as an attachment
+    THEN the reason is recorded with its code, nothing raises."""
+    if data.startswith(b"\xd0\xcf"):
+        parsed = parse_message(data)
+        assert [p.code for p in parsed.problems][:1] == [code] and not parsed.attachments
+    else:
+        part = read(data, "winmail.dat")
+        assert part.kind is PartKind.UNREADABLE and part.problem.code is code

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable
 
 from parsers.documents import sniff as ct  # the module; not re-bound below, so imports of it work
-from parsers.documents.archive import check_zip, read_zip
+from parsers.documents.archive import check_zip, read_tnef, read_zip
 from parsers.documents.base import Budget, Context, OcrBudget, Outcome, human_size, short, unreadable
 from parsers.documents.docx import read_docx
 from parsers.documents.images import read_image
@@ -54,10 +54,12 @@ READERS: dict[str, Reader] = {
     ct.XML: read_html,
     ct.ZIP: read_zip,
     ct.MESSAGE: _read_message,
+    ct.MSG: _read_message,  # parse_message turns an Outlook .msg into MIME (parsers.outlook)
     ct.DOC: read_doc,
     ct.OLE: read_ole,
     ct.RTF: read_rtf,
     ct.OFD: read_ofd,
+    ct.TNEF: read_tnef,
     "image/png": read_image,
     "image/jpeg": read_image,
     "image/tiff": read_image,
@@ -67,7 +69,6 @@ READERS: dict[str, Reader] = {
 # Types recognised but not read, with the code and detail recorded for them.
 UNREADABLE_REASONS: dict[str, Problem] = {
     ct.PPT: Problem(ProblemCode.UNSUPPORTED, "PowerPoint .ppt"),
-    ct.MSG: Problem(ProblemCode.UNSUPPORTED, "Outlook .msg"),
     ct.OLE_ENCRYPTED: Problem(ProblemCode.ENCRYPTED_OFFICE, "password-protected Office document"),
     ct.PPTX: Problem(ProblemCode.UNSUPPORTED, "PowerPoint .pptx"),
     ct.XLSB: Problem(ProblemCode.UNSUPPORTED, "Excel binary .xlsb"),

@@ -246,6 +246,45 @@ def read_zip(ctx: Context) -> Outcome:
     return Outcome(PartKind.ARCHIVE, children=tuple(children), warnings=warnings)
 
 
+def read_tnef(ctx: Context) -> Outcome:
+    """Kind ARCHIVE for an Outlook winmail.dat: its attached files are children, read like zip members."""
+    from parsers.outlook import OutlookError, tnef_files
+
+    limits, budget = ctx.limits, ctx.budget
+    if ctx.archive_depth >= limits.max_archive_depth:
+        return unreadable(ProblemCode.ARCHIVE_TOO_DEEP, f"more than {limits.max_archive_depth} levels")
+    if not _tnef_complete(ctx.data):
+        return unreadable(ProblemCode.TRUNCATED, "winmail.dat ends inside an attribute")
+    try:
+        files = tnef_files(ctx.data, max_files=budget.members_left + 1)
+    except OutlookError as exc:
+        return unreadable(exc.problem)
+    if len(files) > budget.members_left:
+        return unreadable(ProblemCode.ARCHIVE_TOO_MANY, f"limit {limits.max_archive_members} per attachment")
+    budget.members_left -= len(files)
+    children: list[Part] = []
+    assert ctx.read_child is not None
+    for index, (name, data) in enumerate(files, 1):
+        # The files are stored, not compressed, inside the TNEF stream: they cost no expansion,
+        # but they still count against the bytes this attachment may hand to the readers.
+        budget.expanded_left -= len(data)
+        children.append(ctx.read_child(data, name, declared_type_for(name), f"{ctx.path}/{index}", ctx.archive_depth + 1))
+    if not children:
+        return unreadable(ProblemCode.UNSUPPORTED, "winmail.dat carries no files (a message body only)")
+    return Outcome(PartKind.ARCHIVE, children=tuple(children))
+
+
+def _tnef_complete(data: bytes) -> bool:
+    """True when the TNEF attributes (level, id, length, data, checksum) exactly fill the stream."""
+    pos = 6  # signature and key
+    while pos < len(data):
+        if pos + 9 > len(data):
+            return False
+        length = struct.unpack_from("<I", data, pos + 5)[0]
+        pos += 9 + length + 2
+    return pos == len(data)
+
+
 def _member_part(
     ctx: Context, info: zipfile.ZipInfo, name: str, path: str, declared_type: str, problem: Problem
 ) -> Part:
