@@ -8,6 +8,7 @@ are built byte by byte here.
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -429,3 +430,86 @@ def test_malformed_outlook_files_are_recorded(data: bytes, code: ProblemCode) ->
     else:
         part = read(data, "winmail.dat")
         assert part.kind is PartKind.UNREADABLE and part.problem.code is code
+
+
+# --- Layouts: wrapped PDF titles, 红头 text boxes, headers, nested tables, tracked changes ---------
+
+
+def test_pdf_title_wrapped_over_two_lines_reads_as_one() -> None:
+    """GIVEN a text PDF whose centred 18 pt title wraps ("…自查情况" / "报告") and whose first body
+    sentence runs over two lines, then a signature block
+    WHEN read
+    THEN the title is one paragraph, the sentence one paragraph, and the heading, signature and date
+    lines stay separate."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    f.pdf_bytes([[]])  # registers the CID font
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(buf, pagesize=A4)
+    pdf.setFont("STSong-Light", 18)
+    pdf.drawCentredString(297, 760, f"{UNIT}电子健康码平台应用自查情况")
+    pdf.drawCentredString(297, 736, "报告")
+    pdf.setFont("STSong-Light", 12)
+    body = ["番禺区卫生健康局：", "一、基本情况",
+            "我院已按要求完成电子健康码平台应用情况自查，现将有关情况报告如下，全院共有门诊诊室八十六间，",
+            "已全部配备扫码终端。", FIXTURE_UNIT_LINE, "2024年7月8日"]  # fmt: skip
+    for i, line in enumerate(body):
+        pdf.drawString(72, 700 - 20 * i, line)
+    pdf.showPage()
+    pdf.save()
+    assert texts(read(buf.getvalue(), "报告.pdf")) == [
+        f"{UNIT}电子健康码平台应用自查情况报告",
+        "番禺区卫生健康局：",
+        "一、基本情况",
+        "我院已按要求完成电子健康码平台应用情况自查，现将有关情况报告如下，全院共有门诊诊室八十六间，已全部配备扫码终端。",
+        FIXTURE_UNIT_LINE,
+        "2024年7月8日",
+    ]
+
+
+def test_red_header_docx_layout() -> None:
+    """GIVEN a 红头 report: the unit's name only in a DrawingML text box (with its VML fallback copy),
+    the header naming the bureau, a nested table holding the contact, a sentence adapted from a
+    sister hospital (its name in a tracked deletion, ours inserted), a content control, and a
+    comment naming a third hospital
+    WHEN read
+    THEN the text box is read once, the header and nested cell are read, the deletion and the
+    comment are not."""
+    mc = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+    wps = "http://schemas.microsoft.com/office/word/2010/wordprocessingShape"
+    box = (f'<w:r><mc:AlternateContent xmlns:mc="{mc}"><mc:Choice Requires="wps"><w:drawing><wps:wsp xmlns:wps="{wps}">'
+           f"<wps:txbx><w:txbxContent>{f.paragraph_xml(UNIT)}</w:txbxContent></wps:txbx></wps:wsp></w:drawing></mc:Choice>"
+           f'<mc:Fallback><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml"><v:textbox><w:txbxContent>'
+           f"{f.paragraph_xml(UNIT)}</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r>")  # fmt: skip
+    body = (
+        f"<w:p>{box}</w:p>" + f.paragraph_xml(TITLE)
+        + '<w:p><w:r><w:t>本报告由</w:t></w:r><w:del w:id="1" w:author="x"><w:r><w:delText>广州市越秀区儿童医院</w:delText></w:r></w:del>'
+        f'<w:ins w:id="2" w:author="y"><w:r><w:t>{UNIT}</w:t></w:r></w:ins><w:r><w:t>编制。</w:t></w:r></w:p>'
+        f"<w:sdt><w:sdtContent>{f.paragraph_xml(FIXTURE_UNIT_LINE)}</w:sdtContent></w:sdt>"
+        "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>联系方式</w:t></w:r></w:p>"
+        "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>陈伟明 020-84512345</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"
+        "</w:tc></w:tr></w:tbl>"
+        '<w:p><w:commentRangeStart w:id="0"/><w:r><w:t>正文</w:t></w:r><w:commentRangeEnd w:id="0"/>'
+        '<w:r><w:commentReference w:id="0"/></w:r></w:p>'
+    )  # fmt: skip
+    comments = (f'<w:comments xmlns:w="{f.W_NS}"><w:comment w:id="0" w:author="z"><w:p><w:r>'
+                "<w:t>参照广东省第二人民医院模板</w:t></w:r></w:p></w:comment></w:comments>")  # fmt: skip
+    rels = ('<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rIdC" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments" '
+            'Target="comments.xml"/></Relationships>')  # fmt: skip
+    data = f.minimal_docx(body, extra={"word/comments.xml": comments.encode(), "word/_rels/document.xml.rels": rels.encode()})
+    part = read(data, "红头文件.docx")
+    lines = texts(part)
+    assert lines == [UNIT, TITLE, f"本报告由{UNIT}编制。", FIXTURE_UNIT_LINE, "正文"]
+    assert part.document.tables == ((("联系方式\n陈伟明 020-84512345",),),)
+    assert "越秀区儿童医院" not in part.document.text and "第二人民医院模板" not in part.document.text
+
+
+def test_docx_headers_and_footers_are_read() -> None:
+    """GIVEN the python-docx report with a page header (the unit's 文件 line) and a footer
+    WHEN read
+    THEN both come out, tagged header / footer, after the body."""
+    part = read(f.docx_report(), "report.docx")
+    tagged = [(p.where, p.text) for p in part.document.paragraphs if p.where != "body"]
+    assert tagged == [("header", f.HEADER_TEXT), ("footer", f.FOOTER_TEXT)]

@@ -1,4 +1,5 @@
-"""PDF to DocumentText with pypdf: one paragraph per non-empty text line, tagged page-N.
+"""PDF to DocumentText with pypdf: one paragraph per text line, lines of one wrapped title or
+paragraph joined by layout (parsers.documents.pdflayout), tagged page-N.
 
 A PDF with (almost) no text layer is a scan: its pages are rendered with pypdfium2 and read by
 OCR (parsers.documents.ocr); UNREADABLE SCAN_NO_TEXT only when that finds nothing either.
@@ -17,6 +18,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from parsers.documents import ocr
 from parsers.documents.base import Context, Outcome, TextBudget, short, unreadable
+from parsers.documents.pdflayout import join_lines, page_lines
 from parsers.types import DocumentText, Paragraph, PartKind, Problem, ProblemCode
 
 # pypdf logs warnings that quote fragments of the document: no mail content may reach the logs.
@@ -58,16 +60,16 @@ def _read_pdf(ctx: Context) -> Outcome:
         if budget.exhausted:
             break
         try:
-            text = pages[number - 1].extract_text() or ""
+            lines = join_lines(page_lines(pages[number - 1]))
         except FileNotDecryptedError:
             return unreadable(ProblemCode.ENCRYPTED_PDF)
         except Exception:  # one malformed content stream must not lose the other pages
             failed += 1
             continue
         where = f"page-{number}"
-        if _has_text(text):
+        if _has_text("".join(lines)):
             with_text.add(number)
-        for line in text.splitlines():
+        for line in lines:
             line = line.strip()
             if not line:
                 continue
