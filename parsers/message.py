@@ -39,6 +39,7 @@ from .headers import (
     received_time,
     recover_raw,
 )
+from .passwords import find_passwords
 from .types import (
     DEFAULT_LIMITS,
     EMPTY_ADDRESS,
@@ -96,6 +97,7 @@ def parse_message(
     msg = _build_stdlib_message(raw, problems, use_mailparser=not oversized)
 
     walker = _Walker(limits, depth, problems, path_prefix)
+    walker.passwords = _body_passwords(msg)
     if msg.is_multipart() or msg.get_content_maintype() != "text" or _is_attachment(msg):
         walker.visit(msg, mime_depth=0)
     else:
@@ -136,6 +138,28 @@ def parse_message(
         problems=tuple(dict.fromkeys(problems)),
         header_bytes=header_bytes,
     )
+
+
+def _body_passwords(msg: Message, max_parts: int = 50) -> tuple[str, ...]:
+    """Archive passwords written in the message's text bodies (attachments are not searched).
+
+    Read before the attachments, since a body may come after the zip in the MIME tree.
+    """
+    texts: list[str] = []
+    try:
+        for index, part in enumerate(msg.walk()):
+            if index >= max_parts:
+                break
+            if part.get_content_maintype() != "text" or _is_attachment(part):
+                continue
+            data = part.get_payload(decode=True)
+            if not isinstance(data, bytes):
+                continue
+            text, _ = decode_text(data[:200_000], part.get_content_charset() or "")
+            texts.append(html_to_text(text) if part.get_content_subtype() == "html" else text)
+    except (RecursionError, LookupError, ValueError, TypeError):  # hostile nesting or headers: no passwords
+        pass
+    return find_passwords("\n".join(texts))
 
 
 def _outlook_mime(raw: bytes, limits: ParseLimits, depth: int, problems: list[Problem]) -> bytes:
@@ -212,6 +236,7 @@ class _Walker:
         self.expanded = 0  # bytes of attachments read so far, members and attached messages included
         self.text_chars = 0  # document text extracted so far
         self.ocr = documents.OcrBudget(limits.max_message_ocr_s)
+        self.passwords: tuple[str, ...] = ()  # archive passwords given in this message's body
 
     def visit(self, part: Message, *, mime_depth: int) -> None:
         if mime_depth > self.limits.max_mime_depth:
@@ -291,6 +316,7 @@ class _Walker:
                 data, limits=self.limits, depth=depth, path_prefix=f"{path}/"
             ),
             ocr=self.ocr,
+            passwords=self.passwords,
         )
         for sub in node.walk():
             self.expanded += sub.size

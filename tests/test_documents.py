@@ -452,7 +452,7 @@ def test_encrypted_member_is_unreadable_child() -> None:
     ]
     part = read(f.raw_zip(entries))
     secret, ok = part.children
-    assert secret.kind is PartKind.UNREADABLE and secret.problem == Problem(ProblemCode.ENCRYPTED_ZIP)
+    assert secret.kind is PartKind.UNREADABLE and secret.problem == Problem(ProblemCode.ENCRYPTED_ZIP, "no password in the mail")
     assert len(secret.sha256) == 64
     assert texts(ok) == ["fine"]
 

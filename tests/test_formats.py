@@ -513,3 +513,67 @@ def test_docx_headers_and_footers_are_read() -> None:
     part = read(f.docx_report(), "report.docx")
     tagged = [(p.where, p.text) for p in part.document.paragraphs if p.where != "body"]
     assert tagged == [("header", f.HEADER_TEXT), ("footer", f.FOOTER_TEXT)]
+
+
+# --- Encrypted zip, password in the mail body ----------------------------------------------------
+
+
+def _aes_zip(password: bytes) -> bytes:
+    import pyzipper
+
+    buf = io.BytesIO()
+    with pyzipper.AESZipFile(buf, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as az:
+        az.setpassword(password)
+        az.writestr("自查报告.docx", f.docx_report())
+    return buf.getvalue()
+
+
+def _mail_with_zip(body: str, password: bytes, *, aes: bool = False) -> bytes:
+    from email.message import EmailMessage
+
+    encrypted = _aes_zip(password) if aes else f.raw_zip(
+        [f.RawEntry("自查报告.docx".encode("gbk"), f.docx_report(), password=password)]
+    )
+    mail = EmailMessage()
+    mail["From"] = "it@py2h.example"
+    mail["Subject"] = "自查报告（加密）"
+    mail.add_attachment(encrypted, maintype="application", subtype="zip", filename="报告.zip")
+    mail.add_attachment(body.encode("gbk"), maintype="text", subtype="plain", disposition="inline")
+    return mail.as_bytes()  # the body comes after the zip: passwords are found before reading
+
+
+@pytest.mark.parametrize(
+    ("body", "aes", "readable", "detail"),
+    [
+        ("您好，附件为我院自查报告，解压密码：gz2024，请查收。", False, True, ""),
+        ("附件密码是 “gz2024”", False, True, ""),
+        ("解压密码：wrong99", False, False, "the 1 password(s) in the mail did not open it"),
+        ("附件为我院自查报告。", False, False, "no password in the mail"),
+        ("解压密码：gz2024", True, True, ""),
+        ("解压密码：wrong99", True, False, "the 1 password(s) in the mail did not open it"),
+    ],
+    ids=["colon", "quoted", "wrong-password", "no-password", "aes", "aes-wrong-password"],
+)
+def test_encrypted_zip_opened_with_the_password_in_the_mail(body: str, aes: bool, readable: bool, detail: str) -> None:
+    """GIVEN a ZipCrypto- or AES-encrypted zip (password gz2024) and a GBK body after it in the MIME tree
+    WHEN parsed
+    THEN the password the body gives opens the member and the report is read; a wrong or missing
+    password leaves it ENCRYPTED_ZIP with the reason — and no other password is ever tried."""
+    (archive,) = parse_message(_mail_with_zip(body, b"gz2024", aes=aes)).attachments
+    (member,) = archive.children
+    if readable:
+        assert member.kind is PartKind.DOCUMENT and UNIT in member.document.text
+    else:
+        assert member.problem is not None and member.problem.code is ProblemCode.ENCRYPTED_ZIP
+        assert member.problem.detail == detail
+
+
+def test_password_scan_is_linear_on_hostile_bodies() -> None:
+    """GIVEN a 2 MB body of repeated "密码：" labels with no end
+    WHEN the passwords are looked for
+    THEN the scan stops at its bound quickly and finds at most five."""
+    from parsers.passwords import find_passwords
+
+    started = time.monotonic()
+    found = find_passwords("密码：" * 700_000 + "x")
+    assert time.monotonic() - started < 1 and len(found) <= 5

@@ -120,6 +120,7 @@ def read_attachment(
     depth: int = 0,
     parse_message: Callable[[bytes, int], ParsedMessage] | None = None,
     ocr: OcrBudget | None = None,
+    passwords: tuple[str, ...] = (),
 ) -> Part:
     """Read one attachment into a Part.  Never raises for any input bytes.
 
@@ -127,8 +128,9 @@ def read_attachment(
     attached e-mail is handed to `parse_message(data, depth + 1)` unless that reaches
     limits.max_message_depth.  Zip members become children with paths "{path}/{i}".
     `ocr` is the message's shared OCR time budget (None: each document has ocr_timeout_s).
+    `passwords` are tried on encrypted zip members (those the mail body gave, never guesses).
     """
-    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None, ocr)
+    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None, ocr, passwords)
 
 
 def _read(
@@ -142,6 +144,7 @@ def _read(
     archive_depth: int,
     budget: Budget | None,
     ocr: OcrBudget | None = None,
+    passwords: tuple[str, ...] = (),
 ) -> Part:
     content_type = ct.OCTET
     found: ct.Sniffed | None = None
@@ -153,7 +156,9 @@ def _read(
         shared = budget
 
         def read_child(child: bytes, name: str, declared: str, child_path: str, child_depth: int) -> Part:
-            return _read(child, name, declared, child_path, limits, depth, parse_message, child_depth, shared, ocr)
+            return _read(
+                child, name, declared, child_path, limits, depth, parse_message, child_depth, shared, ocr, passwords
+            )
 
         ctx = Context(
             data=data,
@@ -170,6 +175,7 @@ def _read(
             parse_message=parse_message,
             read_child=read_child,
             ocr=ocr,
+            passwords=passwords,
         )
         outcome = _dispatch(ctx)
     except Exception as exc:  # the contract: any bytes give a Part, a reader bug included

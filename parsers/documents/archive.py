@@ -41,10 +41,13 @@ _OFFICE_TYPES = {
     ".ofd": "application/ofd",
     ".eml": "message/rfc822",
 }
+_AES = 99  # WinZip AES: the real method is in the 0x9901 extra field
 _MIME = mimetypes.MimeTypes(filenames=())  # built-in table only: same answer on every host
 
 
-def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, scan_xml: bool = False) -> bytes:
+def read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, scan_xml: bool = False, pwd: bytes | None = None
+) -> bytes:
     """Decompress one member into memory, never more than `cap` bytes.
 
     The declared size is checked first, then the real output is counted chunk by chunk,
@@ -60,7 +63,7 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, scan_xm
     chunks: list[bytes] = []
     total = 0
     # ZipFile.open itself, not a GuardedZipFile override: this function is the guard.
-    with zipfile.ZipFile.open(zf, info) as fp:
+    with zipfile.ZipFile.open(zf, info, pwd=pwd) as fp:
         while chunk := fp.read(_CHUNK):
             total += len(chunk)
             if total > cap:
@@ -220,11 +223,17 @@ def read_zip(ctx: Context) -> Outcome:
         name = member_name(info)
         path = f"{ctx.path}/{index}"
         declared_type = declared_type_for(name)
+        pwd = None
         if info.flag_bits & _ENCRYPTED:
-            children.append(_member_part(ctx, info, name, path, declared_type, Problem(ProblemCode.ENCRYPTED_ZIP)))
-            continue
+            pwd, why = _password_for(zf, info, ctx.passwords, ctx.data)
+            if pwd is None:
+                children.append(_member_part(ctx, info, name, path, declared_type, Problem(ProblemCode.ENCRYPTED_ZIP, why)))
+                continue
         try:
-            data = read_member(zf, info, budget.expanded_left)
+            if pwd is not None and info.compress_type == _AES:
+                data = _read_aes_member(ctx.data, info, budget.expanded_left, pwd)
+            else:
+                data = read_member(zf, info, budget.expanded_left, pwd=pwd)
         except LimitExceeded as exc:
             children.append(_member_part(ctx, info, name, path, declared_type, exc.problem))
             warnings.append(Problem(ProblemCode.ZIP_BOMB, f"stopped at member {index}: expansion limit reached"))
@@ -283,6 +292,61 @@ def _tnef_complete(data: bytes) -> bool:
         length = struct.unpack_from("<I", data, pos + 5)[0]
         pos += 9 + length + 2
     return pos == len(data)
+
+
+def _password_for(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, passwords: tuple[str, ...], data: bytes
+) -> tuple[bytes | None, str]:
+    """The first password from the mail that opens this member, or None and why not.
+
+    Only the passwords the sender wrote in the mail are tried (never a guess).  ZipCrypto is
+    checked by the stdlib on open (a wrong password fails its check byte); AES members
+    (method 99) are opened with pyzipper.
+    """
+    if not passwords:
+        return None, "no password in the mail"
+    aes = info.compress_type == _AES
+    if aes:
+        try:
+            import pyzipper  # noqa: F401
+        except ImportError:
+            return None, "AES-encrypted member: pyzipper not installed"
+    for password in passwords:
+        for encoding in ("utf-8", "gbk"):
+            try:
+                pwd = password.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            try:
+                if aes:
+                    _read_aes_member(data, info, 1, pwd, probe=True)
+                else:
+                    with zipfile.ZipFile.open(zf, info, pwd=pwd) as fp:
+                        fp.read(1)
+            except (RuntimeError, zipfile.BadZipFile, zlib.error, ValueError, EOFError, KeyError):
+                continue  # wrong password ("Bad password for file") or a false check-byte match
+            return pwd, ""
+    return None, f"the {len(passwords)} password(s) in the mail did not open it"
+
+
+def _read_aes_member(data: bytes, info: zipfile.ZipInfo, cap: int, pwd: bytes, *, probe: bool = False) -> bytes:
+    """Decrypt one WinZip-AES member with pyzipper, never more than `cap` bytes (`probe`: one byte)."""
+    import io
+
+    import pyzipper
+
+    with pyzipper.AESZipFile(io.BytesIO(data)) as az, az.open(az.getinfo(info.filename), pwd=pwd) as fp:
+        if probe:
+            fp.read(1)
+            return b""
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := fp.read(_CHUNK):
+            total += len(chunk)
+            if total > cap:
+                raise LimitExceeded(f"member {info.filename!r} expands beyond {human_size(cap)}")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _member_part(

@@ -78,6 +78,7 @@ class Context:
     # Recursion hook for archive members: (data, filename, declared_type, path, archive_depth) -> Part.
     read_child: Callable[[bytes, str, str, str, int], Part] | None = None
     ocr: OcrBudget | None = None  # None: this document alone bounds its OCR (limits.ocr_timeout_s)
+    passwords: tuple[str, ...] = ()  # archive passwords the mail's sender gave in the body (解压密码：…)
 
 
 @dataclass(slots=True)
