@@ -577,3 +577,55 @@ def test_password_scan_is_linear_on_hostile_bodies() -> None:
     started = time.monotonic()
     found = find_passwords("密码：" * 700_000 + "x")
     assert time.monotonic() - started < 1 and len(found) <= 5
+
+
+# --- Bad input inside the new containers; mutated files never raise -----------------------------
+
+
+def test_zip_bomb_inside_msg_and_winmail_dat_is_refused() -> None:
+    """GIVEN a zip bomb (3 GB declared) attached inside an Outlook .msg, and the same inside a winmail.dat
+    WHEN parsed / read
+    THEN the bomb is refused as ZIP_BOMB where it sits; the rest of the message is read."""
+    bomb = f.raw_zip([f.RawEntry(b"zeros.bin", b"\0" * 1000, declared_size=3_000_000_000)])
+    parsed = parse_message(_report_msg(extra=[msgf.MsgAttachment("材料.zip", bomb, "application/zip")]))
+    assert parsed.attachments[0].kind is PartKind.DOCUMENT
+    assert parsed.attachments[2].problem is not None and parsed.attachments[2].problem.code is ProblemCode.ZIP_BOMB
+    part = read(msgf.tnef_bytes([("材料.zip", bomb), ("说明.txt", "正文".encode("gbk"))]), "winmail.dat")
+    assert part.kind is PartKind.ARCHIVE and part.children[0].problem.code is ProblemCode.ZIP_BOMB
+    assert texts(part.children[1]) == ["正文"]
+
+
+@pytest.mark.parametrize("name", ["report.doc", "report.rtf", "ofd", "msg", "tnef", "scan-png"])
+def test_mutated_files_never_raise(name: str) -> None:
+    """GIVEN 40 randomly damaged copies of a .doc, RTF, OFD, .msg, winmail.dat and a PNG scan
+    (bytes flipped, runs zeroed, the file cut short)
+    WHEN each is read as an attachment (and the .msg parsed as a mail)
+    THEN every one yields a Part (or a ParsedMessage), never an exception, each within seconds."""
+    import random
+
+    sources = {
+        "ofd": lambda: ofd_bytes([[(25, 25, UNIT), (25, 40, TITLE)]]),
+        "msg": lambda: _report_msg(),
+        "tnef": lambda: msgf.tnef_bytes([("a.txt", "广州".encode("gbk"))]),
+        "scan-png": lambda: scan.png(scan.page([UNIT], size=(620, 877), font_px=20, rotate=0)),
+    }
+    original = sources[name]() if name in sources else (FIXTURES / name).read_bytes()
+    rng = random.Random(name)
+    limits = replace(DEFAULT_LIMITS, max_ocr_pages=1, ocr_timeout_s=5.0)
+    for _ in range(40):
+        data = bytearray(original)
+        kind = rng.choice(("flip", "zero", "cut"))
+        if kind == "flip":
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif kind == "zero":
+            start = rng.randrange(len(data))
+            data[start : start + rng.randint(1, 512)] = bytes(min(512, len(data) - start))
+        else:
+            del data[rng.randint(1, len(data) - 1) :]
+        started = time.monotonic()
+        part = read(bytes(data), name, limits)
+        assert isinstance(part, Part)
+        if name == "msg":
+            parse_message(bytes(data), limits=limits)
+        assert time.monotonic() - started < 20
