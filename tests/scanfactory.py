@@ -11,7 +11,7 @@ import io
 import math
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
@@ -41,7 +41,9 @@ def page(lines: list[str], *, size: tuple[int, int] = (1240, 1754), font_px: int
 
 
 def _stamp(img: Image.Image, text: str, centre: tuple[int, int], radius: int) -> None:
-    """A 公章-like red ring with `text` set around its upper arc and a star in the middle."""
+    """A 公章-like red ring with `text` set around its upper arc and a star in the middle, printed over
+    the page like ink (multiplied: black text under the seal stays black)."""
+    page, img = img, Image.new("RGB", img.size, "white")
     cx, cy = centre
     draw = ImageDraw.Draw(img)
     draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=(220, 30, 30), width=8)
@@ -56,6 +58,7 @@ def _stamp(img: Image.Image, text: str, centre: tuple[int, int], radius: int) ->
         glyph = glyph.rotate(-math.degrees(angle) - 90, resample=Image.BICUBIC)
         img.paste(glyph, (int(x - 22), int(y - 22)), glyph)
     draw.regular_polygon((cx, cy, 40), 5, fill=(220, 30, 30))
+    page.paste(ImageChops.multiply(page, img))
 
 
 def jpeg(img: Image.Image, quality: int = 55) -> bytes:

@@ -57,14 +57,17 @@ def test_scanned_pdf_is_read_first_and_last_page_by_ocr(scanned_report: bytes) -
     """GIVEN a three-page scan (image-only PDF, rotated 1.2°, JPEG quality 55) with a stamp on the last page
     WHEN read
     THEN OCR reads page 1 and page 3, finds the title and the unit line there and skips page 2,
-    the paragraphs are tagged ocr-page-N and the part says OCR was used."""
+    the paragraphs are tagged ocr-page-N (the seal's ring text ocr-page-N-stamp) and the part says
+    OCR was used."""
     part = read(scanned_report, "扫描件.pdf")
     assert part.kind is PartKind.DOCUMENT
     lines = texts(part)
     assert UNIT in lines and TITLE in lines
-    assert any(line.startswith("报送单位") and "番禺区" in line for line in lines)
+    assert f"报送单位（盖章）：{UNIT}" in lines  # the seal printed over it is taken out first
     wheres = {p.where for p in part.document.paragraphs}
-    assert wheres == {"ocr-page-1", "ocr-page-3"}
+    assert wheres == {"ocr-page-1", "ocr-page-3", "ocr-page-3-stamp"}
+    (ring,) = [p.text for p in part.document.paragraphs if p.where == "ocr-page-3-stamp"]
+    assert len(set(ring) & set(UNIT)) >= 7, ring  # the seal's ring text, unwrapped and read
     assert {ProblemCode.OCR_USED, ProblemCode.OCR_PAGES_CUT} <= codes(part)
     cut = next(w for w in part.warnings if w.code is ProblemCode.OCR_PAGES_CUT)
     assert "2 of 3" in cut.detail and "title and unit" in cut.detail

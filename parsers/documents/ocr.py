@@ -111,16 +111,30 @@ class Line:
     x: float
     y: float
     height: float
+    stamp: bool = False  # read from the ring of a round red seal (公章)
 
 
 def recognise(img) -> list[Line]:
-    """Text lines of a PIL image, top to bottom then left to right."""
+    """Text lines of a PIL image, top to bottom then left to right, then the ring text of its seals.
+
+    Round red seals are found by colour and shape; they are whitened out of the page before the
+    text is read (a seal over the 报送单位 line no longer breaks it), and each seal's ring is
+    unwrapped into a straight strip (polar transform) and read on its own.
+    """
     import numpy as np
 
     scale = min(1.0, _MAX_SIDE / max(img.size))
     if scale < 1.0:
         img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))))
-    array = np.asarray(img.convert("RGB"))[:, :, ::-1]  # RapidOCR expects OpenCV's BGR order
+    rgb = np.asarray(img.convert("RGB"))
+    page, rings = _split_seals(rgb)
+    lines = _read(page[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
+    for ring in rings:
+        lines += [Line(ln.text, ln.x, ln.y, ln.height, stamp=True) for ln in _read(ring)]
+    return lines
+
+
+def _read(array) -> list[Line]:  # noqa: ANN001 - a numpy image
     result, _ = engine()(array)
     lines: list[Line] = []
     for box, text, score in result or ():
@@ -144,8 +158,48 @@ def _reading_order(lines: list[Line]) -> list[Line]:
     return [ln for row in rows for ln in sorted(row, key=lambda ln: ln.x)]
 
 
+def _split_seals(rgb):  # noqa: ANN001, ANN202 - numpy arrays
+    """(the page with its seals' red ink whitened, one unwrapped ring strip per seal; at most 3).
+
+    A seal is a connected patch of red ink about as wide as high, at least 80 px across and
+    mostly empty inside (a ring and its text, not a solid red block or a line of red title text).
+    """
+    import cv2
+    import numpy as np
+
+    r, g, b = (rgb[:, :, i].astype(np.int16) for i in range(3))
+    red = (r > 140) & (r - g > 60) & (r - b > 60)
+    if red.mean() < 0.0005:
+        return rgb, []
+    mask = cv2.dilate(red.astype(np.uint8), np.ones((9, 9), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    page = rgb.copy()
+    rings = []
+    for x, y, w, h, _area in sorted(stats[1:], key=lambda s: -s[4])[:3]:
+        if min(w, h) < 80 or not 0.75 < w / h < 1.33:
+            continue
+        ink = red[y : y + h, x : x + w]
+        if ink.mean() > 0.45:
+            continue
+        page[y : y + h, x : x + w][ink] = 255
+        radius = max(w, h) / 2
+        # Grey levels from how red each pixel is (not the hard mask): JPEG-blurred strokes stay whole.
+        crop = slice(y, y + h), slice(x, x + w)
+        redness = np.clip((r[crop] - np.maximum(g[crop], b[crop])) * 2, 0, 255)
+        plain = (255 - redness).astype(np.uint8)
+        polar = cv2.warpPolar(plain, (int(radius), int(2 * np.pi * radius)), (w / 2, h / 2), radius,
+                              cv2.WARP_POLAR_LINEAR + cv2.INTER_LINEAR)  # fmt: skip
+        # Rows are angles from 3 o'clock clockwise; start at 6 o'clock so that ring text running
+        # clockwise from the lower left is one piece, then turn it so the outer edge is up.
+        polar = np.roll(polar, -polar.shape[0] // 4, axis=0)
+        strip = np.ascontiguousarray(np.rot90(polar, 1)[: polar.shape[1] // 2, :])
+        rings.append(cv2.cvtColor(strip, cv2.COLOR_GRAY2BGR))
+    return page, rings
+
+
 def paragraphs_of(lines: Iterable[Line], where: str) -> list[Paragraph]:
-    return [Paragraph(line.text, where=where) for line in lines]
+    """Paragraphs tagged `where`; seal ring text tagged `{where}-stamp`."""
+    return [Paragraph(line.text, where=f"{where}-stamp" if line.stamp else where) for line in lines]
 
 
 def page_order(count: int, max_pages: int) -> list[int]:
