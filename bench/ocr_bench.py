@@ -2,6 +2,7 @@
 
     python -m bench.ocr_bench [--pages 4] [--dpi 150]       # both engines, JSON on the last line
     python -m bench.ocr_bench --engine rapidocr --pages 4   # one engine in this process
+    python -m bench.ocr_bench --scan 20                     # a 20-page scanned PDF, end to end
 
 `run(pages, dpi)` is what scripts/bench (bench.run) can call: it measures each engine in a fresh
 child process (peak RSS of that engine alone) on the same pages: A4 at `dpi`, Noto Serif CJK,
@@ -106,8 +107,32 @@ def measure(engine: str, count: int, dpi: int) -> dict:
          if engine == "tesseract" else {})  # fmt: skip
 
 
-def run(count: int = 4, dpi: int = 150) -> dict:
-    """Both engines, each in a fresh child interpreter."""
+def measure_scan(count: int) -> dict:
+    """A `count`-page scanned PDF read as an attachment with a page budget of `count` (in this process)."""
+    from dataclasses import replace
+
+    from parsers.documents import read_attachment
+    from parsers.types import DEFAULT_LIMITS
+    from tests import scanfactory as scan
+
+    images = [scan.page(list(PAGES_TEXT[i % 2 + 1])) for i in range(count)]  # no title+unit: no early stop
+    data = scan.scanned_pdf(images)
+    limits = replace(DEFAULT_LIMITS, max_ocr_pages=count, ocr_timeout_s=3600, max_message_ocr_s=3600)
+    started = time.perf_counter()
+    part = read_attachment(data, filename="scan.pdf", declared_type="", path="1", limits=limits)
+    seconds = time.perf_counter() - started
+    return {
+        "scan_pages": count,
+        "pdf_bytes": len(data),
+        "seconds": round(seconds, 1),
+        "s_per_page": round(seconds / count, 2),
+        "paragraphs": len(part.document.paragraphs) if part.document else 0,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def run(count: int = 4, dpi: int = 150, scan_pages: int = 20) -> dict:
+    """Both engines, each in a fresh child interpreter, and a `scan_pages` scanned PDF end to end."""
     results = {"rapidocr": run_child("bench.ocr_bench", "--engine", "rapidocr", "--pages", str(count),
                                      "--dpi", str(dpi), timeout=900)}  # fmt: skip
     if shutil.which("tesseract"):
@@ -115,6 +140,8 @@ def run(count: int = 4, dpi: int = 150) -> dict:
                                          "--dpi", str(dpi), timeout=900)  # fmt: skip
     else:
         results["tesseract"] = {"skipped": "tesseract not installed (apt-get install tesseract-ocr-chi-sim)"}
+    for pages in (1, scan_pages):
+        results[f"scan_pdf_{pages}_pages"] = run_child("bench.ocr_bench", "--scan", str(pages), timeout=1800)
     return results
 
 
@@ -123,8 +150,11 @@ def main() -> None:
     parser.add_argument("--engine", choices=("rapidocr", "tesseract"))
     parser.add_argument("--pages", type=int, default=4)
     parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--scan", type=int, default=0, help="read an N-page scanned PDF end to end")
     args = parser.parse_args()
-    if args.engine:
+    if args.scan:
+        print(json.dumps(measure_scan(args.scan)))
+    elif args.engine:
         print(json.dumps(measure(args.engine, args.pages, args.dpi)))
     else:
         print(json.dumps(run(args.pages, args.dpi), ensure_ascii=False))

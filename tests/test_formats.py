@@ -632,3 +632,17 @@ def test_mutated_files_never_raise(name: str) -> None:
         if name == "msg":
             parse_message(bytes(data), limits=limits)
         assert time.monotonic() - started < 20
+
+
+def test_heic_photo_is_read() -> None:
+    """GIVEN an iPhone-style HEIC photo of a report page (written with pillow-heif)
+    WHEN read
+    THEN it is typed image/heic by its bytes and its OCR text holds the unit and the title."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    scan.page(FIRST_PAGE, rotate=1.5).save(buf, "HEIF", quality=60)
+    part = read(buf.getvalue(), "IMG_0001.HEIC")
+    assert part.content_type == "image/heic" and part.kind is PartKind.DOCUMENT, part.problem
+    assert UNIT in texts(part) and TITLE in texts(part)

@@ -64,6 +64,7 @@ READERS: dict[str, Reader] = {
     "image/jpeg": read_image,
     "image/tiff": read_image,
     "image/gif": read_image,
+    ct.HEIC: read_image,
 }
 
 # Types recognised but not read, with the code and detail recorded for them.

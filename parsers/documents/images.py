@@ -1,4 +1,4 @@
-"""Images (photos and scans of reports: jpeg, png, tiff, gif) read by OCR.
+"""Images (photos and scans of reports: jpeg, png, tiff, gif, heic via pillow-heif) read by OCR.
 
 The size is judged from the header before any pixel is decoded: over `limits.max_image_pixels`
 the image is refused (IMAGE_TOO_LARGE).  Images under `limits.min_ocr_pixels` (logos, signature

@@ -67,6 +67,8 @@ def open_image(data: bytes, limits: ParseLimits):
     """
     from PIL import Image, UnidentifiedImageError
 
+    if data[4:8] == b"ftyp":
+        _heif_opener()
     try:
         img = Image.open(io.BytesIO(data))
         width, height = img.size
@@ -84,6 +86,22 @@ def open_image(data: bytes, limits: ParseLimits):
             return img.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageRefused(Problem(ProblemCode.CORRUPT, f"image: {type(exc).__name__}")) from exc
+
+
+def _heif_opener() -> None:
+    """Teach PIL to open HEIC/HEIF (iPhone photos) when pillow-heif is installed; once per process."""
+    global _heif_registered
+    if not _heif_registered:
+        _heif_registered = True
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:
+            pass
+
+
+_heif_registered = False
 
 
 class _pixel_cap:

@@ -45,6 +45,8 @@ CAB = "application/vnd.ms-cab-compressed"
 EXE = "application/x-executable"
 RTF = "application/rtf"
 TNEF = "application/ms-tnef"  # Outlook's winmail.dat
+HEIC = "image/heic"  # iPhone photos (ISO BMFF "ftyp" box with a HEIF brand)
+_HEIF_BRANDS = frozenset(b"ftyp" + brand for brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"))
 MESSAGE = "message/rfc822"
 TEXT = "text/plain"
 HTML = "text/html"
@@ -118,6 +120,8 @@ def sniff(data: bytes, filename: str = "", declared_type: str = "") -> Sniffed:
     for magic, ctype in _SIGNATURES:
         if data.startswith(magic):
             return Sniffed(ctype)
+    if data[4:12] in _HEIF_BRANDS:
+        return Sniffed(HEIC)
     if data.startswith(b"BZh") and data[3:4].isdigit():
         return Sniffed(BZIP2)
     if data[257:262] == b"ustar":
