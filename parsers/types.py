@@ -89,7 +89,7 @@ class Paragraph:
 
     text: str
     style: str = ""  # e.g. "Title", "Heading 1", "Normal" (docx); "" when unknown
-    where: str = "body"  # body | table | header | footer | textbox | page-N | ocr-page-N | ocr-image
+    where: str = "body"  # body|table|header|footer|textbox|footnote|page-N; OCR: ocr-page-N, ocr-image[-N], +"-stamp"
     bold: bool = False
     centered: bool = False
 
@@ -209,10 +209,10 @@ class ParseLimits:
     max_message_text_chars: int = 10_000_000
     # OCR of scans and photos (parsers.documents.ocr), per document.
     max_ocr_pages: int = 5  # first, last, then the rest in order
-    ocr_timeout_s: float = 30.0  # no new page is started after this long
+    ocr_timeout_s: float = 25.0  # no new page is started after this long
     max_image_pixels: int = 40_000_000  # larger images are refused from their header, never decoded
     ocr_dpi: int = 150  # PDF pages are rendered at this resolution for OCR
-    max_message_ocr_s: float = 45.0  # OCR time for all documents of one message together
+    max_message_ocr_s: float = 35.0  # OCR time for all documents of one message together
     min_ocr_pixels: int = 250_000  # smaller images (logos, signatures, icons) are not OCR'd
 
 
