@@ -26,6 +26,7 @@ from parsers.types import Problem, ProblemCode
 for _name in ("extract_msg", "tnefparse", "olefile", "RTFDE"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
+_MIN_OLE_SIZE = 1536  # olefile.MINIMAL_OLEFILE_SIZE: a header and two sectors
 _SKIP_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version", "content-disposition"})
 
 
@@ -43,6 +44,8 @@ def msg_to_mime(data: bytes, *, max_depth: int = 5) -> bytes:
         import extract_msg
     except ImportError as exc:
         raise OutlookError(Problem(ProblemCode.UNSUPPORTED, "Outlook .msg: extract-msg not installed")) from exc
+    if len(data) < _MIN_OLE_SIZE:  # olefile would take shorter bytes for a file name
+        raise OutlookError(Problem(ProblemCode.TRUNCATED, f"Outlook .msg of {len(data)} bytes"))
     try:
         msg = extract_msg.openMsg(data, delayAttachments=False)
     except Exception as exc:  # extract-msg raises its own errors, olefile's, struct's...

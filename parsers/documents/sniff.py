@@ -246,7 +246,7 @@ def _ole_top_level(data: bytes) -> set[str] | None:
     try:
         import olefile
 
-        ole = olefile.OleFileIO(data)
+        ole = olefile.OleFileIO(io.BytesIO(data))  # a file object: olefile takes short bytes for a path
     except Exception:  # not installed, or a damaged / truncated file
         return None
     try:
