@@ -166,7 +166,7 @@ def test_ocr_fits_the_parse_sandbox_memory_cap(scanned_report: bytes) -> None:
     from pathlib import Path
 
     from pipeline.config import load_config
-    from pipeline.sandbox import ParseSandbox
+    from pipeline.inbound.sandbox import ParseSandbox
 
     msg = EmailMessage()
     msg["From"] = "it@py2h.example"
@@ -400,8 +400,8 @@ def test_intake_ingest_takes_msg_files(ctx, tmp_path: Path) -> None:
     """GIVEN a folder holding an Outlook .msg report (beside nothing else)
     WHEN `intake ingest` takes the folder
     THEN the .msg is stored as its original bytes, parsed, and the report attributed to its unit."""
-    from pipeline.ingest import ingest_paths
-    from pipeline.views import message_views
+    from pipeline.inbound.ingest import ingest_paths
+    from pipeline.outputs.views import message_views
 
     data = _report_msg()
     folder = tmp_path / "outlook"
