@@ -25,7 +25,8 @@ from email.policy import compat32
 import mailparser
 from mailparser.exceptions import MailParserError, MailParserRecursionError
 
-from . import documents
+from . import documents, outlook
+from .documents import sniff
 from .documents.text import decode_text, html_to_text
 from .headers import (
     clean_header,
@@ -38,7 +39,17 @@ from .headers import (
     received_time,
     recover_raw,
 )
-from .types import DEFAULT_LIMITS, EMPTY_ADDRESS, ParsedMessage, ParseLimits, Part, PartKind
+from .passwords import find_passwords
+from .types import (
+    DEFAULT_LIMITS,
+    EMPTY_ADDRESS,
+    ParsedMessage,
+    ParseLimits,
+    Part,
+    PartKind,
+    Problem,
+    ProblemCode,
+)
 
 _AUTO_SUBJECT_PREFIXES = (
     "自动回复", "自动答复", "auto reply", "autoreply", "automatic reply", "out of office", "退信",
@@ -52,6 +63,9 @@ _FEED_CHUNK = 1 << 16
 # bounces); what matters is recorded on the parsed message instead.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_MSG = sniff.MSG
+
 
 def parse_message(
     raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, depth: int = 0, path_prefix: str = ""
@@ -62,7 +76,9 @@ def parse_message(
     makes the parts of an attached message addressable from the outer one
     ("3/1" is the first attachment of the message attached as part 3).
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
+    if raw[:8] == _OLE_MAGIC and documents.sniff_content_type(raw) == _MSG:
+        raw = _outlook_mime(raw, limits, depth, problems)
     header_bytes = (
         raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[: limits.max_header_bytes + 4] else raw.find(b"\n\n")
     )
@@ -71,13 +87,17 @@ def parse_message(
     oversized = header_bytes > limits.max_header_bytes
     if oversized:
         problems.append(
-            f"header section of {header_bytes} bytes exceeds the limit of {limits.max_header_bytes}"
+            Problem(
+                ProblemCode.HEADER_TOO_LARGE,
+                f"header section of {header_bytes} bytes exceeds the limit of {limits.max_header_bytes}",
+            )
         )
     # mail-parser decodes every header with email.header.decode_header, which is quadratic in the
     # number of encoded-words: an oversized header section goes to the stdlib parser directly.
     msg = _build_stdlib_message(raw, problems, use_mailparser=not oversized)
 
     walker = _Walker(limits, depth, problems, path_prefix)
+    walker.passwords = _body_passwords(msg)
     if msg.is_multipart() or msg.get_content_maintype() != "text" or _is_attachment(msg):
         walker.visit(msg, mime_depth=0)
     else:
@@ -96,7 +116,7 @@ def parse_message(
         text_body = html_to_text(html_body)
     from_count = max(len(from_values), len(from_addresses))
     if from_count > 1:
-        problems.append(f"{from_count} From: addresses")
+        problems.append(Problem(ProblemCode.MANY_FROM, f"{from_count} From: addresses"))
     return ParsedMessage(
         message_id=clean_header(recover_raw(raw_value(msg, "message-id"))).strip("<>"),
         subject=subject,
@@ -120,22 +140,53 @@ def parse_message(
     )
 
 
-def _build_stdlib_message(raw: bytes, problems: list[str], *, use_mailparser: bool = True) -> Message:
+def _body_passwords(msg: Message, max_parts: int = 50) -> tuple[str, ...]:
+    """Archive passwords written in the message's text bodies (attachments are not searched).
+
+    Read before the attachments, since a body may come after the zip in the MIME tree.
+    """
+    texts: list[str] = []
+    try:
+        for index, part in enumerate(msg.walk()):
+            if index >= max_parts:
+                break
+            if part.get_content_maintype() != "text" or _is_attachment(part):
+                continue
+            data = part.get_payload(decode=True)
+            if not isinstance(data, bytes):
+                continue
+            text, _ = decode_text(data[:200_000], part.get_content_charset() or "")
+            texts.append(html_to_text(text) if part.get_content_subtype() == "html" else text)
+    except (RecursionError, LookupError, ValueError, TypeError):  # hostile nesting or headers: no passwords
+        pass
+    return find_passwords("\n".join(texts))
+
+
+def _outlook_mime(raw: bytes, limits: ParseLimits, depth: int, problems: list[Problem]) -> bytes:
+    """An Outlook .msg file as MIME bytes (b"" when it cannot be read: the reason is in `problems`)."""
+    try:
+        return outlook.msg_to_mime(raw, max_depth=max(0, limits.max_message_depth - depth))
+    except outlook.OutlookError as err:
+        problems.append(err.problem)
+        return b""
+
+
+def _build_stdlib_message(raw: bytes, problems: list[Problem], *, use_mailparser: bool = True) -> Message:
     try:
         if not use_mailparser:
             return _message_from_bytes(raw)
         parsed = _mailparser_from_bytes(raw)
     except (MailParserError, RecursionError) as err:
-        problems.append(f"MIME structure could not be parsed ({err}); headers only")
+        problems.append(Problem(ProblemCode.MIME_DEFECT, f"MIME structure could not be parsed ({err}); headers only"))
         return BytesHeaderParser(policy=compat32).parsebytes(raw)
     except Exception as err:  # mail-parser bug on hostile input: fall back to the stdlib
-        problems.append(f"mail-parser failed ({type(err).__name__}: {err})")
+        problems.append(Problem(ProblemCode.MIME_DEFECT, f"mail-parser failed ({type(err).__name__}: {err})"))
         try:
             return email.message_from_bytes(raw, policy=compat32)
         except RecursionError:
             return BytesHeaderParser(policy=compat32).parsebytes(raw)
     for defect in parsed.defects_categories:
-        problems.append(f"MIME defect: {defect}")
+        problems.append(Problem(ProblemCode.MIME_DEFECT, str(defect)))
     return parsed.message
 
 
@@ -174,7 +225,7 @@ def _is_attachment(part: Message) -> bool:
 class _Walker:
     """Walks a stdlib message, collecting body texts and attachment Parts."""
 
-    def __init__(self, limits: ParseLimits, depth: int, problems: list[str], path_prefix: str) -> None:
+    def __init__(self, limits: ParseLimits, depth: int, problems: list[Problem], path_prefix: str) -> None:
         self.limits = limits
         self.path_prefix = path_prefix
         self.depth = depth
@@ -184,11 +235,16 @@ class _Walker:
         self.parts: list[Part] = []
         self.expanded = 0  # bytes of attachments read so far, members and attached messages included
         self.text_chars = 0  # document text extracted so far
+        self.ocr = documents.OcrBudget(limits.max_message_ocr_s)
+        self.passwords: tuple[str, ...] = ()  # archive passwords given in this message's body
 
     def visit(self, part: Message, *, mime_depth: int) -> None:
         if mime_depth > self.limits.max_mime_depth:
             self.problems.append(
-                f"MIME nesting deeper than {self.limits.max_mime_depth} levels; inner parts not read"
+                Problem(
+                    ProblemCode.MIME_TOO_DEEP,
+                    f"MIME nesting deeper than {self.limits.max_mime_depth} levels; inner parts not read",
+                )
             )
             return
         ctype = part.get_content_type()
@@ -211,7 +267,7 @@ class _Walker:
     def add_body(self, part: Message) -> None:
         data = _payload_bytes(part, self.problems) or b""
         text, notes = decode_text(data, part.get_content_charset() or "")
-        self.problems.extend(f"body: {note}" for note in notes)
+        self.problems.extend(Problem(ProblemCode.CHARSET_GUESSED, f"body: {note}") for note in notes)
         if part.get_content_subtype() == "html":
             self.html_bodies.append(text)
         else:
@@ -222,20 +278,25 @@ class _Walker:
         path = f"{self.path_prefix}{index}"
         filename = part_filename(part)
         inline = (part.get_content_disposition() or "") == "inline" and not filename
-        problem = ""
+        problem: Problem | None = None
         if index > self.limits.max_attachments:
             if index == self.limits.max_attachments + 1:
                 self.problems.append(
-                    f"more than {self.limits.max_attachments} attachments; the rest are listed, not read"
+                    Problem(
+                        ProblemCode.ATTACHMENT_LIMIT,
+                        f"more than {self.limits.max_attachments} attachments; the rest are listed, not read",
+                    )
                 )
-            problem = "attachment limit exceeded: not read"
+            problem = Problem(ProblemCode.ATTACHMENT_LIMIT, f"over {self.limits.max_attachments} attachments")
         elif self.expanded > self.limits.max_message_expanded_bytes:
-            problem = f"work limit for this message reached (over {self.limits.max_message_expanded_bytes} bytes read): not read"
+            problem = Problem(ProblemCode.WORK_LIMIT, f"over {self.limits.max_message_expanded_bytes} bytes read")
         elif self.text_chars > self.limits.max_message_text_chars:
-            problem = f"work limit for this message reached (over {self.limits.max_message_text_chars} characters of text): not read"
-        if problem:
-            if not problem.startswith("attachment limit"):
-                self.problems.append(f"{problem.rsplit(':', 1)[0]}; later attachments listed, not read")
+            problem = Problem(
+                ProblemCode.WORK_LIMIT, f"over {self.limits.max_message_text_chars} characters of text"
+            )
+        if problem is not None:
+            if problem.code is ProblemCode.WORK_LIMIT:
+                self.problems.append(Problem(problem.code, f"{problem.detail}; later attachments listed, not read"))
             self.parts.append(
                 Part(
                     path=path, filename=filename, content_type="application/octet-stream",
@@ -254,6 +315,8 @@ class _Walker:
             parse_message=lambda data, depth: parse_message(
                 data, limits=self.limits, depth=depth, path_prefix=f"{path}/"
             ),
+            ocr=self.ocr,
+            passwords=self.passwords,
         )
         for sub in node.walk():
             self.expanded += sub.size
@@ -264,21 +327,21 @@ class _Walker:
         self.parts.append(node)
 
 
-def _payload_bytes(part: Message, problems: list[str]) -> bytes | None:
+def _payload_bytes(part: Message, problems: list[Problem]) -> bytes | None:
     try:
         data = part.get_payload(decode=True)
     except Exception as err:  # broken transfer encodings: keep what we can
-        problems.append(f"payload could not be decoded: {err}")
+        problems.append(Problem(ProblemCode.MIME_DEFECT, f"payload could not be decoded: {err}"))
         raw = part.get_payload()
         return raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else None
     if data is None:
         return None
     for defect in getattr(part, "defects", []):
-        problems.append(f"MIME defect: {type(defect).__name__}")
+        problems.append(Problem(ProblemCode.MIME_DEFECT, type(defect).__name__))
     return data
 
 
-def _embedded_message_bytes(part: Message, problems: list[str]) -> bytes:
+def _embedded_message_bytes(part: Message, problems: list[Problem]) -> bytes:
     """The bytes of an attached message (message/rfc822), however the sender encoded it."""
     cte = (part.get("content-transfer-encoding") or "").lower()
     payload = part.get_payload()
@@ -290,7 +353,7 @@ def _embedded_message_bytes(part: Message, problems: list[str]) -> bytes:
             try:
                 return inner.as_string(policy=compat32).encode("utf-8", "surrogateescape")
             except Exception as err:
-                problems.append(f"attached message could not be re-serialised: {err}")
+                problems.append(Problem(ProblemCode.MIME_DEFECT, f"attached message could not be re-serialised: {err}"))
                 return b""
     # Some clients base64-encode message/rfc822 parts; the stdlib then parses garbage.
     if isinstance(payload, list) and payload:
@@ -302,7 +365,7 @@ def _embedded_message_bytes(part: Message, problems: list[str]) -> bytes:
     try:
         return base64.b64decode(raw) if cte == "base64" else quopri.decodestring(raw)
     except (binascii.Error, ValueError) as err:
-        problems.append(f"attached message has broken {cte}: {err}")
+        problems.append(Problem(ProblemCode.MIME_DEFECT, f"attached message has broken {cte}: {err}"))
         return raw
 
 

@@ -12,6 +12,68 @@ from datetime import datetime
 from enum import StrEnum
 
 
+class ProblemCode(StrEnum):
+    """Why a part could not be read, was cut short, or needs a clerk's eye.
+
+    The code is what later stages match on and what the Chinese wording is chosen by
+    (`pipeline.labels.describe_problem`); a Problem's `detail` only carries parameters.
+    """
+
+    # -- the part could not be read
+    EMPTY = "empty"  # zero bytes
+    UNSUPPORTED = "unsupported"  # a type recognised or not, that no reader handles (detail: the type)
+    EXECUTABLE = "executable"
+    IMAGE_NO_TEXT = "image_no_text"  # an image in which OCR found no text (or OCR is unavailable)
+    SCAN_NO_TEXT = "scan_no_text"  # a PDF without a text layer in which OCR found no text
+    IMAGE_TOO_LARGE = "image_too_large"  # over max_image_pixels: refused before decoding
+    ENCRYPTED_ZIP = "encrypted_zip"
+    ENCRYPTED_PDF = "encrypted_pdf"
+    ENCRYPTED_OFFICE = "encrypted_office"
+    ZIP_BOMB = "zip_bomb"  # declared or real expansion, ratio or overlapping entries
+    ARCHIVE_TOO_DEEP = "archive_too_deep"
+    ARCHIVE_TOO_MANY = "archive_too_many"  # too many members
+    ARCHIVE_UNSUPPORTED = "archive_unsupported"  # rar, 7z, gzip, tar... (detail: which)
+    TRUNCATED = "truncated"  # the file ends early (bad central directory...)
+    CORRUPT = "corrupt"  # malformed structure, bad CRC, reader error on damaged bytes
+    UNSAFE_XML = "unsafe_xml"  # a DTD or entity declaration: refused
+    TOO_LARGE = "too_large"  # over max_document_bytes or a part over max_document_xml_bytes
+    MESSAGE_TOO_DEEP = "message_too_deep"
+    MESSAGE_UNPARSEABLE = "message_unparseable"
+    ATTACHMENT_LIMIT = "attachment_limit"  # listed, not read: over max_attachments
+    WORK_LIMIT = "work_limit"  # listed, not read: the message's work budget is spent
+    READER_FAILED = "reader_failed"  # a reader bug: the exception's type and text in detail
+    PARSE_STOPPED = "parse_stopped"  # the parse sandbox stopped (time or memory): not read
+    # -- warnings (the part was read, perhaps partly)
+    MACRO = "macro"  # macro-enabled document: macros not run
+    TEXT_TRUNCATED = "text_truncated"  # over max_text_chars
+    PAGES_CUT = "pages_cut"  # only the first pages were read
+    OCR_PAGES_CUT = "ocr_pages_cut"  # OCR stopped at the page budget or the time budget
+    OCR_USED = "ocr_used"  # text came from OCR: check it against the scan
+    PARTIAL = "partial"  # some pages or members failed; the rest was read
+    CHARSET_GUESSED = "charset_guessed"
+    UNSAFE_NAME = "unsafe_name"  # archive member name with .. or an absolute path
+    WEAK_ENCRYPTION = "weak_encryption"  # opened with the empty user password / the password in the mail
+    # -- message-level
+    MIME_DEFECT = "mime_defect"
+    HEADER_TOO_LARGE = "header_too_large"
+    MIME_TOO_DEEP = "mime_too_deep"
+    MANY_FROM = "many_from"  # 2+ From: addresses
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A code and plain parameters (sizes, counts, names) for logs and the clerk's detail view.
+
+    `detail` is never matched on; the code decides behaviour and wording.
+    """
+
+    code: ProblemCode
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else str(self.code)
+
+
 class PartKind(StrEnum):
     """What an attachment node is, decided from its bytes (never its name)."""
 
@@ -27,7 +89,7 @@ class Paragraph:
 
     text: str
     style: str = ""  # e.g. "Title", "Heading 1", "Normal" (docx); "" when unknown
-    where: str = "body"  # body | table | header | footer | page-N
+    where: str = "body"  # body|table|header|footer|textbox|footnote|page-N; OCR: ocr-page-N, ocr-image[-N], +"-stamp"
     bold: bool = False
     centered: bool = False
 
@@ -68,8 +130,8 @@ class Part:
     document: DocumentText | None = None
     message: ParsedMessage | None = None
     children: tuple[Part, ...] = ()
-    problem: str = ""  # why the part is unreadable or was cut short; "" when fine
-    warnings: tuple[str, ...] = ()
+    problem: Problem | None = None  # why the part is unreadable; None when fine
+    warnings: tuple[Problem, ...] = ()
     inline: bool = False  # part of the body (e.g. an inline image), not an attachment
 
     def walk(self):
@@ -110,7 +172,7 @@ class ParsedMessage:
     headers: tuple[tuple[str, str], ...]  # decoded, in order
     auto_reply: str = ""  # why this looks automatic (auto-reply, bounce, list): "" when not
     authentication_results: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()  # defects and decoding repairs worth showing a clerk
+    problems: tuple[Problem, ...] = ()  # defects and decoding repairs worth showing a clerk
     header_bytes: int = 0
 
     def header(self, name: str) -> str:
@@ -145,6 +207,13 @@ class ParseLimits:
     # Total work per message, across all its attachments (zip members and attached messages included).
     max_message_expanded_bytes: int = 300_000_000
     max_message_text_chars: int = 10_000_000
+    # OCR of scans and photos (parsers.documents.ocr), per document.
+    max_ocr_pages: int = 5  # first, last, then the rest in order
+    ocr_timeout_s: float = 25.0  # no new page is started after this long
+    max_image_pixels: int = 40_000_000  # larger images are refused from their header, never decoded
+    ocr_dpi: int = 150  # PDF pages are rendered at this resolution for OCR
+    max_message_ocr_s: float = 35.0  # OCR time for all documents of one message together
+    min_ocr_pixels: int = 250_000  # smaller images (logos, signatures, icons) are not OCR'd
 
 
 EMPTY_ADDRESS = Address("", "")
@@ -159,4 +228,6 @@ __all__ = [
     "Paragraph",
     "Part",
     "PartKind",
+    "Problem",
+    "ProblemCode",
 ]

@@ -192,7 +192,7 @@ class Config:
     # [limits]: parse each message in a stoppable worker process (pipeline.inbound.sandbox).
     isolate_parsing: bool = True
     parse_timeout_s: float = 60.0
-    parse_memory_mb: int = 1024
+    parse_memory_mb: int = 1536
 
     @property
     def data_dir(self) -> Path:
@@ -313,7 +313,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         authserv_id=reader.str("security", "authserv_id", "").lower(),
         isolate_parsing=reader.bool("limits", "isolate_parsing", True),
         parse_timeout_s=float(reader.number("limits", "parse_timeout_s", 60.0, float)),
-        parse_memory_mb=int(reader.number("limits", "parse_memory_mb", 1024, int)),
+        parse_memory_mb=int(reader.number("limits", "parse_memory_mb", 1536, int)),
     )
     reader.reject_unknown()  # last: every key above has been read by now
     return config

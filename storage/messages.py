@@ -44,8 +44,9 @@ class ItemRow:
     kind: str
     size: int
     sha256: str
-    problem: str
+    problem: str  # the parser's code and English detail, readable in the database
     text_chars: int
+    problem_code: str = ""  # parsers.types.ProblemCode value; "" when the item is fine
 
 
 def _row(r) -> MessageRow:  # noqa: ANN001 - a SQLAlchemy Row

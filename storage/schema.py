@@ -293,6 +293,67 @@ def _drop_message_kind(conn: Connection) -> None:
 
     if "kind" in {c["name"] for c in inspect(conn).get_columns("messages")}:
         conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN kind")
+# Added by 0005: the parser's problem code of an item (parsers.types.ProblemCode), beside the
+# English text in `problem`.  Appended so fresh databases get it from 0001's create_all.
+items.append_column(Column("problem_code", String(40), nullable=False, default="", server_default=""))
+
+# The English reasons parsers recorded before problem codes, first phrase found wins.  Used once,
+# by 0005, to code the rows stored before it (a copy of the old wording: storage imports no parser).
+_OLD_PROBLEM_PHRASES: tuple[tuple[str, str], ...] = (
+    ("not read:", "parse_stopped"),
+    ("attachment limit exceeded", "attachment_limit"),
+    ("work limit", "work_limit"),
+    ("attached messages nested too deeply", "message_too_deep"),
+    ("attached message could not be parsed", "message_unparseable"),
+    ("encrypted zip member", "encrypted_zip"),
+    ("encrypted pdf", "encrypted_pdf"),
+    ("encrypted office", "encrypted_office"),
+    ("encrypted xls", "encrypted_office"),
+    ("zip bomb", "zip_bomb"),
+    ("archive nested too deeply", "archive_too_deep"),
+    ("too many archive members", "archive_too_many"),
+    ("members, over the limit", "archive_too_many"),
+    ("no text layer", "scan_no_text"),
+    ("image: no text", "image_no_text"),
+    ("archive cannot be opened", "archive_unsupported"),
+    ("truncated", "truncated"),
+    ("dtd", "unsafe_xml"),
+    ("entity expansion", "unsafe_xml"),
+    ("too large", "too_large"),
+    ("exceeds", "too_large"),
+    ("reader failed", "reader_failed"),
+    ("executable", "executable"),
+    ("empty file", "empty"),
+    ("corrupt", "corrupt"),
+    ("malformed", "corrupt"),
+    ("missing a part", "corrupt"),
+    ("could not be read", "corrupt"),
+    ("not a word document", "corrupt"),
+)
+
+
+def old_problem_code(problem: str) -> str:
+    """The code for an item problem recorded as English text before 0005 ("" stays "")."""
+    if not problem:
+        return ""
+    lowered = problem.lower()
+    for phrase, code in _OLD_PROBLEM_PHRASES:
+        if phrase in lowered:
+            return code
+    return "unsupported"  # "... cannot be read", "unsupported content type", "unrecognised binary data"
+
+
+def _item_problem_codes(conn: Connection) -> None:
+    from sqlalchemy import inspect, select, update
+
+    have = {c["name"] for c in inspect(conn).get_columns("items")}
+    if "problem_code" not in have:
+        conn.exec_driver_sql("ALTER TABLE items ADD COLUMN problem_code VARCHAR(40) NOT NULL DEFAULT ''")
+    rows = conn.execute(
+        select(items.c.id, items.c.problem).where(items.c.problem != "", items.c.problem_code == "")
+    ).all()
+    for row in rows:
+        conn.execute(update(items).where(items.c.id == row.id).values(problem_code=old_problem_code(row.problem)))
 
 
 # Named migrations, applied in order, each in its own transaction, recorded by name.
@@ -316,6 +377,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0002_imap_worker", _imap_worker),
     ("0003_mail_ledger_notes", _mail_ledger_notes),
     ("0004_drop_message_kind", _drop_message_kind),
+    ("0005_item_problem_codes", _item_problem_codes),
 ]
 
 

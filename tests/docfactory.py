@@ -158,6 +158,7 @@ class RawEntry:
     deflate: bool = True
     declared_size: int | None = None  # lie about the uncompressed size when set
     extra: bytes = b""  # extra fields, written to both the local and the central header
+    password: bytes | None = None  # encrypt with ZipCrypto (PKWARE traditional encryption)
 
 
 def raw_zip(entries: list[RawEntry], *, directory: list[tuple[int, int]] | None = None) -> bytes:
@@ -172,6 +173,9 @@ def raw_zip(entries: list[RawEntry], *, directory: list[tuple[int, int]] | None 
     for entry in entries:
         payload = zlib.compress(entry.data)[2:-4] if entry.deflate else entry.data  # raw deflate
         method, crc = (8 if entry.deflate else 0), zlib.crc32(entry.data)
+        if entry.password is not None:
+            payload = zipcrypto(payload, entry.password, crc)
+            entry.flags |= 0x1
         size = len(entry.data) if entry.declared_size is None else entry.declared_size
         written.append((len(out), method, crc, len(payload)))
         fields = (b"PK\x03\x04", 20, entry.flags, method, 0, 0x21, crc, len(payload), size)
@@ -189,6 +193,34 @@ def raw_zip(entries: list[RawEntry], *, directory: list[tuple[int, int]] | None 
         out += entry.name + entry.extra
     cd_size = len(out) - cd_start
     out += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(records), len(records), cd_size, cd_start, 0)
+    return bytes(out)
+
+
+def zipcrypto(payload: bytes, password: bytes, crc: int) -> bytes:
+    """PKWARE traditional encryption [APPNOTE 6.1]: a 12-byte header ending in the CRC's high byte."""
+    keys = [0x12345678, 0x23456789, 0x34567890]
+    table = []
+    for n in range(256):  # the CRC-32 table (polynomial 0xEDB88320)
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table.append(c)
+
+    def crc_step(crc_value: int, byte: int) -> int:
+        return (crc_value >> 8) ^ table[(crc_value ^ byte) & 0xFF]
+
+    def update(byte: int) -> None:
+        keys[0] = crc_step(keys[0], byte)
+        keys[1] = ((keys[1] + (keys[0] & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
+        keys[2] = crc_step(keys[2], (keys[1] >> 24) & 0xFF)
+
+    for byte in password:
+        update(byte)
+    out = bytearray()
+    for plain in bytes(11) + bytes([(crc >> 24) & 0xFF]) + payload:
+        temp = (keys[2] | 2) & 0xFFFF
+        out.append(plain ^ (((temp * (temp ^ 1)) >> 8) & 0xFF))
+        update(plain)
     return bytes(out)
 
 

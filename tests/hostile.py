@@ -249,7 +249,7 @@ def hostile_corpus() -> list[HostileCase]:
                     attachment(report_docx(gz1), "自查报告.docx")]), genuine=gz1)  # fmt: skip
     add("0-byte and garbage attachments",
         mail(4, parts=[attachment(b"", "空文件.docx"), attachment(rng.randbytes(4096), "自查报告.docx"),
-                       attachment(rng.randbytes(2048), "报告.pdf", "application/pdf")]), "empty file")  # fmt: skip
+                       attachment(rng.randbytes(2048), "报告.pdf", "application/pdf")]), "empty")  # fmt: skip
     add("0-byte file", b"")
     add("garbage file", rng.randbytes(8192))
     add("garbage with NULs and no header end", b"\x00\xff\xfe" * 3000 + b"From: x\x00\r\nSubject: \x00\x01")
@@ -264,11 +264,11 @@ def hostile_corpus() -> list[HostileCase]:
     add("zip bomb (ratio) beside a genuine report",
         mail(9, sender="越秀儿童医院 <it@yxch.example>",
              parts=[attachment(bomb_zip(150_000_000), "材料.zip", "application/zip"),
-                    attachment(report_docx(yx), "自查报告.docx")]), "zip bomb", genuine=yx)  # fmt: skip
+                    attachment(report_docx(yx), "自查报告.docx")]), "zip_bomb", genuine=yx)  # fmt: skip
     add(
         "zip bomb (42.zip style nesting)",
         mail(10, parts=[attachment(nested_bomb(bomb_zip(20_000_000)), "42.zip", "application/zip")]),
-        "zip bomb",
+        "zip_bomb",
     )
     add(
         "zip bomb (overlapping entries)",
@@ -283,9 +283,9 @@ def hostile_corpus() -> list[HostileCase]:
         mail(12, sender="番禺二院 <it@py2h.example>", parts=[attachment(f.zip_bytes(slip), "报告.zip")]),
         genuine=py2)  # fmt: skip
     encrypted = f.raw_zip([f.RawEntry(b"report.docx", b"\x8f\x12ciphertext" * 50, flags=0x1, deflate=False)])
-    add("encrypted zip", mail(13, parts=[attachment(encrypted, "加密.zip")]), "encrypted zip member")
+    add("encrypted zip", mail(13, parts=[attachment(encrypted, "加密.zip")]), "encrypted_zip")
     add("deeply nested zips", mail(14, parts=[attachment(deep_zip(report_docx(gz1), 12), "套娃.zip")]),
-        "nested too deeply")  # fmt: skip
+        "archive_too_deep")  # fmt: skip
 
     secret_path = "/etc/hostname"
     xxe = f.minimal_docx(f.paragraph_xml("前 &xxe; 后"),
@@ -308,7 +308,7 @@ def hostile_corpus() -> list[HostileCase]:
     )
     truncated = f.docx_report()
     add("truncated docx", mail(18, parts=[attachment(truncated[: len(truncated) // 2], "自查报告.docx")]),
-        "truncated docx")  # fmt: skip
+        "truncated: docx")  # fmt: skip
 
     zj = "南方医科大学珠江医院"
     hostile_names = [
@@ -342,14 +342,14 @@ def hostile_corpus() -> list[HostileCase]:
     add(
         "300 attachments, the first a genuine report",
         mail(24, sender="南医三院 <it@nf3.example>", parts=many),
-        "attachment limit exceeded",
+        "attachment_limit",
         genuine=nf3,
     )
     add("2,000-level multipart nesting", nested_multipart(2000), "headers only")
     add(
         "attached messages nested 10 deep",
         mail(26, parts=[attached_message_chain(10, mail(99))]),
-        "nested too deeply",
+        "message_too_deep",
     )
 
     zfy = "广东省职业病防治院"

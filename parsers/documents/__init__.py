@@ -11,13 +11,17 @@ import hashlib
 from collections.abc import Callable
 
 from parsers.documents import sniff as ct  # the module; not re-bound below, so imports of it work
-from parsers.documents.archive import check_zip, read_zip
-from parsers.documents.base import Budget, Context, Outcome, human_size, short, unreadable
+from parsers.documents.archive import check_zip, read_tnef, read_zip
+from parsers.documents.base import Budget, Context, OcrBudget, Outcome, human_size, short, unreadable
 from parsers.documents.docx import read_docx
+from parsers.documents.images import read_image
+from parsers.documents.ofd import read_ofd
+from parsers.documents.ole import read_doc, read_ole
 from parsers.documents.pdf import read_pdf
+from parsers.documents.rtf import read_rtf
 from parsers.documents.sheets import read_xls, read_xlsx
 from parsers.documents.text import decode_text, normalize_charset, read_html, read_text
-from parsers.types import ParsedMessage, ParseLimits, Part, PartKind
+from parsers.types import ParsedMessage, ParseLimits, Part, PartKind, Problem, ProblemCode
 
 Reader = Callable[[Context], Outcome]
 
@@ -25,13 +29,13 @@ Reader = Callable[[Context], Outcome]
 def _read_message(ctx: Context) -> Outcome:
     """Kind MESSAGE: hand an attached e-mail to the mail parser, one level deeper."""
     if ctx.depth >= ctx.limits.max_message_depth:
-        return unreadable("attached messages nested too deeply")
+        return unreadable(ProblemCode.MESSAGE_TOO_DEEP, f"more than {ctx.limits.max_message_depth} levels")
     if ctx.parse_message is None:
         return Outcome(PartKind.MESSAGE)
     try:
         message = ctx.parse_message(ctx.data, ctx.depth + 1)
     except Exception as exc:  # the mail parser should not raise either, but one bug must not lose the part
-        return Outcome(PartKind.MESSAGE, problem=f"attached message could not be parsed: {short(exc)}")
+        return Outcome(PartKind.MESSAGE, problem=Problem(ProblemCode.MESSAGE_UNPARSEABLE, short(exc)))
     return Outcome(PartKind.MESSAGE, message=message)
 
 
@@ -50,36 +54,43 @@ READERS: dict[str, Reader] = {
     ct.XML: read_html,
     ct.ZIP: read_zip,
     ct.MESSAGE: _read_message,
+    ct.MSG: _read_message,  # parse_message turns an Outlook .msg into MIME (parsers.outlook)
+    ct.DOC: read_doc,
+    ct.OLE: read_ole,
+    ct.RTF: read_rtf,
+    ct.OFD: read_ofd,
+    ct.TNEF: read_tnef,
+    "image/png": read_image,
+    "image/jpeg": read_image,
+    "image/tiff": read_image,
+    "image/gif": read_image,
+    ct.HEIC: read_image,
 }
 
-# Types recognised but not read.  Images are usually scanned pages: say so.
-UNREADABLE_REASONS: dict[str, str] = {
-    ct.DOC: "legacy Word .doc (OLE2) cannot be read",
-    ct.PPT: "legacy PowerPoint .ppt cannot be read",
-    ct.MSG: "Outlook .msg file cannot be read",
-    ct.OLE: "WPS/OLE document cannot be read",
-    ct.OLE_ENCRYPTED: "encrypted Office document (password protected)",
-    ct.PPTX: "PowerPoint .pptx cannot be read",
-    ct.XLSB: "Excel binary .xlsb cannot be read",
-    ct.OFD: "OFD document cannot be read",
-    ct.RTF: "RTF document cannot be read",
-    ct.RAR: "RAR archive cannot be opened",
-    ct.SEVEN_Z: "7z archive cannot be opened",
-    ct.GZIP: "gzip archive cannot be opened",
-    ct.BZIP2: "bzip2 archive cannot be opened",
-    ct.XZ: "xz archive cannot be opened",
-    ct.TAR: "tar archive cannot be opened",
-    ct.CAB: "CAB archive cannot be opened",
-    ct.EXE: "executable file",
-    ct.EMPTY: "empty file",
-    ct.OCTET: "unrecognised binary data",
+# Types recognised but not read, with the code and detail recorded for them.
+UNREADABLE_REASONS: dict[str, Problem] = {
+    ct.PPT: Problem(ProblemCode.UNSUPPORTED, "PowerPoint .ppt"),
+    ct.OLE_ENCRYPTED: Problem(ProblemCode.ENCRYPTED_OFFICE, "password-protected Office document"),
+    ct.PPTX: Problem(ProblemCode.UNSUPPORTED, "PowerPoint .pptx"),
+    ct.XLSB: Problem(ProblemCode.UNSUPPORTED, "Excel binary .xlsb"),
+    ct.RAR: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "RAR"),
+    ct.SEVEN_Z: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "7z"),
+    ct.GZIP: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "gzip"),
+    ct.BZIP2: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "bzip2"),
+    ct.XZ: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "xz"),
+    ct.TAR: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "tar"),
+    ct.CAB: Problem(ProblemCode.ARCHIVE_UNSUPPORTED, "CAB"),
+    ct.EXE: Problem(ProblemCode.EXECUTABLE),
+    ct.EMPTY: Problem(ProblemCode.EMPTY),
+    ct.OCTET: Problem(ProblemCode.UNSUPPORTED, "unrecognised binary data"),
 }
 
 # Readers that hold the whole document in memory at once: bounded by max_document_bytes.
-_WHOLE_DOCUMENT = frozenset({ct.PDF, ct.XLS, ct.TEXT, ct.HTML, ct.XML})
+_WHOLE_DOCUMENT = frozenset({ct.PDF, ct.XLS, ct.TEXT, ct.HTML, ct.XML, ct.DOC, ct.OLE, ct.RTF, ct.MSG})
 
 __all__ = [
     "READERS",
+    "OcrBudget",
     "UNREADABLE_REASONS",
     "check_zip",
     "decode_text",
@@ -109,14 +120,18 @@ def read_attachment(
     limits: ParseLimits,
     depth: int = 0,
     parse_message: Callable[[bytes, int], ParsedMessage] | None = None,
+    ocr: OcrBudget | None = None,
+    passwords: tuple[str, ...] = (),
 ) -> Part:
     """Read one attachment into a Part.  Never raises for any input bytes.
 
     `depth` is the message nesting depth of the message carrying this attachment; an
     attached e-mail is handed to `parse_message(data, depth + 1)` unless that reaches
     limits.max_message_depth.  Zip members become children with paths "{path}/{i}".
+    `ocr` is the message's shared OCR time budget (None: each document has ocr_timeout_s).
+    `passwords` are tried on encrypted zip members (those the mail body gave, never guesses).
     """
-    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None)
+    return _read(bytes(data), filename, declared_type, path, limits, depth, parse_message, 0, None, ocr, passwords)
 
 
 def _read(
@@ -129,6 +144,8 @@ def _read(
     parse_message: Callable[[bytes, int], ParsedMessage] | None,
     archive_depth: int,
     budget: Budget | None,
+    ocr: OcrBudget | None = None,
+    passwords: tuple[str, ...] = (),
 ) -> Part:
     content_type = ct.OCTET
     found: ct.Sniffed | None = None
@@ -140,7 +157,9 @@ def _read(
         shared = budget
 
         def read_child(child: bytes, name: str, declared: str, child_path: str, child_depth: int) -> Part:
-            return _read(child, name, declared, child_path, limits, depth, parse_message, child_depth, shared)
+            return _read(
+                child, name, declared, child_path, limits, depth, parse_message, child_depth, shared, ocr, passwords
+            )
 
         ctx = Context(
             data=data,
@@ -156,10 +175,12 @@ def _read(
             zip_error=found.zip_error,
             parse_message=parse_message,
             read_child=read_child,
+            ocr=ocr,
+            passwords=passwords,
         )
         outcome = _dispatch(ctx)
     except Exception as exc:  # the contract: any bytes give a Part, a reader bug included
-        outcome = unreadable(f"reader failed: {type(exc).__name__}: {short(exc)}")
+        outcome = unreadable(ProblemCode.READER_FAILED, f"{type(exc).__name__}: {short(exc)}")
     finally:
         if found is not None and found.zf is not None:
             found.zf.close()
@@ -184,12 +205,13 @@ def _dispatch(ctx: Context) -> Outcome:
     reader = READERS.get(content_type)
     if reader is None:
         if content_type.startswith("image/"):
-            return unreadable("image: no text (scan?)")
+            return unreadable(ProblemCode.IMAGE_NO_TEXT, content_type)
         if content_type.startswith(ct.ODF):
-            return unreadable("OpenDocument file cannot be read")
-        return unreadable(UNREADABLE_REASONS.get(content_type, f"unsupported content type {content_type}"))
+            return unreadable(ProblemCode.UNSUPPORTED, "OpenDocument")
+        return unreadable(UNREADABLE_REASONS.get(content_type) or Problem(ProblemCode.UNSUPPORTED, content_type))
     if content_type in _WHOLE_DOCUMENT and len(ctx.data) > ctx.limits.max_document_bytes:
         return unreadable(
-            f"document too large: {human_size(len(ctx.data))} exceeds {human_size(ctx.limits.max_document_bytes)}"
+            ProblemCode.TOO_LARGE,
+            f"{human_size(len(ctx.data))} exceeds {human_size(ctx.limits.max_document_bytes)}",
         )
     return reader(ctx)

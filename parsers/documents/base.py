@@ -11,17 +11,29 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from parsers.types import DocumentText, ParsedMessage, ParseLimits, Part, PartKind
+from parsers.types import DocumentText, ParsedMessage, ParseLimits, Part, PartKind, Problem, ProblemCode
 
 MessageParser = Callable[[bytes, int], ParsedMessage]
 
 
 class LimitExceeded(Exception):
-    """A size or count bound was hit; the message is the clerk-facing reason."""
+    """A size or count bound was hit; `code` says which kind, the message gives the figures."""
+
+    def __init__(self, detail: str, code: ProblemCode = ProblemCode.ZIP_BOMB) -> None:
+        super().__init__(detail)
+        self.code = code
+
+    @property
+    def problem(self) -> Problem:
+        return Problem(self.code, str(self))
 
 
 class UnsafeXml(Exception):
     """An XML part carries a DTD (DOCTYPE/ENTITY): refused before any parser sees it."""
+
+    @property
+    def problem(self) -> Problem:
+        return Problem(ProblemCode.UNSAFE_XML, str(self))
 
 
 @dataclass(slots=True)
@@ -38,6 +50,13 @@ class Budget:
     @classmethod
     def from_limits(cls, limits: ParseLimits) -> Budget:
         return cls(expanded_left=limits.max_expanded_bytes, members_left=limits.max_archive_members)
+
+
+@dataclass(slots=True)
+class OcrBudget:
+    """OCR seconds left for one message (limits.max_message_ocr_s), shared by all its documents."""
+
+    seconds_left: float
 
 
 @dataclass(slots=True)
@@ -58,6 +77,8 @@ class Context:
     parse_message: MessageParser | None = None
     # Recursion hook for archive members: (data, filename, declared_type, path, archive_depth) -> Part.
     read_child: Callable[[bytes, str, str, str, int], Part] | None = None
+    ocr: OcrBudget | None = None  # None: this document alone bounds its OCR (limits.ocr_timeout_s)
+    passwords: tuple[str, ...] = ()  # archive passwords the mail's sender gave in the body (解压密码：…)
 
 
 @dataclass(slots=True)
@@ -68,11 +89,13 @@ class Outcome:
     document: DocumentText | None = None
     children: tuple[Part, ...] = ()
     message: ParsedMessage | None = None
-    problem: str = ""
-    warnings: list[str] = field(default_factory=list)
+    problem: Problem | None = None
+    warnings: list[Problem] = field(default_factory=list)
 
 
-def unreadable(problem: str, warnings: list[str] | None = None) -> Outcome:
+def unreadable(code: ProblemCode | Problem, detail: str = "", warnings: list[Problem] | None = None) -> Outcome:
+    """An UNREADABLE outcome with its problem (a code and detail, or a ready Problem)."""
+    problem = code if isinstance(code, Problem) else Problem(code, detail)
     return Outcome(PartKind.UNREADABLE, problem=problem, warnings=list(warnings or ()))
 
 
@@ -101,8 +124,8 @@ class TextBudget:
         self.left -= len(text)
         return text
 
-    def warnings(self) -> list[str]:
-        return [f"text truncated at {self.limit} characters"] if self.truncated else []
+    def warnings(self) -> list[Problem]:
+        return [Problem(ProblemCode.TEXT_TRUNCATED, f"{self.limit} characters")] if self.truncated else []
 
 
 def human_size(n: float) -> str:

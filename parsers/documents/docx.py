@@ -16,6 +16,7 @@ then section headers, then footers.  Tables go to `DocumentText.tables`, their c
 
 from __future__ import annotations
 
+import re
 import zipfile
 import zlib
 
@@ -41,8 +42,9 @@ from parsers.documents.base import (
     short,
     unreadable,
 )
+from parsers.documents.images import ocr_embedded
 from parsers.documents.wordml import W_SECTPR, Extractor, Styles
-from parsers.types import DocumentText, ParseLimits, PartKind
+from parsers.types import DocumentText, ParseLimits, PartKind, Problem, ProblemCode
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -54,6 +56,7 @@ _ALIAS_CT = (
     b"application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
     b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
 )
+_SCAN_CHARS = 20  # a document with less text than this is a scan pasted in: OCR its pictures
 _READ_TYPES = frozenset(
     {CT.WML_DOCUMENT_MAIN, CT.WML_HEADER, CT.WML_FOOTER, CT.WML_STYLES, CT.OPC_CORE_PROPERTIES}
 )
@@ -94,7 +97,8 @@ class _PkgReader:
         if info.file_size > self._part_cap:
             raise LimitExceeded(
                 f"xml part {membername} is {human_size(info.file_size)}, over the "
-                f"{human_size(self._part_cap)} limit"
+                f"{human_size(self._part_cap)} limit",
+                ProblemCode.TOO_LARGE,
             )
         data = read_member(self._zf, info, min(self._part_cap, self._left), scan_xml=True)
         self._left -= len(data)
@@ -145,32 +149,32 @@ def read_docx(ctx: Context) -> Outcome:
     """Kind DOCUMENT for a readable Word package, UNREADABLE with a reason otherwise."""
     zf = ctx.zf
     if zf is None:
-        return unreadable(f"truncated docx: bad zip central directory ({ctx.zip_error})")
-    warnings = ["macro-enabled document: macros not run"] if ctx.content_type in _MACRO_TYPES else []
+        return unreadable(ProblemCode.TRUNCATED, f"docx: bad zip central directory ({ctx.zip_error})")
+    warnings = [Problem(ProblemCode.MACRO)] if ctx.content_type in _MACRO_TYPES else []
     # Package members are not attachments: allow many (a report with hundreds of photos is normal).
     problem = check_zip(zf, ctx.limits, max_members=ctx.limits.max_archive_members * 20)
     if problem:
-        return unreadable(problem, warnings)
+        return unreadable(problem, warnings=warnings)
     reader = _PkgReader(zf, ctx.limits, ctx.budget)
     try:
         package = _open_package(reader)
         main = package.main_document_part
     except (LimitExceeded, UnsafeXml) as exc:
-        return unreadable(str(exc), warnings)
+        return unreadable(exc.problem, warnings=warnings)
     except KeyError as exc:
-        return unreadable(f"docx is missing a part: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx is missing a part: {short(exc)}", warnings)
     except etree.XMLSyntaxError as exc:
-        return unreadable(f"docx has malformed xml: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx has malformed xml: {short(exc)}", warnings)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        return unreadable(f"corrupt docx: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx: {short(exc)}", warnings)
     except Exception as exc:  # python-docx on a structurally odd package (ValueError, TypeError...)
-        return unreadable(f"docx could not be read: {short(exc)}", warnings)
+        return unreadable(ProblemCode.CORRUPT, f"docx could not be read: {short(exc)}", warnings)
     finally:
         ctx.budget.expanded_left -= reader.read_bytes
     element = getattr(main, "element", None)
     body = getattr(element, "body", None)
     if element is None:
-        return unreadable("docx main part is not a Word document", warnings)
+        return unreadable(ProblemCode.CORRUPT, "docx main part is not a Word document", warnings)
     try:
         styles_el = main.part_related_by(RT.STYLES).element
     except (KeyError, ValueError, AttributeError):
@@ -180,10 +184,35 @@ def read_docx(ctx: Context) -> Outcome:
     if body is not None:
         extractor.blocks(body, "body")
         _headers_footers(main, body, extractor)
-    document = DocumentText(
-        paragraphs=tuple(extractor.paragraphs), tables=tuple(extractor.tables), title=_title(package)
-    )
+    paragraphs = list(extractor.paragraphs)
+    text_chars = sum(len(p.text) for p in paragraphs) + sum(len(c) for t in extractor.tables for r in t for c in r)
+    if text_chars < _SCAN_CHARS:
+        # A scan pasted into Word: the text is in the pictures.
+        scanned = ocr_embedded(ctx, _media(zf, ctx))
+        if scanned is not None:
+            paragraphs += scanned.paragraphs
+            warnings += scanned.warnings
+    document = DocumentText(paragraphs=tuple(paragraphs), tables=tuple(extractor.tables), title=_title(package))
     return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + budget.warnings())
+
+
+_IMAGE_NAME = re.compile(r"^word/media/[^/]*\.(png|jpe?g|tiff?|gif)$", re.IGNORECASE)
+
+
+def _media(zf: zipfile.ZipFile, ctx: Context) -> list[tuple[str, bytes]]:
+    """The package's pictures in their natural order (image1, image2, ... image10), at most max_ocr_pages."""
+    infos = [i for i in zf.infolist() if _IMAGE_NAME.match(i.filename.replace("\\", "/"))]
+    infos.sort(key=lambda i: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", i.filename.lower())])
+    found: list[tuple[str, bytes]] = []
+    for info in infos[: ctx.limits.max_ocr_pages]:
+        cap = min(ctx.budget.expanded_left, ctx.limits.max_document_bytes)
+        try:
+            data = read_member(zf, info, cap)
+        except Exception:  # a bomb or a broken member: that picture is skipped
+            continue
+        ctx.budget.expanded_left -= len(data)
+        found.append((info.filename, data))
+    return found
 
 
 def _headers_footers(main, body, extractor: Extractor) -> None:

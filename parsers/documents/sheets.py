@@ -28,7 +28,7 @@ from parsers.documents.base import (
     unreadable,
 )
 from parsers.documents.xmlguard import GuardedZipFile, XmlGuard
-from parsers.types import DocumentText, Paragraph, PartKind
+from parsers.types import DocumentText, Paragraph, PartKind, Problem, ProblemCode
 
 _MAX_CELLS = 1_000_000  # cells visited (empty ones too) per workbook: bounds CPU on sparse sheets
 _MACRO_TYPES = ("application/vnd.ms-excel.sheet.macroEnabled.12",)
@@ -81,9 +81,9 @@ class _Collector:
             self.paragraphs.append(Paragraph(name, style="Sheet"))
             self.tables.append(tuple(table))
 
-    def outcome(self, warnings: list[str], title: str = "") -> Outcome:
+    def outcome(self, warnings: list[Problem], title: str = "") -> Outcome:
         if self.cells_left <= 0:
-            warnings.append(f"spreadsheet cut short after {_MAX_CELLS} cells")
+            warnings.append(Problem(ProblemCode.TEXT_TRUNCATED, f"spreadsheet cut short after {_MAX_CELLS} cells"))
         document = DocumentText(paragraphs=tuple(self.paragraphs), tables=tuple(self.tables), title=title)
         return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + self.budget.warnings())
 
@@ -108,12 +108,12 @@ def read_xlsx(ctx: Context) -> Outcome:
     """Kind DOCUMENT for xlsx/xlsm/xltx; UNREADABLE with a reason otherwise."""
     zf = ctx.zf
     if not isinstance(zf, GuardedZipFile):
-        return unreadable(f"truncated xlsx: bad zip central directory ({ctx.zip_error})")
-    warnings = ["macro-enabled document: macros not run"] if ctx.content_type in _MACRO_TYPES else []
+        return unreadable(ProblemCode.TRUNCATED, f"xlsx: bad zip central directory ({ctx.zip_error})")
+    warnings = [Problem(ProblemCode.MACRO)] if ctx.content_type in _MACRO_TYPES else []
     limits = ctx.limits
     problem = check_zip(zf, limits, max_members=limits.max_archive_members * 20)
     if problem:
-        return unreadable(problem, warnings)
+        return unreadable(problem, warnings=warnings)
     total = min(limits.max_document_bytes, ctx.budget.expanded_left)
     guard = zf.guard = XmlGuard(part_cap=limits.max_document_xml_bytes, total_left=total)
     collector = _Collector(TextBudget(limits.max_text_chars))
@@ -130,10 +130,12 @@ def read_xlsx(ctx: Context) -> Outcome:
             collector.sheet(sheet.title, sheet.iter_rows(values_only=True))
         title = (workbook.properties.title or "").strip() if workbook.properties else ""
     except (LimitExceeded, UnsafeXml) as exc:
-        return unreadable(str(exc), warnings)
+        return unreadable(exc.problem, warnings=warnings)
     except Exception as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, (LimitExceeded, UnsafeXml)) else None
-        return unreadable(str(cause) if cause else f"xlsx could not be read: {short(exc)}", warnings)
+        if cause is not None:
+            return unreadable(cause.problem, warnings=warnings)
+        return unreadable(ProblemCode.CORRUPT, f"xlsx could not be read: {short(exc)}", warnings)
     finally:
         zf.guard = None
         ctx.budget.expanded_left -= total - max(0, guard.total_left)
@@ -148,8 +150,8 @@ def read_xls(ctx: Context) -> Outcome:
         )
     except Exception as exc:  # XLRDError, CompDocError, struct/index errors on damaged files
         if "encrypt" in str(exc).lower():
-            return unreadable("encrypted xls")
-        return unreadable(f"legacy Excel .xls could not be read: {short(exc)}")
+            return unreadable(ProblemCode.ENCRYPTED_OFFICE, "xls")
+        return unreadable(ProblemCode.CORRUPT, f"legacy Excel .xls could not be read: {short(exc)}")
     collector = _Collector(TextBudget(ctx.limits.max_text_chars))
     try:
         for index in range(book.nsheets):
@@ -160,7 +162,7 @@ def read_xls(ctx: Context) -> Outcome:
             collector.sheet(sheet.name, rows)
             book.unload_sheet(index)
     except Exception as exc:  # a damaged sheet record
-        return unreadable(f"legacy Excel .xls could not be read: {short(exc)}")
+        return unreadable(ProblemCode.CORRUPT, f"legacy Excel .xls could not be read: {short(exc)}")
     finally:
         book.release_resources()
     return collector.outcome([])

@@ -44,6 +44,9 @@ TAR = "application/x-tar"
 CAB = "application/vnd.ms-cab-compressed"
 EXE = "application/x-executable"
 RTF = "application/rtf"
+TNEF = "application/ms-tnef"  # Outlook's winmail.dat
+HEIC = "image/heic"  # iPhone photos (ISO BMFF "ftyp" box with a HEIF brand)
+_HEIF_BRANDS = frozenset(b"ftyp" + brand for brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"))
 MESSAGE = "message/rfc822"
 TEXT = "text/plain"
 HTML = "text/html"
@@ -69,6 +72,7 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
     (b"{\\rtf", RTF),
+    (b"\x78\x9f\x3e\x22", TNEF),
 )
 
 # OLE2 directory entry names (UTF-16LE) that identify the application, most specific first.
@@ -116,6 +120,8 @@ def sniff(data: bytes, filename: str = "", declared_type: str = "") -> Sniffed:
     for magic, ctype in _SIGNATURES:
         if data.startswith(magic):
             return Sniffed(ctype)
+    if data[4:12] in _HEIF_BRANDS:
+        return Sniffed(HEIC)
     if data.startswith(b"BZh") and data[3:4].isdigit():
         return Sniffed(BZIP2)
     if data[257:262] == b"ustar":
@@ -215,7 +221,16 @@ def _sniff_ole(data: bytes) -> str:
 
     Directory entries are 128-byte records in sectors after the 512-byte header, so a name
     only counts at a 128-aligned offset: the same UTF-16 text inside a document body does not.
+    The top-level entries are read with olefile first, so that an OLE file attached inside
+    another (a .doc inside an Outlook .msg) does not name its container; the byte scan is the
+    fallback for files olefile cannot open.
     """
+    top = _ole_top_level(data)
+    if top is not None:
+        for name, ctype, exact in _OLE_STREAMS:
+            if any(entry == name if exact else entry.startswith(name) for entry in top):
+                return ctype
+        return OLE
     for name, ctype, exact in _OLE_STREAMS:
         needle = name.encode("utf-16-le") + (b"\x00\x00" if exact else b"")
         pos = data.find(needle, 512)
@@ -224,6 +239,22 @@ def _sniff_ole(data: bytes) -> str:
                 return ctype
             pos = data.find(needle, pos + 1)
     return OLE
+
+
+def _ole_top_level(data: bytes) -> set[str] | None:
+    """Names of the root storage's children, or None when olefile is missing or fails."""
+    try:
+        import olefile
+
+        ole = olefile.OleFileIO(io.BytesIO(data))  # a file object: olefile takes short bytes for a path
+    except Exception:  # not installed, or a damaged / truncated file
+        return None
+    try:
+        return {path[0] for path in ole.listdir(streams=True, storages=True) if path}
+    except Exception:
+        return None
+    finally:
+        ole.close()
 
 
 def looks_like_message(data: bytes, declared_type: str = "", filename: str = "") -> bool:

@@ -14,7 +14,7 @@ import re
 from html.parser import HTMLParser
 
 from parsers.documents.base import Context, Outcome, TextBudget
-from parsers.types import DocumentText, Paragraph, PartKind
+from parsers.types import DocumentText, Paragraph, PartKind, Problem, ProblemCode
 
 _GB_LABELS = frozenset(
     {"gb2312", "gbk", "gb18030", "cp936", "ms936", "windows-936", "x-gbk", "euc-cn", "csgb2312", "chinese"}
@@ -46,6 +46,10 @@ def normalize_charset(label: str) -> str:
         return codecs.lookup(label).name
     except (LookupError, ValueError):  # ValueError: a label with a NUL byte in it
         return ""
+
+
+def _charset_problems(notes: list[str]) -> list[Problem]:
+    return [Problem(ProblemCode.CHARSET_GUESSED, note) for note in notes]
 
 
 def decode_text(data: bytes, declared_charset: str = "") -> tuple[str, list[str]]:
@@ -149,7 +153,8 @@ def _lines(text: str, budget: TextBudget) -> list[Paragraph]:
 
 def read_text(ctx: Context) -> Outcome:
     """Kind DOCUMENT: one paragraph per non-empty line."""
-    text, warnings = decode_text(ctx.data, _declared_charset(ctx.declared_type))
+    text, notes = decode_text(ctx.data, _declared_charset(ctx.declared_type))
+    warnings = _charset_problems(notes)
     budget = TextBudget(ctx.limits.max_text_chars)
     document = DocumentText(paragraphs=tuple(_lines(text, budget)))
     return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + budget.warnings())
@@ -160,7 +165,8 @@ def read_html(ctx: Context) -> Outcome:
     head = ctx.data[:4096]
     found = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
     charset = found.group(1).decode("ascii", "replace") if found else _declared_charset(ctx.declared_type)
-    text, warnings = decode_text(ctx.data, charset)
+    text, notes = decode_text(ctx.data, charset)
+    warnings = _charset_problems(notes)
     renderer = _Renderer()
     renderer.feed(text)
     renderer.close()

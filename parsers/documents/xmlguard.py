@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import dataclass
 
 from parsers.documents.base import LimitExceeded, UnsafeXml, human_size
+from parsers.types import ProblemCode
 
 _CHUNK = 1 << 20
 _PROLOG_MAX = 65536  # a longer prolog is padding meant to push a DTD past a scanner
@@ -146,7 +147,9 @@ class _GuardedStream:
         self._seen += len(chunk)
         self._guard.total_left -= len(chunk)
         if self._seen > self._guard.part_cap:
-            raise LimitExceeded(f"xml part {self._name} exceeds {human_size(self._guard.part_cap)}")
+            raise LimitExceeded(
+                f"xml part {self._name} exceeds {human_size(self._guard.part_cap)}", ProblemCode.TOO_LARGE
+            )
         if self._guard.total_left < 0:
             raise LimitExceeded("document expands beyond the size limit")
         if self._scanner is not None:

@@ -26,6 +26,7 @@ from pipeline.cli.app import (
 from pipeline.inbound.ingest import ingest_paths
 from pipeline.inbound.reparse import load_message
 from pipeline.inbound.sources import count_messages
+from pipeline.labels import describe_problem
 from pipeline.labels_zh import label
 from pipeline.outputs.views import message_views
 from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis
@@ -127,7 +128,7 @@ def show(
 def _add_part(tree: Tree, part: Part) -> None:
     label = f"{part.path} {part.filename or '（无文件名）'} [{part.content_type}] {part.size:,} 字节"
     if part.kind is PartKind.UNREADABLE or part.problem:
-        label += f" [red]{part.problem or '无法读取'}[/red]"
+        label += f" [red]{describe_problem(part.problem) or '无法读取'}[/red]"
     branch = tree.add(label)
     for child in part.children:
         _add_part(branch, child)

@@ -147,7 +147,7 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
                 sender_name=parsed.sender.name,
                 subject=parsed.subject,
                 date_header=parsed.date,
-                problems=[*parsed.problems, *_part_warnings(parsed), *_receipt_problem(basis)],
+                problems=[*map(str, parsed.problems), *_part_warnings(parsed), *_receipt_problem(basis)],
                 item_rows=list(item_rows(parsed)),
                 received_at=received_at,
                 received_basis=basis,
@@ -211,6 +211,7 @@ def item_rows(parsed: ParsedMessage):
             kind=str(part.kind),
             size=part.size,
             sha256=part.sha256,
-            problem=part.problem,
+            problem=str(part.problem) if part.problem is not None else "",
+            problem_code=str(part.problem.code) if part.problem is not None else "",
             text_chars=len(part.document.text) if part.document is not None else 0,
         )

@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from parsers.types import ParsedMessage, ParseLimits
+from parsers.types import ParsedMessage, ParseLimits, Problem, ProblemCode
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,12 @@ class ParseHandle:
 
 
 def _attachments_not_read(parsed: ParsedMessage, reason: str) -> ParsedMessage:
-    parts = tuple(replace(p, problem=f"not read: {reason}") for p in parsed.attachments)
-    problems = [p for p in parsed.problems if not p.startswith("more than 0 attachments")]
+    parts = tuple(replace(p, problem=Problem(ProblemCode.PARSE_STOPPED, reason)) for p in parsed.attachments)
+    problems = [p for p in parsed.problems if p.code is not ProblemCode.ATTACHMENT_LIMIT]
     if parts:
-        problems.append(f"attachments not read: {reason}")
+        problems.append(Problem(ProblemCode.PARSE_STOPPED, f"attachments not read: {reason}"))
     else:
-        problems.append(f"first parse stopped ({reason}); second parse succeeded")
+        problems.append(Problem(ProblemCode.PARSE_STOPPED, f"first parse stopped ({reason}); second parse succeeded"))
     return replace(parsed, attachments=parts, problems=tuple(problems))
 
 
@@ -210,6 +210,9 @@ class ParseSandbox:
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env["INTAKE_SANDBOX_MEMORY_MB"] = str(self.memory_mb)
+        # Few malloc arenas: each thread's arena reserves 64 MB of address space, which the
+        # RLIMIT_AS cap counts (onnxruntime's OCR threads would otherwise cost ~250 MB of it).
+        env["MALLOC_ARENA_MAX"] = "2"
         proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD_CODE, MARKER],
             stdin=subprocess.PIPE,

@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.errors import IntakeError
 
 _MAILDIR_SUBDIRS = ("cur", "new", "tmp")
-_MAIL_SUFFIXES = (".eml", ".mail", "")
+_MAIL_SUFFIXES = (".eml", ".mail", ".msg", "")  # .msg: Outlook, stored as is, parsed by parsers.outlook
 _SKIP_NAMES = {"truth.json", ".DS_Store", "Thumbs.db"}
 
 

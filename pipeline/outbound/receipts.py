@@ -19,6 +19,7 @@ from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.senders import is_own_address
 from pipeline.inbound.reparse import reparse_headers
+from pipeline.labels import describe_problem
 from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.views import MessageView, message_views
@@ -105,7 +106,8 @@ def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], it
         # Only `required` template sections ([campaign] sections) warrant asking for a corrected file.
         missing = [rules.numbered(k) for k in rules.required_sections if k in sections and not sections[k]]
         if not d.readable:
-            why = item.problem if item is not None and item.problem else "无法识别的文件格式"
+            why = describe_problem(item.problem_code, item.problem) if item is not None else ""
+            why = why or "无法识别的文件格式"
             problems.append(f"《{name}》无法读取（{why[:60]}），请转换为 .docx 或 PDF 后重新发送")
         elif missing:
             problems.append(f"《{name}》缺少模板规定的内容：{'、'.join(missing)}")
