@@ -251,7 +251,8 @@ class _Walker:
         if part.is_multipart() and ctype != "message/rfc822":
             payload = part.get_payload()
             for child in payload if isinstance(payload, list) else []:
-                self.visit(child, mime_depth=mime_depth + 1)
+                if isinstance(child, Message):
+                    self.visit(child, mime_depth=mime_depth + 1)
             return
         if ctype == "message/rfc822" or (ctype.startswith("message/") and part.is_multipart()):
             self.add_attachment(part, _embedded_message_bytes(part, self.problems), "message/rfc822")
@@ -334,7 +335,7 @@ def _payload_bytes(part: Message, problems: list[Problem]) -> bytes | None:
         problems.append(Problem(ProblemCode.MIME_DEFECT, f"payload could not be decoded: {err}"))
         raw = part.get_payload()
         return raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else None
-    if data is None:
+    if not isinstance(data, bytes):
         return None
     for defect in getattr(part, "defects", []):
         problems.append(Problem(ProblemCode.MIME_DEFECT, type(defect).__name__))
@@ -345,7 +346,8 @@ def _embedded_message_bytes(part: Message, problems: list[Problem]) -> bytes:
     """The bytes of an attached message (message/rfc822), however the sender encoded it."""
     cte = (part.get("content-transfer-encoding") or "").lower()
     payload = part.get_payload()
-    if isinstance(payload, list) and payload and cte not in ("base64", "quoted-printable"):
+    if isinstance(payload, list) and payload and cte not in ("base64", "quoted-printable") \
+            and isinstance(payload[0], Message):
         inner = payload[0]
         try:
             return inner.as_bytes(policy=compat32)
@@ -357,7 +359,7 @@ def _embedded_message_bytes(part: Message, problems: list[Problem]) -> bytes:
                 return b""
     # Some clients base64-encode message/rfc822 parts; the stdlib then parses garbage.
     if isinstance(payload, list) and payload:
-        body = payload[0].get_payload()
+        body = payload[0].get_payload() if isinstance(payload[0], Message) else None
         text = body if isinstance(body, str) else ""
     else:
         text = payload if isinstance(payload, str) else ""

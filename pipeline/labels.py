@@ -55,7 +55,7 @@ def describe_problem(code: ProblemCode | Problem | str | None, detail: str = "")
     except in brackets for a code this version does not know (a newer database).
     """
     if isinstance(code, Problem):
-        code, detail = code.code, code.detail
+        return describe_problem(code.code, code.detail)
     if not code:
         return ""
     try:

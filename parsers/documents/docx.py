@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
+from typing import Any
 
 import docx  # noqa: F401  (registers python-docx's part classes with PartFactory)
 from docx.opc.constants import CONTENT_TYPE as CT
@@ -223,8 +224,9 @@ def _headers_footers(main, body, extractor: Extractor) -> None:
     for sect in body.iter(W_SECTPR):
         for ref in sect:
             where = _HDR_FTR.get(ref.tag)
-            part = related.get(ref.get(_R_ID)) if where else None
-            if part is None or str(part.partname) in seen or not hasattr(part, "element"):
+            rid = ref.get(_R_ID)
+            part = related.get(rid) if where and rid else None
+            if where is None or part is None or str(part.partname) in seen or not hasattr(part, "element"):
                 continue
             seen.add(str(part.partname))
             found[where].append(part.element)
@@ -236,6 +238,7 @@ def _headers_footers(main, body, extractor: Extractor) -> None:
 def _title(package: Package) -> str:
     # Not package.core_properties: that invents a "Word Document" title when the part is absent.
     try:
-        return (package.part_related_by(RT.CORE_PROPERTIES).core_properties.title or "").strip()
+        core: Any = package.part_related_by(RT.CORE_PROPERTIES)  # a CorePropertiesPart
+        return (core.core_properties.title or "").strip()
     except Exception:
         return ""

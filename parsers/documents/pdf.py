@@ -73,10 +73,10 @@ def _read_pdf(ctx: Context) -> Outcome:
             line = line.strip()
             if not line:
                 continue
-            line = budget.take(line)
-            if line is None:
+            taken = budget.take(line)
+            if taken is None:
                 break
-            paragraphs.append(Paragraph(line, where=where))
+            paragraphs.append(Paragraph(taken, where=where))
     if failed:
         warnings.append(Problem(ProblemCode.PARTIAL, f"text extraction failed on {failed} page(s)"))
     if sum(len(p.text) for p in paragraphs) < _SCAN_CHARS:

@@ -34,8 +34,8 @@ _MAX_DEPTH = 500
 def read_rtf(ctx: Context) -> Outcome:
     """Kind DOCUMENT with one paragraph per RTF paragraph; UNREADABLE when no text comes out."""
     budget = TextBudget(ctx.limits.max_text_chars)
-    paragraphs = [Paragraph(text) for line in rtf_text(ctx.data).split("\n")
-                  if (text := line.strip()) and (text := budget.take(text)) is not None]  # fmt: skip
+    paragraphs = [Paragraph(taken) for line in rtf_text(ctx.data).split("\n")
+                  if (text := line.strip()) and (taken := budget.take(text)) is not None]  # fmt: skip
     if not paragraphs:
         return unreadable(ProblemCode.SCAN_NO_TEXT, "rtf has no text")
     return Outcome(PartKind.DOCUMENT, document=DocumentText(paragraphs=tuple(paragraphs)),

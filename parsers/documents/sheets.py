@@ -45,7 +45,7 @@ class _ExcelReader(ExcelReader):
         self.data_only = True
         self.keep_links = False
         self.rich_text = False
-        self.shared_strings = []
+        self.shared_strings: list[str] = []
 
 
 class _Collector:

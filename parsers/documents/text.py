@@ -93,11 +93,11 @@ def decode_text(data: bytes, declared_charset: str = "") -> tuple[str, list[str]
         return text, warnings
     if codec in _WESTERN:  # Chinese text mislabelled latin-1 would "decode" as mojibake
         try:
-            text = data.decode("gb18030")
+            as_gb18030: str | None = data.decode("gb18030")
         except UnicodeDecodeError:
-            text = None
-        if text is not None and _reads_chinese(text):
-            return text, [*warnings, f"text labelled {declared_charset} is GB18030"]
+            as_gb18030 = None
+        if as_gb18030 is not None and _reads_chinese(as_gb18030):
+            return as_gb18030, [*warnings, f"text labelled {declared_charset} is GB18030"]
     if codec and codec != "utf-8":
         try:
             return data.decode(codec), warnings
@@ -106,11 +106,11 @@ def decode_text(data: bytes, declared_charset: str = "") -> tuple[str, list[str]
     if codec:
         warnings.append(f"text labelled {declared_charset} is not; charset guessed")
     try:
-        text = data.decode("gb18030")
+        as_gb: str | None = data.decode("gb18030")
     except UnicodeDecodeError:
-        text = None
-    if text is not None and _reads_chinese(text):
-        return text, warnings
+        as_gb = None
+    if as_gb is not None and _reads_chinese(as_gb):
+        return as_gb, warnings
     guessed = _guess(data)
     if guessed is not None:
         return guessed[0], [*warnings, f"charset guessed as {guessed[1]}"]
@@ -144,10 +144,10 @@ def _lines(text: str, budget: TextBudget) -> list[Paragraph]:
     for line in text.splitlines():
         line = line.strip()
         if line:
-            line = budget.take(line)
-            if line is None:
+            taken = budget.take(line)
+            if taken is None:
                 break
-            paragraphs.append(Paragraph(line))
+            paragraphs.append(Paragraph(taken))
     return paragraphs
 
 
@@ -173,10 +173,10 @@ def read_html(ctx: Context) -> Outcome:
     budget = TextBudget(ctx.limits.max_text_chars)
     paragraphs = []
     for line, style in renderer.finish():
-        line = budget.take(line)
-        if line is None:
+        taken = budget.take(line)
+        if taken is None:
             break
-        paragraphs.append(Paragraph(line, style=style))
+        paragraphs.append(Paragraph(taken, style=style))
     tables = tuple(tuple(tuple(budget.take(c) or "" for c in row) for row in t) for t in renderer.tables)
     document = DocumentText(paragraphs=tuple(paragraphs), tables=tables, title=renderer.title.strip())
     return Outcome(PartKind.DOCUMENT, document=document, warnings=warnings + budget.warnings())

@@ -11,6 +11,7 @@ text (w:delText) is not read.  Styles resolve through basedOn to a UI name
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from docx.styles import BabelFish
 
@@ -47,7 +48,7 @@ class Styles:
     """
 
     def __init__(self, styles_el) -> None:
-        self._elements: dict[str, object] = {}
+        self._elements: dict[str, Any] = {}
         self.default_id: str | None = None
         if styles_el is not None:
             for s in styles_el.iterchildren(W_STYLE):
@@ -85,8 +86,9 @@ class Styles:
             entry = self._entry(sid) if sid is not None else None
             if entry is None:
                 return None
-            if entry[index] is not None:
-                return entry[index]
+            own = entry[index]
+            if own is not None:
+                return bool(own)
             sid = entry[1]
         return None
 
@@ -232,7 +234,7 @@ class Extractor:
         return rows
 
     def cell_text(self, tc) -> str:
-        lines = []
+        lines: list[str] = []
         for el in _blocks_of(tc):
             if el.tag == W_P:
                 lines.extend(para.text for para in self.paragraph(el, "table"))
