@@ -172,7 +172,8 @@ def test_reminders_before_a_gap_still_go_out_and_adding_the_year_releases_the_ho
 
 
 def test_a_broken_table_stops_reminders_not_intake(tmp_path: Path) -> None:
-    """GIVEN a holiday table with a bad line WHEN mail is ingested THEN it is stored; reminders refuse with the error."""
+    """GIVEN a holiday table with a bad line WHEN mail is ingested THEN it is stored; reminders refuse with the error
+    and the digest still goes out, saying why."""
     from pipeline.inbound.ingest import ingest_raw
     from tests.smtp import simple_mail
 
@@ -182,4 +183,9 @@ def test_a_broken_table_stops_reminders_not_intake(tmp_path: Path) -> None:
     assert result is not None
     with pytest.raises(DataFileError, match=r"holidays\.csv:2: 日期 '2026-13-01' 不存在"):
         run_reminders(ctx, datetime(2026, 12, 1, 9, 30, tzinfo=TZ))
+    workbook = tmp_path / "报表.xlsx"
+    workbook.write_bytes(b"PK\x05\x06" + bytes(18))
+    digest = send_digest(ctx, datetime(2026, 12, 1, 10, 0, tzinfo=TZ), workbook, dry_run=True)
+    mail = email.message_from_bytes((ctx.data_dir / digest.delivery.eml_path).read_bytes(), policy=email.policy.default)
+    assert "节假日表有错误，催报暂停" in mail.get_body(("plain",)).get_content()
     ctx.close()

@@ -68,8 +68,8 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
     calendar_notes = calendar_warnings(ctx, as_of)
     try:
         workday = is_workday(local.date(), load_calendar(cfg.campaign.holidays))
-    except CalendarGapError:
-        workday = True  # unknown day: send, so the clerks learn why reminders are held
+    except (CalendarGapError, ConfigError):
+        workday = True  # unknown day or a broken holiday table: send, so the clerks learn why reminders stop
     if not force and not workday:
         summary.skipped = f"{local:%Y-%m-%d} 不是工作日，不发日报"
         return summary
@@ -129,8 +129,12 @@ def calendar_warnings(ctx: Context, as_of: datetime) -> list[str]:
         lines.append(hold.value.partition(" ")[2])
     local = as_of.astimezone(ctx.config.campaign.timezone).date()
     ahead = ctx.config.health.holiday_lookahead_days
+    try:
+        gaps = load_calendar(ctx.config.campaign.holidays).gaps(local, ahead)
+    except ConfigError as err:  # the holiday table has a bad line: reminders refuse, the digest says why
+        return [*lines, f"节假日表有错误，催报暂停：{err}"]
     table = ctx.config.campaign.holidays or "节假日表"
-    for year in load_calendar(ctx.config.campaign.holidays).gaps(local, ahead):
+    for year in gaps:
         lines.append(
             f"节假日表未覆盖 {year} 年（{ahead} 天内用到）：该年的催报将暂停，"
             f"请在 {table} 中补充国务院办公厅公布的 {year} 年放假安排"
