@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.holidays import load_calendar
 from pipeline.inbound.imap import STATE_LAST_ERROR, STATE_LAST_SUCCESS
 from pipeline.outbound.reminders import STATE_REMINDER_HOLD
+from pipeline.vocab import DeliveryState
 from storage.imapstate import fetch_state
 from storage.ledger import LedgerRow, fetch_ledger
 
@@ -90,8 +91,8 @@ def check_report(last_report: datetime | None, now: datetime, max_age_hours: flo
 
 def check_smtp(rows: list[LedgerRow], now: datetime) -> Check:
     """Mail the SMTP server refused lately (警告) or that keeps waiting for a retry (错误 after several tries)."""
-    failed = [r for r in rows if r.status == "failed" and now - r.created_at <= RECENT_FAILURES]
-    waiting = [r for r in rows if r.status == "retry" and r.attempts > 0]
+    failed = [r for r in rows if r.status == DeliveryState.FAILED and now - r.created_at <= RECENT_FAILURES]
+    waiting = [r for r in rows if r.status == DeliveryState.RETRY and r.attempts > 0]
     stuck = [r for r in waiting if r.attempts >= SMTP_DOWN_ATTEMPTS]
     if not failed and not waiting:
         return Check("发送邮件", Level.OK, "近 7 天没有发送失败的邮件")
@@ -151,7 +152,7 @@ def gather(ctx: Context, *, max_age_minutes: float, now: datetime | None = None)
         success = fetch_state(conn, STATE_LAST_SUCCESS)
         error = fetch_state(conn, STATE_LAST_ERROR)
         hold = fetch_state(conn, STATE_REMINDER_HOLD)
-        ledger = list(fetch_ledger(conn, statuses=("failed", "retry")))
+        ledger = list(fetch_ledger(conn, statuses=(DeliveryState.FAILED, DeliveryState.RETRY)))
     last_success = datetime.fromisoformat(success.value) if success and success.value else None
     checks = [
         check_poll(last_success, error.value if error else "", now, max_age_minutes, tz),
