@@ -327,15 +327,8 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         isolate_parsing=reader.bool("limits", "isolate_parsing", True),
         parse_timeout_s=float(reader.number("limits", "parse_timeout_s", 60.0, float)),
         parse_memory_mb=int(reader.number("limits", "parse_memory_mb", 1024, int)),
-        health=Health(
-            min_free_mb=int(reader.number("health", "min_free_mb", Health.min_free_mb, int)),
-            report_max_age_hours=float(
-                reader.number("health", "report_max_age_hours", Health.report_max_age_hours, float)
-            ),
-            holiday_lookahead_days=int(
-                reader.number("health", "holiday_lookahead_days", Health.holiday_lookahead_days, int)
-            ),
-        ),
+        health=Health(*(kind(reader.number("health", key, getattr(Health, key), kind)) for key, kind in
+                        (("min_free_mb", int), ("report_max_age_hours", float), ("holiday_lookahead_days", int)))),
     )
     reader.reject_unknown()  # last: every key above has been read by now
     return config
