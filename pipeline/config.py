@@ -21,7 +21,7 @@ import difflib
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,8 @@ class Campaign:
     mailbox_address: str
     own_domains: tuple[str, ...]
     rules: CampaignRules
+    # Clerk-maintained holiday table (pipeline.holidays); None: chinese_calendar alone.
+    holidays: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,15 @@ class Reminders:
 
 
 @dataclass(frozen=True)
+class Health:
+    """Thresholds of `intake health` ([health] in config.toml)."""
+
+    min_free_mb: int = 1024
+    report_max_age_hours: float = 26.0
+    holiday_lookahead_days: int = 30
+
+
+@dataclass(frozen=True)
 class Receipts:
     send_acknowledgements: bool
     send_corrections: bool
@@ -193,6 +204,7 @@ class Config:
     isolate_parsing: bool = True
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1536
+    health: Health = field(default_factory=Health)
 
     @property
     def data_dir(self) -> Path:
@@ -228,6 +240,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         mailbox_address=reader.str("campaign", "mailbox_address", "").lower(),
         own_domains=tuple(d.lower() for d in reader.list("campaign", "own_domains", [])),
         rules=_campaign_rules(reader),
+        holidays=reader.optional_path("campaign", "holidays"),
     )
 
     env_dir = os.environ.get(DATA_DIR_ENV)
@@ -314,6 +327,11 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         isolate_parsing=reader.bool("limits", "isolate_parsing", True),
         parse_timeout_s=float(reader.number("limits", "parse_timeout_s", 60.0, float)),
         parse_memory_mb=int(reader.number("limits", "parse_memory_mb", 1536, int)),
+        health=Health(
+            min_free_mb=int(reader.number("health", "min_free_mb", Health.min_free_mb, int)),
+            report_max_age_hours=float(reader.number("health", "report_max_age_hours", Health.report_max_age_hours, float)),
+            holiday_lookahead_days=int(reader.number("health", "holiday_lookahead_days", Health.holiday_lookahead_days, int)),
+        ),
     )
     reader.reject_unknown()  # last: every key above has been read by now
     return config

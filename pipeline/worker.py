@@ -32,12 +32,11 @@ from filelock import FileLock, Timeout
 from pipeline.config import Config
 from pipeline.context import Context, ensure_data_dir
 from pipeline.errors import ConfigError, IntakeError, WorkerLockedError
-from pipeline.inbound.imap import STATE_LAST_ERROR, STATE_LAST_SUCCESS, logfmt, poll_once
+from pipeline.inbound.imap import logfmt, poll_once
 from pipeline.outbound.digest import digest_done, send_digest
 from pipeline.outbound.receipts import send_receipts
 from pipeline.outbound.reminders import run_reminders
 from pipeline.outputs.workbook import build_workbook
-from storage.imapstate import fetch_state
 from storage.rawstore import RawStore
 
 log = logging.getLogger(__name__)
@@ -193,24 +192,3 @@ def _holder(pid_file: Path) -> str:
     except (OSError, ValueError):
         return ""
     return f"（进程 {pid}）" if psutil.pid_exists(pid) else ""
-
-
-def health(ctx: Context, max_age_minutes: float, *, now: datetime | None = None) -> tuple[bool, str]:
-    """Whether the last successful poll is recent enough, with a message for people and monitors."""
-    tz = ctx.config.campaign.timezone
-    now = now or datetime.now(tz)
-    with ctx.db.connect() as conn:
-        success = fetch_state(conn, STATE_LAST_SUCCESS)
-        error = fetch_state(conn, STATE_LAST_ERROR)
-    last_error = f"；最近一次错误：{error.value}" if error and error.value else ""
-    if success is None:
-        return False, f"还没有成功收取过邮件{last_error}"
-    last = datetime.fromisoformat(success.value)
-    age = (now - last).total_seconds() / 60
-    when = last.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
-    if age > max_age_minutes:
-        return (
-            False,
-            f"上次成功收取邮件在 {when}（{age:.0f} 分钟前），超过 {max_age_minutes:g} 分钟{last_error}",
-        )
-    return True, f"正常：上次成功收取邮件在 {when}（{age:.1f} 分钟前）"

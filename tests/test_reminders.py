@@ -19,7 +19,7 @@ import pytest
 from pipeline.clerk.contacts import list_contacts
 from pipeline.config import load_config
 from pipeline.context import open_context
-from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workdays_between
+from pipeline.domain.workdays import LIBRARY_ONLY, add_workdays, in_quiet_hours, is_workday, workdays_between
 from pipeline.inbound.ingest import ingest_raw
 from pipeline.outbound.reminders import process_bounces, reminder_schedule, run_reminders
 from pipeline.outputs.snapshot import build_snapshot
@@ -111,16 +111,16 @@ def _open(tmp_path: Path, server: SmtpServer | None = None, **overrides: dict):
 
 def test_national_day_holiday_and_make_up_days() -> None:
     """GIVEN 2024's National Day arrangement WHEN asking for working days THEN 10-01..07 rest, 09-29 and 10-12 work."""
-    assert all(not is_workday(date(2024, 10, d)) for d in range(1, 8))
-    assert is_workday(date(2024, 9, 29))  # Sunday, make-up working day
-    assert is_workday(date(2024, 10, 12))  # Saturday, make-up working day
-    assert not is_workday(date(2024, 10, 13))
-    assert add_workdays(date(2024, 9, 30), 1) == date(2024, 10, 8)
-    assert add_workdays(date(2024, 10, 8), 4) == date(2024, 10, 12)
-    assert add_workdays(date(2024, 10, 8), -1) == date(2024, 9, 30)
-    assert add_workdays(date(2024, 9, 27), 1) == date(2024, 9, 29)
-    assert workdays_between(date(2024, 9, 28), date(2024, 10, 8)) == 3  # 09-29, 09-30, 10-08
-    assert [d for d in range(1, 32) if not is_workday(date(2024, 7, d))] == [6, 7, 13, 14, 20, 21, 27, 28]
+    assert all(not is_workday(date(2024, 10, d), LIBRARY_ONLY) for d in range(1, 8))
+    assert is_workday(date(2024, 9, 29), LIBRARY_ONLY)  # Sunday, make-up working day
+    assert is_workday(date(2024, 10, 12), LIBRARY_ONLY)  # Saturday, make-up working day
+    assert not is_workday(date(2024, 10, 13), LIBRARY_ONLY)
+    assert add_workdays(date(2024, 9, 30), 1, LIBRARY_ONLY) == date(2024, 10, 8)
+    assert add_workdays(date(2024, 10, 8), 4, LIBRARY_ONLY) == date(2024, 10, 12)
+    assert add_workdays(date(2024, 10, 8), -1, LIBRARY_ONLY) == date(2024, 9, 30)
+    assert add_workdays(date(2024, 9, 27), 1, LIBRARY_ONLY) == date(2024, 9, 29)
+    assert workdays_between(date(2024, 9, 28), date(2024, 10, 8), LIBRARY_ONLY) == 3  # 09-29, 09-30, 10-08
+    assert [d for d in range(1, 32) if not is_workday(date(2024, 7, d), LIBRARY_ONLY)] == [6, 7, 13, 14, 20, 21, 27, 28]
 
 
 def test_quiet_hours_wrap_midnight() -> None:
@@ -519,7 +519,7 @@ def _expected(corpus) -> dict[str, dict]:
     previous = None
     for day in range(8, 21):
         as_of = at(day, 8, 30)
-        if not is_workday(as_of.date()):
+        if not is_workday(as_of.date(), LIBRARY_ONLY):
             continue
         status = _truth_status(corpus, as_of)
         arrived = set()

@@ -59,7 +59,7 @@ app = typer.Typer(
     name="intake",
     help="自查报告收件与汇总工具（活动、截止时间与报告模板见 config.toml 的 [campaign]）。",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
@@ -152,6 +152,23 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("report-intake")
+        except PackageNotFoundError:  # run from a source tree that was not installed
+            number = "未安装"
+        console.print(f"intake {number}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="输出运行日志（英文）。")] = False) -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="输出运行日志（英文）。")] = False,
+    _version: Annotated[
+        bool, typer.Option("--version", help="显示版本号并退出。", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
     setup_logging(verbose)

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.cli.app import ConfigOpt, DataDirOpt, app, console, err_console, load, opened
 from pipeline.context import open_context
+from pipeline.health import gather
 from pipeline.inbound.imap import PollSummary, poll_once
-from pipeline.worker import health as worker_health
 from pipeline.worker import run_worker
 from storage.imapstate import fetch_failures
 
@@ -73,12 +74,13 @@ def health_command(
     config: ConfigOpt = Path("config.toml"),
     data_dir: DataDirOpt = None,
 ) -> None:
-    """检查 worker 是否正常：上次成功收取邮件太久以前则以退出码 1 结束（供监控使用）。"""
+    """检查运行状况（收取邮件、每日报表、发信、磁盘空间、节假日表），每项一行 OK/警告/错误；有错误则退出码 1（供监控使用）。"""
     with opened(config, data_dir) as ctx:
         limit = max_age if max_age is not None else 3 * ctx.config.schedule.poll_minutes
-        ok, message = worker_health(ctx, limit)
-    if ok:
-        console.print(message)
-        return
-    err_console.print(f"[red]异常：[/red]{message}")
-    raise typer.Exit(1)
+        report = gather(ctx, max_age_minutes=limit)
+    for check in report.checks:
+        console.print(escape(check.line), highlight=False, soft_wrap=True)  # one line each, for monitors
+    if not report.ok:
+        errors = sum(c.level == "错误" for c in report.checks)
+        err_console.print(f"[red]异常：[/red]{errors} 项错误")
+        raise typer.Exit(1)

@@ -14,12 +14,15 @@ from pathlib import Path
 
 from pipeline.context import Context
 from pipeline.domain.status import count_by_status
-from pipeline.domain.workdays import is_workday
+from pipeline.domain.workdays import CalendarGapError, is_workday
 from pipeline.errors import ConfigError
+from pipeline.holidays import load_calendar
 from pipeline.outbound.compose import Attachment, OutgoingMail, Recipient, clean_address, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
+from pipeline.outbound.reminders import STATE_REMINDER_HOLD
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import OPEN_DELIVERY_STATES, DeliveryState, MailKind, Status
+from storage.imapstate import fetch_state
 from storage.ledger import LedgerRow, fetch_ledger, fetch_occasion
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -62,7 +65,12 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
         return summary
     if not all(recipients):
         raise ConfigError(f"{cfg.path}: [digest] to 中有无效的邮件地址")
-    if not force and not is_workday(local.date()):
+    calendar_notes = calendar_warnings(ctx, as_of)
+    try:
+        workday = is_workday(local.date(), load_calendar(cfg.campaign.holidays))
+    except (CalendarGapError, ConfigError):
+        workday = True  # unknown day or a broken holiday table: send, so the clerks learn why reminders stop
+    if not force and not workday:
         summary.skipped = f"{local:%Y-%m-%d} 不是工作日，不发日报"
         return summary
 
@@ -93,6 +101,7 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
         for line in row.note.split("\n")
         if line.startswith("退信")
     ]
+    problems = calendar_notes + problems  # the template has one list of problems; holds go first
 
     subject, body = render(
         cfg, "digest.txt.j2", as_of=local_time(as_of, cfg), today=f"{local.year}年{local.month}月{local.day}日",
@@ -109,6 +118,28 @@ def send_digest(ctx: Context, as_of: datetime, workbook_path: Path, *, dry_run: 
                 outbox.cancel(row, "已有新的日报，旧日报不再重发")
         summary.delivery = outbox.deliver(mail)
     return summary
+
+
+def calendar_warnings(ctx: Context, as_of: datetime) -> list[str]:
+    """Lines for the digest: a reminder hold and holiday-table gaps ahead (empty when all is known)."""
+    lines: list[str] = []
+    with ctx.db.connect() as conn:
+        hold = fetch_state(conn, STATE_REMINDER_HOLD)
+    if hold is not None and hold.value:
+        lines.append(hold.value.partition(" ")[2])
+    local = as_of.astimezone(ctx.config.campaign.timezone).date()
+    ahead = ctx.config.health.holiday_lookahead_days
+    try:
+        gaps = load_calendar(ctx.config.campaign.holidays).gaps(local, ahead)
+    except ConfigError as err:  # the holiday table has a bad line: reminders refuse, the digest says why
+        return [*lines, f"节假日表有错误，催报暂停：{err}"]
+    table = ctx.config.campaign.holidays or "节假日表"
+    for year in gaps:
+        lines.append(
+            f"节假日表未覆盖 {year} 年（{ahead} 天内用到）：该年的催报将暂停，"
+            f"请在 {table} 中补充国务院办公厅公布的 {year} 年放假安排"
+        )
+    return lines
 
 
 def _previous_digest(ledger: list[LedgerRow], occasion: str, as_of: datetime) -> LedgerRow | None:

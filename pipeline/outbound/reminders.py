@@ -34,11 +34,20 @@ from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
 from pipeline.domain.contacts import Contact
 from pipeline.domain.roster import Roster
-from pipeline.domain.workdays import add_workdays, in_quiet_hours, is_workday, workday_on_or_before
+from pipeline.domain.workdays import (
+    CalendarGapError,
+    WorkCalendar,
+    add_workdays,
+    in_quiet_hours,
+    is_workday,
+    workday_on_or_before,
+)
+from pipeline.holidays import load_calendar
 from pipeline.outbound.compose import OutgoingMail, Recipient, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import AddressHealth, Channel, DeliveryState, MailKind, ParseState, ReminderPhase, Status
+from storage.imapstate import save_state
 from storage.ledger import (
     fetch_failing_addresses,
     fetch_ledger,
@@ -48,6 +57,8 @@ from storage.ledger import (
 from storage.messages import fetch_messages
 
 REMINDER_COLUMNS = ("已发催报次数", "最近催报时间", "邮件发送问题")
+HOLD_PREFIX = "催报暂停："
+STATE_REMINDER_HOLD = "reminder_hold"  # worker_state: "<as_of ISO> <reason>" of the last held run, "" after a clear one
 BOUNCE_SCAN_BYTES = 200_000  # stored messages up to this size are searched for our Message-IDs
 _BOUNCE_SUBJECTS = re.compile(
     r"^\s*(退信|系统退信|投递失败|邮件投递失败|undeliverable|undelivered mail|delivery status notification"
@@ -105,35 +116,64 @@ class Bounce:
 
 
 def reminder_schedule(ctx: Context) -> list[Occasion]:
-    cfg = ctx.config
-    deadline_day = cfg.campaign.deadline.astimezone(cfg.campaign.timezone).date()
-    before_days = sorted(
-        {
-            add_workdays(deadline_day, -k) if k > 0 else workday_on_or_before(deadline_day)
-            for k in cfg.reminders.before_deadline_days
-        }  # fmt: skip
-    )
-    occasions = [Occasion(day, ReminderPhase.BEFORE, n) for n, day in enumerate(before_days, start=1)]
-    day = add_workdays(deadline_day, 1)
-    for n in range(1, cfg.reminders.max_overdue_reminders + 1):
-        occasions.append(Occasion(day, ReminderPhase.OVERDUE, n))
-        day = add_workdays(day, max(1, cfg.reminders.overdue_every_working_days))
+    """Every reminder occasion of the campaign.  Raises CalendarGapError when a year is not known."""
+    occasions, gap = known_schedule(ctx)
+    if gap is not None:
+        raise gap
     return occasions
 
 
+def known_schedule(ctx: Context, cal: WorkCalendar | None = None) -> tuple[list[Occasion], CalendarGapError | None]:
+    """The occasions the calendar can place, and the gap that stopped it (None: the whole schedule).
+
+    The before-deadline phase is counted back from the deadline, so it is all or nothing; the
+    overdue phase is counted forward and stops at the first day of an unknown year.
+    """
+    cfg = ctx.config
+    cal = cal or load_calendar(cfg.campaign.holidays)
+    deadline_day = cfg.campaign.deadline.astimezone(cfg.campaign.timezone).date()
+    try:
+        before_days = sorted(
+            {
+                add_workdays(deadline_day, -k, cal) if k > 0 else workday_on_or_before(deadline_day, cal)
+                for k in cfg.reminders.before_deadline_days
+            }  # fmt: skip
+        )
+    except CalendarGapError as gap:
+        return [], gap
+    occasions = [Occasion(day, ReminderPhase.BEFORE, n) for n, day in enumerate(before_days, start=1)]
+    try:
+        day = add_workdays(deadline_day, 1, cal)
+        for n in range(1, cfg.reminders.max_overdue_reminders + 1):
+            occasions.append(Occasion(day, ReminderPhase.OVERDUE, n))
+            if n < cfg.reminders.max_overdue_reminders:
+                day = add_workdays(day, max(1, cfg.reminders.overdue_every_working_days), cal)
+    except CalendarGapError as gap:
+        return occasions, gap
+    return occasions, None
+
+
 def due_occasion(ctx: Context, as_of: datetime) -> tuple[Occasion | None, str]:
-    """The occasion a run at `as_of` acts on, or None with the reason (in Chinese)."""
+    """The occasion a run at `as_of` acts on, or None with the reason (in Chinese).
+
+    A reason starting with HOLD_PREFIX means the working-day calendar does not know the day
+    (or a day the schedule depends on): the reminder is held, never guessed.
+    """
     cfg = ctx.config
     local = as_of.astimezone(cfg.campaign.timezone)
-    if not is_workday(local.date()):
+    cal = load_calendar(cfg.campaign.holidays)  # a bad table raises DataFileError: reminders refuse
+    try:
+        workday = is_workday(local.date(), cal)
+    except CalendarGapError as uncovered:
+        return None, f"{HOLD_PREFIX}{uncovered}"
+    if not workday:
         return None, f"{local:%Y-%m-%d} 不是工作日，不发催报"
     if in_quiet_hours(local, cfg.reminders.quiet_hours):
         return None, f"{local:%H:%M} 处于免打扰时段，不发催报"
-    due = [
-        o
-        for o in reminder_schedule(ctx)
-        if datetime.combine(o.day, cfg.schedule.remind_at, local.tzinfo) <= local
-    ]
+    occasions, gap = known_schedule(ctx, cal)
+    if gap is not None and (not occasions or gap.day <= local.date()):
+        return None, f"{HOLD_PREFIX}{gap}"
+    due = [o for o in occasions if datetime.combine(o.day, cfg.schedule.remind_at, local.tzinfo) <= local]
     if not due:
         return None, "尚未到第一次提醒的时间"
     return due[-1], ""
@@ -238,6 +278,8 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
     bounces = process_bounces(ctx)
     occasion, why = due_occasion(ctx, as_of)
     summary = ReminderSummary(as_of, dry, occasion, why, bounces=bounces)
+    with ctx.db.begin() as conn:  # a hold is a fact the health check and the digest report
+        save_state(conn, STATE_REMINDER_HOLD, f"{as_of.isoformat()} {why}" if why.startswith(HOLD_PREFIX) else "")
     data = load_campaign_data(ctx)
     if occasion is not None:
         summary.plans, summary.held = plan_reminders(ctx, as_of, occasion, data=data)
