@@ -8,6 +8,7 @@ tested in test_reminders.py.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -79,6 +80,7 @@ def small_campaign(tmp_path: Path, **reminders: object) -> Context:
         f"{k},{v},联系人,信息科\n" for k, v in CONTACTS.items()
     )
     (data / "contacts.csv").write_text(contacts, encoding="utf-8")
+    shutil.copy(Path(__file__).resolve().parent.parent / "data" / "holidays.csv", data / "holidays.csv")
     campaign: dict[str, object] = {"exempt": [COMMISSION]}
     if "deadline" in reminders:
         campaign["deadline"] = reminders.pop("deadline")
