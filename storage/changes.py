@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from .schema import audit_log, decisions, exemptions, imap_failures, learned_contacts, mail_ledger, messages
+from .vocab import ParseState
 
 
 def fetch_change_marker(conn: Connection) -> str:
@@ -20,7 +21,7 @@ def fetch_change_marker(conn: Connection) -> str:
     """
     parts = [
         conn.execute(select(func.max(messages.c.id))).scalar(),
-        conn.execute(select(func.count()).select_from(messages).where(messages.c.parse_status == "pending")).scalar(),
+        conn.execute(select(func.count()).select_from(messages).where(messages.c.parse_status == ParseState.PENDING)).scalar(),
         conn.execute(select(func.max(decisions.c.id))).scalar(),
         conn.execute(select(func.max(audit_log.c.id))).scalar(),
         conn.execute(select(func.max(mail_ledger.c.id))).scalar(),

@@ -348,7 +348,7 @@ def test_reminder_preview_writes_nothing_and_sending_goes_through_the_ledger_onc
 
 def test_reprocess_needs_review_shows_the_diff_and_all_is_for_admins(app):
     c = client(app, "clerk")
-    r = c.post("/actions/reprocess", data={"csrf_token": csrf_of(c), "scope": "needs_review"})
+    r = c.post("/actions/reprocess", data={"csrf_token": csrf_of(c), "scope": "review"})
     assert r.status_code == 200 and "重新处理" in r.text and "归属" in r.text
     assert c.post("/actions/reprocess", data={"csrf_token": csrf_of(c), "scope": "all"}).status_code == 403
 

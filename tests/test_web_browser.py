@@ -38,6 +38,10 @@ def server(tmp_path_factory):
 @pytest.fixture
 def page(chromium, server):  # noqa: F811 - the fixture imported above
     context = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", accept_downloads=True)
+    # Generous waits: on a shared 2-core CI machine a cold page (snapshot + sandboxed reparse) can take
+    # well over Playwright's 30 s default; the assertions, not the timings, are what is tested here.
+    context.set_default_timeout(120_000)
+    context.set_default_navigation_timeout(120_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # the console's "are you sure?" prompts
     yield page

@@ -6,8 +6,7 @@ shows in the message's history, the unit's page and the audit log under the cler
 
 from __future__ import annotations
 
-from pipeline.clerk.audit import current_actor
-from pipeline.context import Context
+from pipeline.context import Context, current_actor
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.outputs.review import item_id, parse_item_id
 from pipeline.vocab import Action

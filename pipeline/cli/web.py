@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from pipeline.clerk.audit import current_actor
 from pipeline.cli.app import (
     AsOfOpt,
     ConfigOpt,
@@ -25,6 +24,7 @@ from pipeline.cli.app import (
     opened,
     parse_as_of,
 )
+from pipeline.context import current_actor
 from pipeline.errors import IntakeError
 from pipeline.users import ROLE_LABELS, add_user, list_users, set_disabled, set_password, set_role
 from storage.errors import StorageError

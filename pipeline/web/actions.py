@@ -14,11 +14,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from pipeline.errors import IntakeError
+from pipeline.vocab import Kind
 from pipeline.web import queries
 from pipeline.web.auth import Call, action
 from pipeline.web.routes import as_of, attachment
 
-SETTLE_ACTIONS = ("assign", "unrelated", "undo", "note")
+SETTLE_ACTIONS = ("assign", Kind.UNRELATED, "undo", "note")
 
 
 def _back(url: str) -> RedirectResponse:
@@ -44,7 +45,7 @@ def review_act(call: Call) -> Response:
     result = queries.settle(call.ctx, item, kind, unit, call.arg("note"), by=call.user, version=call.arg("version"))
     back = call.arg("back")
     following = call.arg("next")
-    done = {"assign": f"已将条目 {result.item} 归属到 {result.institution}", "unrelated": f"已将条目 {result.item} 标为无关",
+    done = {"assign": f"已将条目 {result.item} 归属到 {result.institution}", Kind.UNRELATED: f"已将条目 {result.item} 标为无关",
             "undo": f"已撤销条目 {result.item} 的人工判断"}[kind]  # fmt: skip
     if back.startswith("/messages/") and back[len("/messages/"):].isdigit():  # undo from a message page
         return _back(back + "?" + urlencode({"done": done}))
@@ -77,10 +78,10 @@ def reprocess(call: Call) -> Response:
     ids = [t for t in call.arg("ids").replace("，", " ").replace(",", " ").split() if t]
     if scope == "all" and not call.session.user.can("admin"):
         return call.request.app.state.console.error(call.request, call.session, 403, "重新处理全部邮件需要管理员账号。")
-    if scope not in ("all", "needs_review", "selected") or (scope == "selected" and not ids):
+    if scope not in ("all", "review", "selected") or (scope == "selected" and not ids):
         raise IntakeError("请选择重新处理的范围（选择“指定邮件”时请填写邮件或条目编号）")
     summary = queries.reprocess_selected(call.ctx, ids=ids if scope == "selected" else [], all_=scope == "all",
-                                         needs_review=scope == "needs_review", by=call.user, as_of=call.now)  # fmt: skip
+                                         needs_review=scope == "review", by=call.user, as_of=call.now)  # fmt: skip
     return _render(call, "reprocess_result.html", s=summary)
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import email
 import shutil
 import tempfile
-import threading
-import time
 import zipfile
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,13 +20,7 @@ from email import policy
 from pathlib import Path
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
-from pipeline.clerk.assign import (
-    AssignResult,
-    ExemptResult,
-    current_version,
-    decision_version,
-    resolve_institution,
-)
+from pipeline.clerk.assign import AssignResult, ExemptResult, current_version
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
 from pipeline.clerk.notes import add_note
@@ -37,10 +28,9 @@ from pipeline.clerk.reprocess import ReprocessSummary, Selection
 from pipeline.clerk.reprocess import reprocess as reprocess_messages
 from pipeline.context import Context
 from pipeline.domain.matching import normalise
-from pipeline.domain.roster import Institution
+from pipeline.domain.roster import Institution, resolve_institution
 from pipeline.domain.status import InstitutionStatus
 from pipeline.errors import IntakeError, NotFoundError
-from pipeline.inbound.reparse import reparse
 from pipeline.labels_zh import label
 from pipeline.outbound.compose import build_message
 from pipeline.outbound.reminders import (
@@ -52,63 +42,39 @@ from pipeline.outbound.reminders import (
     run_reminders,
 )
 from pipeline.outputs.audit import actor_label, audit_records, fetch_trail
-from pipeline.outputs.export import ExportSummary, export_reports, find_part_bytes, safe_filename
+from pipeline.outputs.export import ExportSummary, export_reports
 from pipeline.outputs.review import ReviewItem, parse_item_id
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.outputs.views import MessageView
 from pipeline.outputs.workbook import build_workbook
 from pipeline.users import User, add_user, list_users, set_disabled, set_password, set_role
-from pipeline.vocab import Action, Channel, Status
+from pipeline.vocab import Action, Channel, Kind, Status
+from pipeline.web.cache import LIVE_MAX_AGE_S, memo_of
+from pipeline.web.message_view import (  # noqa: F401 - re-exported: routes use only `queries`
+    INLINE_TYPES,
+    Download,
+    MessageDetail,
+    PartView,
+    part_download,
+    raw_download,
+)
+from pipeline.web.message_view import message_detail as _message_detail
 from storage.audit import save_audit
 from storage.changes import fetch_change_marker
-from storage.decisions import fetch_decisions
 from storage.ledger import LedgerRow, fetch_failing_addresses
-from storage.messages import MessageRow, fetch_items, fetch_message, fetch_sources
 
 REPORTED = (Status.ON_TIME, Status.LATE)
-# Sniffed content types a browser may show inline (in an <img> or <iframe>); everything else downloads.
-INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif"})
 _PREVIEW_HIDDEN = ("Message-ID", "Content-Transfer-Encoding", "MIME-Version", "Content-Type")
-_parse_lock = threading.Lock()  # one reparse at a time: the parse sandbox serves one request at a time
-LIVE_MAX_AGE_S = 60.0  # a "now" page may reuse a result this old when nothing has changed since
 
 
-class _Memo:
-    """The last results of the expensive reads, reused while the change marker stays the same.
-
-    At 10,000 rows and 100,000 mails one status or review-queue read takes seconds; a dashboard
-    that polls, or a clerk stepping through the queue, would recompute it on every request.  The
-    marker is read BEFORE computing, so a change made meanwhile is picked up by the next request.
-    Only facts in the database are covered: a changed roster or config needs a console restart.
-    """
-
-    def __init__(self, size: int = 8) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple, tuple[str, float, object]] = OrderedDict()
-        self._size = size
-
-    def get(self, key: tuple, marker: str, max_age: float | None, compute: Callable[[], object]) -> object:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._items.get(key)
-        if hit is not None and hit[0] == marker and (max_age is None or now - hit[1] <= max_age):
-            return hit[2]
-        value = compute()
-        with self._lock:
-            self._items[key] = (marker, now, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
-
-
-def _memo(ctx: Context) -> _Memo:
-    return ctx.__dict__.setdefault("_web_memo", _Memo())
+def message_detail(ctx: Context, message_id: int) -> MessageDetail:
+    """One message with its reparsed tree, decisions, sources and audit history."""
+    return _message_detail(ctx, message_id, lambda c: audit_rows(c))
 
 
 def _cached(ctx: Context, key: tuple, compute: Callable[[], object], *, live: bool = False) -> object:
     """`compute()` or its earlier result for the same data; `live` results (as of "now") expire."""
-    return _memo(ctx).get(key, change_marker(ctx), LIVE_MAX_AGE_S if live else None, compute)
+    return memo_of(ctx).get(key, change_marker(ctx), LIVE_MAX_AGE_S if live else None, compute)
 
 
 # -- the read model ----------------------------------------------------------------------------------
@@ -172,7 +138,7 @@ class Dashboard:
 def _rate(label: str, rows: list[InstitutionStatus]) -> RateRow:
     expected = [r for r in rows if r.status != "exempt"]
     return RateRow(label, len(expected), sum(r.status in REPORTED for r in expected),
-                   sum(r.status == "on_time" for r in expected))  # fmt: skip
+                   sum(r.status == Status.ON_TIME for r in expected))  # fmt: skip
 
 
 def dashboard_data(ctx: Context, as_of: datetime, *, live: bool = False) -> Dashboard:
@@ -194,7 +160,7 @@ def _dashboard(ctx: Context, as_of: datetime, live: bool = False) -> Dashboard:
     missing = [
         OverdueRow(r.institution, r.status, tuple(dict.fromkeys(contacts.get(r.institution.name, []))), r.needs_review)
         for r in rows
-        if r.status in ("overdue", "pending")
+        if r.status in (Status.OVERDUE, Status.PENDING)
     ]
     return Dashboard(
         as_of=as_of,
@@ -299,17 +265,6 @@ class ReviewDetail:
     notes: list[dict]  # clerks' notes on this item, newest first
 
 
-@dataclass(frozen=True, slots=True)
-class PartView:
-    path: str
-    filename: str
-    content_type: str
-    size: int
-    problem: str
-    text: str  # extracted text (cut to 20,000 characters)
-    inline: bool  # may be shown in an <img>/<iframe>
-
-
 def review_detail(ctx: Context, item: str, as_of: datetime, *, live: bool = False) -> ReviewDetail:
     queue = review_list(ctx, as_of, live=live)
     index = next((i for i, q in enumerate(queue) if q.item == item), None)
@@ -332,7 +287,7 @@ def settle(ctx: Context, item: str, action: str, institution: str, note: str, *,
            version: str) -> AssignResult:  # fmt: skip
     """assign | unrelated | undo one review item, refused (ConflictError) if it changed since `version`."""
     return assign_item(ctx, item, institution if action == "assign" else "", by=by, note=note,
-                       unrelated=action == "unrelated", undo=action == "undo",
+                       unrelated=action == Kind.UNRELATED, undo=action == "undo",
                        expect_version=version or None)  # fmt: skip
 
 
@@ -399,79 +354,6 @@ def messages_list(ctx: Context, as_of: datetime, *, live: bool = False, q: str =
             continue
         found.append(v)
     return found[:limit], len(found)
-
-
-@dataclass
-class MessageDetail:
-    row: MessageRow
-    parsed: object | None  # parsers.types.ParsedMessage, or None when it cannot be parsed again
-    parse_problem: str
-    parts: list[PartView]
-    depth: dict[str, int]
-    decisions: list
-    sources: list[tuple[str, str]]
-    history: list[dict]
-    version: str  # of its decisions, carried by the undo forms
-
-
-def _parsed(ctx: Context, row: MessageRow):  # noqa: ANN202 - ParsedMessage
-    with _parse_lock:
-        return reparse(ctx, row)
-
-
-def message_detail(ctx: Context, message_id: int) -> MessageDetail:
-    """One message as `intake show` tells it: row, reparsed tree, decisions, sources, audit history."""
-    with ctx.db.connect() as conn:
-        row = fetch_message(conn, message_id)
-        if row is None:
-            raise NotFoundError(f"没有编号为 {message_id} 的邮件")
-        sources = fetch_sources(conn, message_id)
-        decisions = list(fetch_decisions(conn, message_id=message_id))
-    parsed, problem = None, ""
-    try:
-        parsed = _parsed(ctx, row)
-    except Exception as err:  # a message that no longer parses is still shown, with the reason
-        problem = str(err)
-    parts: list[PartView] = []
-    depth: dict[str, int] = {}
-    if parsed is not None:
-        for p in parsed.walk_parts():
-            text = p.document.text[:20000] if p.document is not None else ""
-            parts.append(PartView(p.path, p.filename, p.content_type, p.size, p.problem, text,
-                                  p.content_type in INLINE_TYPES))  # fmt: skip
-            depth[p.path] = p.path.count("/")
-    history = [r for r in audit_rows(ctx) if str(r["details"].get("message_id", "")) == str(message_id)]
-    return MessageDetail(row, parsed, problem, parts, depth, decisions, sources, history, decision_version(decisions))
-
-
-@dataclass(frozen=True, slots=True)
-class Download:
-    data: bytes
-    filename: str
-    content_type: str
-
-
-def raw_download(ctx: Context, message_id: int) -> Download:
-    with ctx.db.connect() as conn:
-        row = fetch_message(conn, message_id)
-    if row is None:
-        raise NotFoundError(f"没有编号为 {message_id} 的邮件")
-    return Download(ctx.raw.get(row.raw_path, row.sha256), f"邮件{message_id}.eml", "message/rfc822")
-
-
-def part_download(ctx: Context, message_id: int, path: str) -> Download:
-    with ctx.db.connect() as conn:
-        row = fetch_message(conn, message_id)
-        known = {i.path for i in fetch_items(conn, message_id)} if row else set()
-    if row is None or path not in known:
-        raise NotFoundError(f"邮件 {message_id} 没有附件 {path}")
-    parsed = _parsed(ctx, row)
-    part = next((p for p in parsed.walk_parts() if p.path == path), None)
-    data = find_part_bytes(ctx.raw.get(row.raw_path, row.sha256), part, ctx.config.limits.max_expanded_bytes) if part else None
-    if part is None or data is None:
-        raise NotFoundError(f"邮件 {message_id} 附件 {path} 的内容无法取出")
-    name = safe_filename(part.filename or f"邮件{message_id}_附件{path.replace('/', '-')}")
-    return Download(data, name, part.content_type)
 
 
 # -- reminders and the outbox ------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def institutions(call: Call) -> Response:
 @page()
 def units(call: Call) -> Response:
     f = queries.RosterFilter(status=call.arg("status"), district=call.arg("district"), channel=call.arg("channel"),
-                             needs_review=call.arg("needs_review") == "1", unconfirmed=call.arg("unconfirmed") == "1",
+                             needs_review=call.arg("review") == "1", unconfirmed=call.arg("unconfirmed") == "1",
                              q=call.arg("q"))  # fmt: skip
     moment = as_of(call)
     rows = queries.roster_rows(call.ctx, moment, f, live=live(call))
