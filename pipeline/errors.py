@@ -11,6 +11,7 @@ from storage.errors import IntakeError, RawMissingError, StorageError
 __all__ = [
     "AmbiguousError",
     "ConfigError",
+    "ConflictError",
     "DataFileError",
     "DeliveryError",
     "IntakeError",
@@ -62,3 +63,7 @@ class DeliveryError(IntakeError):
 
 class WorkerLockedError(IntakeError):
     """Raised when another worker already holds the data directory's lock."""
+
+
+class ConflictError(IntakeError):
+    """Raised when a clerk acts on an item that someone else changed since the clerk looked at it."""

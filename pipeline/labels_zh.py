@@ -65,6 +65,13 @@ ACTION = {
     Action.REPROCESS: "重新处理",
     Action.EXPORT_REPORTS: "导出报告文件",
     Action.STATUS_CHANGE: "状态变化",
+    Action.USER_ADD: "新建账号",
+    Action.USER_DISABLE: "停用账号",
+    Action.USER_ENABLE: "启用账号",
+    Action.USER_PASSWORD: "修改密码",
+    Action.USER_ROLE: "修改角色",
+    Action.SEND_REMINDERS: "执行催报",
+    Action.NOTE: "备注",
 }
 SENDER_TRUST = {
     SenderTrust.VERIFIED: "已验证",

@@ -380,6 +380,48 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_item_problem_codes", _item_problem_codes),
 ]
 
+# -- the clerks' web console (0004) ---------------------------------------------------------------
+
+# Console accounts.  Passwords only as argon2 hashes; a disabled account keeps its row (the
+# audit log names it) but can no longer log in.
+web_users = Table(
+    "web_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # viewer | clerk | admin
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Server-side sessions: the cookie carries a random token, the table only its SHA-256.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("username", String(100), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Every login attempt, for throttling (failures per account and per client address).
+web_login_attempts = Table(
+    "web_login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Index("ix_web_login_attempts_at", "at"),
+)
+
+MIGRATIONS.append(("0004_web_console", _create(web_users, web_sessions, web_login_attempts)))
+
 
 def now_utc() -> datetime:
     return datetime.now(UTC)

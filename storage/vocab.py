@@ -104,6 +104,13 @@ class Action(StrEnum):
     REPROCESS = "reprocess"
     EXPORT_REPORTS = "export_reports"
     STATUS_CHANGE = "status_change"
+    USER_ADD = "user_add"  # console accounts (pipeline.users)
+    USER_DISABLE = "user_disable"
+    USER_ENABLE = "user_enable"
+    USER_PASSWORD = "user_password"
+    USER_ROLE = "user_role"
+    SEND_REMINDERS = "send_reminders"  # a clerk ran the reminder pass from the console
+    NOTE = "note"  # a clerk's note on a review item, no decision
 
 
 class SenderTrust(StrEnum):

@@ -8,6 +8,7 @@ move because of it are logged afterwards by `record_status_changes`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from pipeline.context import Context, current_actor
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.roster import load_roster, resolve_institution
 from pipeline.domain.senders import is_own_address
-from pipeline.errors import IntakeError, NotFoundError
+from pipeline.errors import ConflictError, IntakeError, NotFoundError
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels_zh import label
 from pipeline.outputs.history import record_status_changes
@@ -74,8 +75,13 @@ def assign(
     undo: bool = False,
     learn: bool = True,
     now: datetime | None = None,
+    expect_version: str | None = None,
 ) -> AssignResult:
-    """Attribute `item` ("12" or "12:2/1") to an institution, mark it unrelated, or undo the clerk's decision."""
+    """Attribute `item` ("12" or "12:2/1") to an institution, mark it unrelated, or undo the clerk's decision.
+
+    `expect_version` (from `decision_version` when the clerk looked at the item): if the message's
+    decisions have changed since, nothing is written and ConflictError says who acted.
+    """
     if unrelated and undo:
         raise IntakeError("--unrelated 与 --undo 不能同时使用")
     actor = current_actor(by)
@@ -101,6 +107,8 @@ def assign(
                 f"邮件 {message_id} 没有条目 {path}；可用的条目：{target.split(':')[0]}（整封）、{known}"
             )
         active = list(fetch_decisions(conn, message_id=message_id))
+        if expect_version is not None and decision_version(active) != expect_version:
+            raise ConflictError(_conflict_text(active, path, target))
         before = _describe(active, path)
         if undo:
             manual = [d for d in active if d.origin == Origin.MANUAL and d.item_path == path]
@@ -157,6 +165,26 @@ def assign(
                            details={"address": learned, "message_id": message_id}, reason=note)  # fmt: skip
     changes = record_status_changes(ctx, now or now_utc(), cause=f"{action} {target}", roster=data.roster)
     return AssignResult(target, message_id, path, action, institution, before, after, learned, changes)
+
+
+def decision_version(active: list[DecisionRow]) -> str:
+    """A short token for the decisions in effect on a message; any new decision or undo changes it."""
+    ids = ",".join(str(d.id) for d in sorted(active, key=lambda d: d.id))
+    return hashlib.sha256(ids.encode()).hexdigest()[:16]
+
+
+def current_version(ctx: Context, message_id: int) -> str:
+    """`decision_version` of a message as stored now (what a form carries to `assign`)."""
+    with ctx.db.connect() as conn:
+        return decision_version(list(fetch_decisions(conn, message_id=message_id)))
+
+
+def _conflict_text(active: list[DecisionRow], path: str, target: str) -> str:
+    manual = sorted((d for d in active if d.origin == "manual"), key=lambda d: d.decided_at)
+    mine = [d for d in manual if d.item_path == path] or manual
+    if mine:
+        return f"条目 {target} 已由 {mine[-1].decided_by} 处理（{_describe(active, path)}），请查看后再操作"
+    return f"条目 {target} 已被他人修改（撤销或重新处理），请查看后再操作"
 
 
 def _base_for(active: list[DecisionRow], path: str) -> DecisionRow | None:

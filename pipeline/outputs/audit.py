@@ -21,6 +21,15 @@ def describe(row: AuditRow) -> str:
     d = row.details
     if row.action == Action.STATUS_CHANGE:
         return f"{_status(d.get('from', ''))} → {_status(d.get('to', ''))}"
+    if row.action == Action.NOTE:
+        return f"条目 {row.target} 的备注"
+    if row.action in (Action.USER_ADD, Action.USER_ROLE):
+        return f"账号 {row.target}（角色 {d.get('role', '')}）"
+    if row.action in (Action.USER_DISABLE, Action.USER_ENABLE, Action.USER_PASSWORD):
+        return f"账号 {row.target}"
+    if row.action == Action.SEND_REMINDERS:
+        return f"催报 {d.get('mails', 0)} 封" + ("（预览模式，未发送）" if d.get("dry_run") else "") + (
+            f"：{d['why_none']}" if d.get("why_none") else "")  # fmt: skip
     if row.action == Action.ASSIGN:
         return f"归属 {row.institution}（原：{d.get('before', '') or '无'}）"
     if row.action == Action.MARK_UNRELATED:

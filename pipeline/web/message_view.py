@@ -1,0 +1,108 @@
+"""The console's view of one stored message: its reparsed tree, and its raw bytes and parts as downloads.
+
+Part of `pipeline.web.queries` (which re-exports these names; the routes use only `queries`),
+kept apart so each module stays small.  Reparsing goes through the same sandbox as ingest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline.clerk.assign import decision_version
+from pipeline.context import Context
+from pipeline.errors import NotFoundError
+from pipeline.inbound.reparse import reparse
+from pipeline.outputs.export import find_part_bytes, safe_filename
+from storage.decisions import fetch_decisions
+from storage.messages import MessageRow, fetch_items, fetch_message, fetch_sources
+
+# Sniffed content types a browser may show inline (in an <img> or <iframe>); everything else downloads.
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif"})
+_parse_lock = threading.Lock()  # one reparse at a time: the parse sandbox serves one request at a time
+
+
+@dataclass(frozen=True, slots=True)
+class PartView:
+    path: str
+    filename: str
+    content_type: str
+    size: int
+    problem: str
+    text: str  # extracted text (cut to 20,000 characters)
+    inline: bool  # may be shown in an <img>/<iframe>
+
+
+@dataclass
+class MessageDetail:
+    row: MessageRow
+    parsed: object | None  # parsers.types.ParsedMessage, or None when it cannot be parsed again
+    parse_problem: str
+    parts: list[PartView]
+    depth: dict[str, int]
+    decisions: list
+    sources: list[tuple[str, str]]
+    history: list[dict]
+    version: str  # of its decisions, carried by the undo forms
+
+
+def _parsed(ctx: Context, row: MessageRow):  # noqa: ANN202 - ParsedMessage
+    with _parse_lock:
+        return reparse(ctx, row)
+
+
+def message_detail(ctx: Context, message_id: int, history_of: Callable[[Context], list[dict]]) -> MessageDetail:
+    """One message as `intake show` tells it: row, reparsed tree, decisions, sources, and its entries of
+    the audit trail (`history_of(ctx)`: the audit rows as queries.audit_rows gives them)."""
+    with ctx.db.connect() as conn:
+        row = fetch_message(conn, message_id)
+        if row is None:
+            raise NotFoundError(f"没有编号为 {message_id} 的邮件")
+        sources = fetch_sources(conn, message_id)
+        decisions = list(fetch_decisions(conn, message_id=message_id))
+    parsed, problem = None, ""
+    try:
+        parsed = _parsed(ctx, row)
+    except Exception as err:  # a message that no longer parses is still shown, with the reason
+        problem = str(err)
+    parts: list[PartView] = []
+    depth: dict[str, int] = {}
+    if parsed is not None:
+        for p in parsed.walk_parts():
+            text = p.document.text[:20000] if p.document is not None else ""
+            parts.append(PartView(p.path, p.filename, p.content_type, p.size, p.problem, text,
+                                  p.content_type in INLINE_TYPES))  # fmt: skip
+            depth[p.path] = p.path.count("/")
+    history = [r for r in history_of(ctx) if str(r["details"].get("message_id", "")) == str(message_id)]
+    return MessageDetail(row, parsed, problem, parts, depth, decisions, sources, history, decision_version(decisions))
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    data: bytes
+    filename: str
+    content_type: str
+
+
+def raw_download(ctx: Context, message_id: int) -> Download:
+    with ctx.db.connect() as conn:
+        row = fetch_message(conn, message_id)
+    if row is None:
+        raise NotFoundError(f"没有编号为 {message_id} 的邮件")
+    return Download(ctx.raw.get(row.raw_path, row.sha256), f"邮件{message_id}.eml", "message/rfc822")
+
+
+def part_download(ctx: Context, message_id: int, path: str) -> Download:
+    with ctx.db.connect() as conn:
+        row = fetch_message(conn, message_id)
+        known = {i.path for i in fetch_items(conn, message_id)} if row else set()
+    if row is None or path not in known:
+        raise NotFoundError(f"邮件 {message_id} 没有附件 {path}")
+    parsed = _parsed(ctx, row)
+    part = next((p for p in parsed.walk_parts() if p.path == path), None)
+    data = find_part_bytes(ctx.raw.get(row.raw_path, row.sha256), part, ctx.config.limits.max_expanded_bytes) if part else None
+    if part is None or data is None:
+        raise NotFoundError(f"邮件 {message_id} 附件 {path} 的内容无法取出")
+    name = safe_filename(part.filename or f"邮件{message_id}_附件{path.replace('/', '-')}")
+    return Download(data, name, part.content_type)
