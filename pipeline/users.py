@@ -113,7 +113,7 @@ def add_user(ctx: Context, username: str, role: str, password: str, *, by: str) 
             raise IntakeError(f"账号 {name} 已存在")
         save_new_user(conn, name, role, hashed)
         save_audit(conn, actor=by, action=Action.USER_ADD, target=name, details={"role": role})
-        row = fetch_user(conn, name)
+        row = _existing(conn, name)
     return _public(row)
 
 
@@ -125,7 +125,7 @@ def set_disabled(ctx: Context, username: str, disabled: bool, *, by: str) -> Use
         if disabled:
             delete_sessions_of(conn, username)
         save_audit(conn, actor=by, action=Action.USER_DISABLE if disabled else Action.USER_ENABLE, target=username)
-        row = fetch_user(conn, username)
+        row = _existing(conn, username)
     return _public(row)
 
 
@@ -174,23 +174,21 @@ def log_in(ctx: Context, username: str, password: str, *, address: str) -> Sessi
         with ctx.db.begin() as conn:
             save_login_attempt(conn, name, address, False)
         raise LoginThrottledError("登录失败次数过多，请 15 分钟后再试")
-    ok = False
-    try:
-        ok = _hasher.verify(row.password_hash if row else _DUMMY_HASH, password) and row is not None
+    try:  # an unknown name is checked against a dummy hash: the answer takes as long either way
+        verified: bool = _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
-    if ok and row.disabled:
-        ok = False
+        verified = False
+    user = row if verified and row is not None and not row.disabled else None
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with ctx.db.begin() as conn:
-        save_login_attempt(conn, name, address, ok)
-        if ok:
-            save_session(conn, _token_key(token), row.username, csrf, SESSION_IDLE)
-            if _hasher.check_needs_rehash(row.password_hash):
-                save_user_fields(conn, row.username, password_hash=_hasher.hash(password))
-    if not ok:
+        save_login_attempt(conn, name, address, user is not None)
+        if user is not None:
+            save_session(conn, _token_key(token), user.username, csrf, SESSION_IDLE)
+            if _hasher.check_needs_rehash(user.password_hash):
+                save_user_fields(conn, user.username, password_hash=_hasher.hash(password))
+    if user is None:
         raise IntakeError("账号或密码不对（或账号已停用）")
-    return Session(token, _public(row), csrf)
+    return Session(token, _public(user), csrf)
 
 
 def session_for(ctx: Context, token: str) -> Session | None:
@@ -221,3 +219,11 @@ def tidy_sessions(ctx: Context) -> None:
     with ctx.db.begin() as conn:
         delete_expired_sessions(conn)
         delete_old_attempts(conn, now_utc() - timedelta(days=1))
+
+
+def _existing(conn, username: str) -> UserRow:  # noqa: ANN001 - a SQLAlchemy Connection
+    """The account just written in this transaction (NotFoundError if it vanished)."""
+    row = fetch_user(conn, username)
+    if row is None:
+        raise NotFoundError(f"没有账号 {username}")
+    return row

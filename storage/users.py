@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
+from storage.db import inserted_id
+
 from .schema import now_utc, web_login_attempts, web_sessions, web_users
 
 
@@ -51,10 +53,10 @@ def fetch_users(conn: Connection) -> list[UserRow]:
 
 def save_new_user(conn: Connection, username: str, role: str, password_hash: str) -> int:
     now = now_utc()
-    return conn.execute(
+    return inserted_id(conn.execute(
         insert(web_users).values(username=username, role=role, password_hash=password_hash, disabled=False,
                                  created_at=now, updated_at=now)  # fmt: skip
-    ).inserted_primary_key[0]
+    ))
 
 
 def save_user_fields(conn: Connection, username: str, **values: object) -> bool:

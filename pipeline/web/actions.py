@@ -99,7 +99,7 @@ def export(call: Call) -> Response:
 
 @action("admin")
 def user_add(call: Call) -> Response:
-    user = queries.add_account(call.ctx, call.arg("username"), call.arg("role"), call.form.get("password", ""), by=call.user)
+    user = queries.add_account(call.ctx, call.arg("username"), call.arg("role"), _form_text(call, "password"), by=call.user)
     return _back("/users?done=" + quote(f"已新建账号 {user.username}"))
 
 
@@ -114,7 +114,7 @@ def user_change(call: Call) -> Response:
     elif change == "role":
         queries.change_account(call.ctx, name, role=call.arg("role"), by=call.user)
     elif change == "password":
-        queries.change_account(call.ctx, name, password=call.form.get("password", ""), by=call.user)
+        queries.change_account(call.ctx, name, password=_form_text(call, "password"), by=call.user)
     else:
         raise IntakeError("未知的操作")
     return _back("/users?done=" + quote(f"已更新账号 {name}"))
@@ -130,3 +130,9 @@ ROUTES = [
     Route("/users/add", user_add, methods=["POST"]),
     Route("/users/change", user_change, methods=["POST"]),
 ]
+
+
+def _form_text(call: Call, name: str) -> str:
+    """A form field as text, untrimmed (passwords keep their spaces); "" when absent."""
+    value = call.form.get(name, "") if call.form is not None else ""
+    return value if isinstance(value, str) else ""

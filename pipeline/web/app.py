@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -83,13 +84,14 @@ class Console:
     def now(self) -> datetime:
         return self.clock() if self.clock else datetime.now(self.ctx.config.campaign.timezone)
 
-    def html(self, request: Request, session: Session | None, template: str, status: int = 200, **data: object) -> HTMLResponse:
+    def html(self, request: Request, session: Session | None, template: str, *, status: int = 200,
+             **data: Any) -> HTMLResponse:  # fmt: skip
         page = self.env.get_template(template).render(
             request=request, session=session, user=session.user if session else None,
             csrf=session.csrf_token if session else "", role_labels=ROLE_LABELS, **data)  # fmt: skip
         return HTMLResponse(page, status_code=status)
 
-    def render(self, call: Call, template: str, **data: object) -> HTMLResponse:
+    def render(self, call: Call, template: str, **data: Any) -> HTMLResponse:
         return self.html(call.request, call.session, template, now=call.now, **data)
 
     def error(self, request: Request, session: Session | None, status: int, message: str,

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from parsers.types import ParsedMessage
 from pipeline.clerk.assign import decision_version
 from pipeline.context import Context
 from pipeline.errors import NotFoundError
@@ -37,7 +38,7 @@ class PartView:
 @dataclass
 class MessageDetail:
     row: MessageRow
-    parsed: object | None  # parsers.types.ParsedMessage, or None when it cannot be parsed again
+    parsed: ParsedMessage | None  # None when it cannot be parsed again
     parse_problem: str
     parts: list[PartView]
     depth: dict[str, int]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from pathlib import Path
+from typing import TypeVar, cast
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.clerk.assign import AssignResult, ExemptResult, current_version
@@ -72,9 +73,12 @@ def message_detail(ctx: Context, message_id: int) -> MessageDetail:
     return _message_detail(ctx, message_id, lambda c: audit_rows(c))
 
 
-def _cached(ctx: Context, key: tuple, compute: Callable[[], object], *, live: bool = False) -> object:
+T = TypeVar("T")
+
+
+def _cached(ctx: Context, key: tuple, compute: Callable[[], T], *, live: bool = False) -> T:
     """`compute()` or its earlier result for the same data; `live` results (as of "now") expire."""
-    return memo_of(ctx).get(key, change_marker(ctx), LIVE_MAX_AGE_S if live else None, compute)
+    return cast(T, memo_of(ctx).get(key, change_marker(ctx), LIVE_MAX_AGE_S if live else None, compute))
 
 
 # -- the read model ----------------------------------------------------------------------------------
