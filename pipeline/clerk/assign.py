@@ -28,6 +28,7 @@ from pipeline.outputs.history import record_status_changes
 from pipeline.outputs.review import item_id, parse_item_id
 from pipeline.vocab import Action, ItemPath, Kind, Origin, SenderTrust
 from storage.audit import save_audit
+from storage.confirmations import deactivate_confirmations
 from storage.decisions import (
     Decision,
     DecisionRow,
@@ -101,6 +102,12 @@ def assign(
             )
         active = list(fetch_decisions(conn, message_id=message_id))
         before = _describe(active, path)
+        # What the message counts for is changing: a confirmation of its sender (and the address it
+        # taught) was for the old attribution, so the clerk confirms again if still right.
+        for row in deactivate_confirmations(conn, message_id):
+            if row.learned_address:
+                conn.execute(delete(learned_contacts).where(and_(learned_contacts.c.address == row.learned_address,
+                                                                 learned_contacts.c.learned_from == message_id)))  # fmt: skip
         if undo:
             manual = [d for d in active if d.origin == Origin.MANUAL and d.item_path == path]
             if not manual or deactivate_manual_decisions(conn, message_id, path) == 0:
