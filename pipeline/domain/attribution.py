@@ -135,14 +135,14 @@ def _collapse_weak(decisions: list[Decision]) -> list[Decision]:
     A mail with 96 small files, each mentioning another institution, must not put 96
     institutions under review (review holds their reminders): it is one item for a clerk.
     """
-    weak = [d for d in decisions if d.kind == Kind.NEEDS_REVIEW and d.institution
+    weak = [d for d in decisions if d.kind == Kind.NEEDS_REVIEW and d.readable and d.item_path != ItemPath.MESSAGE
             and evidence_strength(d, d.institution) < ACCEPT_SCORE]  # fmt: skip
-    if len(weak) <= MAX_WEAK_ITEMS or len({d.institution for d in weak}) < 2:
+    names = list(dict.fromkeys(d.institution for d in weak if d.institution))
+    if len(weak) <= MAX_WEAK_ITEMS or len(names) < 2:
         return decisions
-    names = list(dict.fromkeys(d.institution for d in weak))
     shown = "、".join(names[:3]) + (f" 等 {len(names)} 家" if len(names) > 3 else "")
     collapsed = Decision(ItemPath.MESSAGE, Kind.NEEDS_REVIEW,
-                         reason=f"{len(weak)} 个附件各自只提到机构名称（{shown}），证据不足，整封邮件待人工核对",
+                         reason=f"{len(weak)} 个附件认不出报送机构，只提到机构名称（{shown}），证据不足，整封邮件待人工核对",
                          evidence=[{"signal": "weak_items", "institution": "", "weight": 0.0,
                                     "text": f"{len(weak)} 个附件"}])  # fmt: skip
     dropped = {id(d) for d in weak}
