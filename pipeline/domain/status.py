@@ -109,7 +109,7 @@ def compute_status(
                 by_message[(name, d.message_id)].append(d)
                 if not d.readable:
                     review[name].append("附件无法读取，请人工核对文件")
-        elif d.kind == Kind.NEEDS_REVIEW and evidence_strength(d, d.institution) >= ACCEPT_SCORE:
+        elif d.kind == Kind.NEEDS_REVIEW and _holds(d):
             # Weak evidence (a name merely mentioned) is listed for review but holds nobody's reminders.
             for name in names:
                 review[name].append(d.reason)
@@ -134,6 +134,13 @@ def compute_status(
         reasons = tuple(dict.fromkeys(review.get(inst.name, ())))
         result.append(InstitutionStatus(inst, status, subs, bool(reasons), reasons, reason, current, impostors))
     return result
+
+
+def _holds(d: DecisionRow) -> bool:
+    """Whether a review item holds its institution: only strong evidence (a title, a 报送单位 line, a
+    filename) does — a name merely mentioned must not silence anybody's reminders.  A decision that
+    carries no evidence at all (recorded by hand) holds, as before."""
+    return not d.evidence or evidence_strength(d, d.institution) >= ACCEPT_SCORE
 
 
 def current_version(subs: tuple[Submission, ...]) -> tuple[Submission | None, tuple[Submission, ...]]:

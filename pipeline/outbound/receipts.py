@@ -77,14 +77,18 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
         verdicts = {c.message_id: c.verdict for c in fetch_confirmations(conn)}
     data = load_campaign_data(ctx)
     tz = ctx.config.campaign.timezone
-    answered: dict[tuple[str, object], set[str]] = defaultdict(set)  # (address, local day) -> receipt occasions
+    views = message_views(ctx)
+    # One receipt per address per day of receipt: (address, local day the report arrived) -> occasions.
+    # Keyed on the arrival day, not the sending day, so a skipped report is never answered a day late.
+    arrived = {f"receipt:{v.message.sha256}": v.message.received_at for v in views if v.message.received_at}
+    answered: dict[tuple[str, object], set[str]] = defaultdict(set)
     for r in recorded.values():
-        if r.status != DeliveryState.CANCELLED:
+        if r.status != DeliveryState.CANCELLED and r.occasion in arrived:
             for to in r.recipients:
-                answered[(to.lower(), (r.as_of or r.created_at).astimezone(tz).date())].add(r.occasion)
+                answered[(to.lower(), arrived[r.occasion].astimezone(tz).date())].add(r.occasion)
     first_copy: dict[tuple[str, str], int] = {}  # (sender, Message-ID) -> the first message carrying it
     with Outbox(ctx, dry_run=dry, clock=now) as outbox:
-        for view in message_views(ctx):  # in receipt order
+        for view in views:  # in receipt order
             message = view.message
             reports = [d for d in view.decisions if d.kind == Kind.REPORT and d.institution]
             if not reports or message.received_at is None or message.received_at > now:
@@ -104,7 +108,7 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
                 summary.plans.append(ReceiptPlan(message.id, occasion, MailKind.RECEIPT, None, (), (), (), why))
                 continue
             plan = plan_receipt(ctx, view, reports, items, data=data, verdict=verdicts.get(message.id, ""))
-            day_key = (plan.to.address.lower(), now.astimezone(tz).date()) if plan.to is not None else None
+            day_key = (plan.to.address.lower(), message.received_at.astimezone(tz).date()) if plan.to else None
             if day_key is not None and answered.get(day_key, set()) - {occasion}:
                 plan = replace(plan, to=None, skipped="今天已给该地址发过回执，每个地址每天至多一封")
             summary.plans.append(plan)
