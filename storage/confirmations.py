@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, insert, select, update
 
+from .db import inserted_id
 from .schema import now_utc, sender_confirmations
 
 CONFIRMED = "confirmed"
@@ -34,11 +35,11 @@ def save_confirmation(conn: Connection, message_id: int, *, address: str, instit
                       learned_address: str, by: str) -> int:  # fmt: skip
     """Record a verdict on a message's sender; earlier verdicts on it are deactivated."""
     deactivate_confirmations(conn, message_id)
-    return conn.execute(
+    return inserted_id(conn.execute(
         insert(sender_confirmations).values(message_id=message_id, address=address, institution=institution,
                                             verdict=verdict, learned_address=learned_address, decided_by=by,
                                             decided_at=now_utc(), active=True)  # fmt: skip
-    ).inserted_primary_key[0]
+    ))
 
 
 def deactivate_confirmations(conn: Connection, message_id: int) -> list[ConfirmationRow]:

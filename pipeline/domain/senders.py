@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from pipeline.domain.authenticity import SenderCheck
+from pipeline.domain.roster import Roster
 from storage.decisions import Decision
 from storage.vocab import Kind, SenderTrust
 
-if TYPE_CHECKING:  # attribution imports this module; these are for annotations only
-    from pipeline.domain.attribution import AttributionFacts
-    from pipeline.domain.authenticity import SenderCheck
-    from pipeline.domain.roster import Roster
+
+class SenderFacts(Protocol):
+    """What the trust rules read about senders (`pipeline.domain.attribution.AttributionFacts` has it;
+    attribution imports this module, so the type is named by its shape)."""
+
+    @property
+    def own_domains(self) -> tuple[str, ...]: ...
+    @property
+    def mailbox_address(self) -> str: ...
+    @property
+    def addresses(self) -> Mapping[str, str]: ...  # sender address -> roster name
+    @property
+    def bureau_addresses(self) -> Mapping[str, str]: ...  # sender address -> bureau name
 
 
 def domain_of(address: str) -> str:
@@ -54,7 +66,7 @@ def trust_rank(trust: str) -> int:
 
 
 def classify_sender(address: str, institution: str, *, check: SenderCheck, roster: Roster,
-                    facts: AttributionFacts) -> SenderTrust:  # fmt: skip
+                    facts: SenderFacts) -> SenderTrust:  # fmt: skip
     """How far the sender of a report counted for `institution` is trusted.
 
     `failed`: our server (`[security] authserv_id`) said spf/dkim/dmarc=fail, or the mail has
@@ -75,7 +87,7 @@ def classify_sender(address: str, institution: str, *, check: SenderCheck, roste
     return SenderTrust.VERIFIED if check.authenticated(address) else SenderTrust.KNOWN
 
 
-def is_contact_of(address: str, institution: str, *, roster: Roster, facts: AttributionFacts) -> bool:
+def is_contact_of(address: str, institution: str, *, roster: Roster, facts: SenderFacts) -> bool:
     """Whether `address` is a listed or learned contact of `institution`, its reporting bureau or the
     bureau that is that roster row."""
     if not institution:
@@ -91,7 +103,7 @@ def is_contact_of(address: str, institution: str, *, roster: Roster, facts: Attr
 
 
 def with_sender_trust(decisions: tuple[Decision, ...], *, address: str, check: SenderCheck, roster: Roster,
-                      facts: AttributionFacts) -> tuple[Decision, ...]:  # fmt: skip
+                      facts: SenderFacts) -> tuple[Decision, ...]:  # fmt: skip
     """Every report decision with its sender trust; a report from a `failed` sender is not counted.
 
     Such a report goes to review with our server's verdict as the reason (and keeps its suggested

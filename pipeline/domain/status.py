@@ -14,7 +14,7 @@ no reminder) only when its evidence for that institution is strong.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,7 +86,7 @@ def compute_status(
     as_of: datetime,
     exempt: dict[str, str],
     items: dict[tuple[int, str], ItemRow] | None = None,
-    confirmations: dict[int, str] | None = None,
+    confirmations: Mapping[int, str] | None = None,
 ) -> list[InstitutionStatus]:
     """Pure: one status per roster row, in roster order.
 
@@ -159,7 +159,7 @@ def current_version(subs: tuple[Submission, ...]) -> tuple[Submission | None, tu
     return current, tuple(impostors)
 
 
-def _trust(d: DecisionRow, confirmations: dict[int, str]) -> str:
+def _trust(d: DecisionRow, confirmations: Mapping[int, str]) -> str:
     """A decision's sender trust after the clerks' verdict on its message's sender."""
     verdict = confirmations.get(d.message_id, "")
     if verdict == SenderTrust.FAILED:
@@ -170,7 +170,7 @@ def _trust(d: DecisionRow, confirmations: dict[int, str]) -> str:
 
 
 def _submission(message_id: int, reports: list[DecisionRow], items: dict[tuple[int, str], ItemRow],
-                confirmations: dict[int, str] | None = None) -> Submission:  # fmt: skip
+                confirmations: Mapping[int, str] | None = None) -> Submission:  # fmt: skip
     reports = sorted(reports, key=lambda d: (not d.readable, -sum(bool(v) for v in d.sections.values())))
     best = reports[0]
     names = []
