@@ -60,6 +60,8 @@ ACTION = {
     Action.MARK_UNRELATED: "标为无关",
     Action.UNDO: "撤销人工判断",
     Action.LEARN_CONTACT: "记住发件地址",
+    Action.CONFIRM_SENDER: "确认发件人",
+    Action.REJECT_SENDER: "拒绝发件人",
     Action.EXEMPT: "设为免报",
     Action.UNEXEMPT: "取消免报",
     Action.REPROCESS: "重新处理",

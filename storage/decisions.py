@@ -32,6 +32,7 @@ class Decision:
     sections: dict = field(default_factory=dict)
     readable: bool = True
     via_bureau: str = ""
+    sender_trust: str = ""  # SenderTrust of a report's sender ("" when not judged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class DecisionRow:
     received_at: datetime | None  # of the message, for status computations
     sender_address: str
     subject: str
+    sender_trust: str = ""  # SenderTrust as judged when the decision was made
 
 
 # DecisionRow's fields as columns, in order: rows are built positionally (per-key access to
@@ -80,6 +82,7 @@ def replace_auto_decisions(conn: Connection, message_id: int, new: Iterable[Deci
             sections=d.sections,
             readable=d.readable,
             via_bureau=d.via_bureau,
+            sender_trust=d.sender_trust,
             origin=Origin.AUTO,
             decided_by="",
             decided_at=now,
@@ -118,6 +121,7 @@ def save_manual_decision(conn: Connection, message_id: int, decision: Decision, 
             sections=decision.sections,
             readable=decision.readable,
             via_bureau=decision.via_bureau,
+            sender_trust=decision.sender_trust,
             origin=Origin.MANUAL,
             decided_by=by,
             decided_at=now_utc(),

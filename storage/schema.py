@@ -356,6 +356,34 @@ def _item_problem_codes(conn: Connection) -> None:
         conn.execute(update(items).where(items.c.id == row.id).values(problem_code=old_problem_code(row.problem)))
 
 
+# Added by 0006: how far the sender of a report is trusted (storage.vocab.SenderTrust, "" when not
+# judged), and the clerks' confirmations of unknown senders (their own list, not the review queue).
+decisions.append_column(Column("sender_trust", String(20), nullable=False, default="", server_default=""))
+
+sender_confirmations = Table(
+    "sender_confirmations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("institution", Text, nullable=False, default=""),  # the roster name confirmed for
+    Column("verdict", String(20), nullable=False),  # confirmed | rejected
+    Column("learned_address", Text, nullable=False, default=""),  # "" when nothing was learned
+    Column("decided_by", Text, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+Index("ix_sender_confirmations_message", sender_confirmations.c.message_id)
+
+
+def _sender_trust(conn: Connection) -> None:
+    from sqlalchemy import inspect
+
+    if "sender_trust" not in {c["name"] for c in inspect(conn).get_columns("decisions")}:
+        conn.exec_driver_sql("ALTER TABLE decisions ADD COLUMN sender_trust VARCHAR(20) NOT NULL DEFAULT ''")
+    metadata.create_all(conn, tables=[sender_confirmations])
+
+
 # Named migrations, applied in order, each in its own transaction, recorded by name.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     (
@@ -378,6 +406,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_mail_ledger_notes", _mail_ledger_notes),
     ("0004_drop_message_kind", _drop_message_kind),
     ("0005_item_problem_codes", _item_problem_codes),
+    ("0006_sender_trust", _sender_trust),
 ]
 
 # -- the clerks' web console (0004) ---------------------------------------------------------------

@@ -99,6 +99,8 @@ class Action(StrEnum):
     MARK_UNRELATED = "mark_unrelated"
     UNDO = "undo"
     LEARN_CONTACT = "learn_contact"
+    CONFIRM_SENDER = "confirm_sender"
+    REJECT_SENDER = "reject_sender"
     EXEMPT = "exempt"
     UNEXEMPT = "unexempt"
     REPROCESS = "reprocess"

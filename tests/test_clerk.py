@@ -264,7 +264,10 @@ def test_ambiguous_unknown_and_malformed_input_give_help_and_exit_2(cfg: Path) -
     assert institutions_of(cfg, message_id), "nothing changed after the failed attempts"
 
 
-def test_assign_learns_sender_but_never_bureau_or_commission_addresses(cfg: Path) -> None:
+def test_confirming_a_sender_learns_it_but_never_bureau_or_commission_addresses(cfg: Path) -> None:
+    """GIVEN reports from a personal mailbox, a bureau, a colleague and another unit's contact
+    WHEN a clerk assigns them and then confirms each sender
+    THEN assigning learns nothing; confirming shows and learns only the personal address."""
     when = datetime(2024, 7, 9, 10, 0, tzinfo=CST)
     target = other_institution(cfg)
     personal = mail_with(
@@ -279,20 +282,27 @@ def test_assign_learns_sender_but_never_bureau_or_commission_addresses(cfg: Path
                        sender="邝慧 <kuanghui@sysucc.example>", when=when)  # fmt: skip
     ids = [ingest_extra(cfg, raw, when) for raw in (personal, bureau, colleague, others)]
     outs = [run(cfg, "assign", f"{mid}:1", target) for mid in ids]
-    assert "someone@qq.example" in outs[0]
-    assert not [out for out in outs[1:] if "记住" in out], (
+    assert all("intake confirm" in out and "已记住" not in out for out in outs), outs
+    with context(cfg) as ctx, ctx.db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(learned_contacts)).scalar_one() == 0
+    outs = [run(cfg, "confirm", str(mid), "--yes") for mid in ids]
+    assert "将记住地址 someone@qq.example" in outs[0] and "已记住发件地址 someone@qq.example" in outs[0]
+    assert not [out for out in outs[1:] if "记住地址 " in out or "已记住" in out], (
         "bureau, commission and others' addresses are not learned"
     )
     with context(cfg) as ctx, ctx.db.connect() as conn:
         learned = [(r.institution, r.address) for r in conn.execute(select(learned_contacts))]
     assert learned == [(target, "someone@qq.example")]
     second = other_institution(cfg, target)
-    run(cfg, "assign", f"{ids[0]}:1", second)  # a correction replaces the lesson too
+    run(cfg, "assign", f"{ids[0]}:1", second)  # a correction withdraws the confirmation and its lesson
+    with context(cfg) as ctx, ctx.db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(learned_contacts)).scalar_one() == 0
+    run(cfg, "confirm", str(ids[0]), "--yes")
     with context(cfg) as ctx, ctx.db.connect() as conn:
         assert [(r.institution, r.address) for r in conn.execute(select(learned_contacts))] == [
             (second, "someone@qq.example")
         ]
-    run(cfg, "assign", f"{ids[0]}:1", "--undo")
+    run(cfg, "confirm", str(ids[0]), "--undo")
     with context(cfg) as ctx, ctx.db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(learned_contacts)).scalar_one() == 0
 

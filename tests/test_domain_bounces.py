@@ -3,7 +3,7 @@
 Messages are written byte by byte in the shape Postfix and Coremail produce (RFC 3464
 multipart/report with a message/delivery-status part), or as plain-text bounces
 without a machine-readable report.  `read_bounce` is pure (bytes in, verdict out);
-matching a bounce to our sent mail and guessing recipients of a non-DSN bounce happen
+matching a bounce to our sent mail and to its recipients (and refusing the rest) happens
 in `process_bounces`, which needs the ledger (covered in test_reminders.py).
 """
 
@@ -99,26 +99,26 @@ def test_multipart_report_is_read_whatever_its_sender_and_subject() -> None:
     assert set(read_bounce(raw) or {}) == {"hefeng@panyu-2y.example"}
 
 
-def test_plain_bounce_from_mailer_daemon_is_a_failure_without_addresses() -> None:
-    """GIVEN a plain-text bounce from MAILER-DAEMON with no delivery-status part WHEN read THEN it is a bounce
-    with no machine-readable addresses ({}): the caller falls back to the recipients it names."""
+def test_plain_bounce_from_mailer_daemon_is_not_believed() -> None:
+    """GIVEN a plain-text bounce from MAILER-DAEMON with no delivery-status part WHEN read THEN it is not a
+    delivery report (None): anyone can type one, so it marks no address (process_bounces lists it)."""
     raw = (
         b"From: MAILER-DAEMON@mx.panyu-2y.example\r\nTo: xxb@gz.gov.cn\r\nSubject: failure notice\r\n"
         b"Content-Type: text/plain; charset=us-ascii\r\n\r\n"
         b"Sorry, we were unable to deliver your message to hefeng@panyu-2y.example.\r\n\r\n" + ORIGINAL
     )
-    assert read_bounce(raw) == {}
+    assert read_bounce(raw) is None
 
 
-def test_chinese_bounce_subject_from_an_ordinary_sender_is_a_failure() -> None:
+def test_chinese_plain_text_bounce_is_not_believed() -> None:
     """GIVEN a Coremail-style bounce: sender not a daemon, subject "系统退信" as a GBK encoded-word, plain text
-    WHEN read THEN it is a bounce with no machine-readable addresses."""
+    WHEN read THEN it is not a delivery report (None)."""
     subject = b"=?gbk?B?" + base64.b64encode("系统退信".encode("gbk")) + b"?="
     raw = (
         b"From: system@panyu-2y.example\r\nTo: xxb@gz.gov.cn\r\nSubject: " + subject + b"\r\n"
         b"Content-Type: text/plain; charset=gbk\r\n\r\n" + "投递失败".encode("gbk") + b"\r\n"
     )
-    assert read_bounce(raw) == {}
+    assert read_bounce(raw) is None
 
 
 def test_human_reply_quoting_our_message_is_not_a_bounce() -> None:

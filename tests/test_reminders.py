@@ -494,19 +494,40 @@ def _truth_status(corpus, as_of: datetime) -> dict[str, str]:
     return result
 
 
+def _row_name(row: str) -> str:
+    return next((r["name"] for r in ROSTER if row and r["row"] == row), "")
+
+
 def _expected(corpus) -> dict[str, dict]:
     """Every mail the policy calls for, from the corpus truth and the data files (not from the code)."""
     import email as email_lib
     import email.policy
 
     receipts = {}
-    for mail in corpus.mails:
+    answered: set[tuple[str, date]] = set()
+    for mail in sorted(corpus.mails, key=lambda m: m.received_at):
         if mail.expected_kind != "report":
             continue
         head = email_lib.message_from_bytes(mail.raw, policy=email.policy.default)
         sender = head["From"].addresses[0].addr_spec.lower()
         if sender.endswith("@gz.gov.cn") or any(head.get(h) and head.get(h) != "no" for h in AUTOMATIC):
             continue
+        # Receipts only to a contact of the reporting institution or of its bureau (no mail in the corpus
+        # is authenticated by our server), and one per address per day of arrival (the first).
+        trusted = set()
+        for name in mail.expected_institutions:
+            for member in group_of(name):
+                trusted |= CONTACTS[member]
+                row = next(r for r in ROSTER if r["name"] == member)
+                bureaus = [b for b in BUREAUS if b["roster_row"] == row["row"]]
+                if row["channel"] == "bureau":
+                    bureaus.append(BUREAU_OF_DISTRICT[row["district"]])
+                for bureau in bureaus:
+                    trusted |= CONTACTS[bureau["name"]] | CONTACTS.get(_row_name(bureau["roster_row"]), set())
+        day = mail.received_at.astimezone(TZ).date()
+        if sender not in trusted or (sender, day) in answered:
+            continue
+        answered.add((sender, day))
         receipts[mail.name] = {"to": sender, "date": _first_checkpoint(mail.received_at),
                                "in_reply_to": head.get("Message-ID", "").strip(), "trap": mail.trap}  # fmt: skip
     reminders = {}

@@ -24,7 +24,7 @@ def test_workbook_from_the_demo_mailbox(tmp_path):
     finally:
         run.ctx.close()
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["汇总", "报送情况", "来信明细", "待人工核对", "操作记录"]
+    assert book.sheetnames == ["汇总", "报送情况", "来信明细", "待人工核对", "发件人待确认", "操作记录"]
     status = book["报送情况"]
     header = [c.value for c in status[1]]
     names = [row[header.index("机构")] for row in status.iter_rows(min_row=2, values_only=True)]

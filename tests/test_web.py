@@ -380,9 +380,26 @@ def test_roster_filters_and_search(app):
     assert one.count('href="/units/') == 1
 
 
-def test_unconfirmed_senders_page_is_empty_until_sender_trust_exists(app):
-    text = client(app, "clerk").get("/senders").text
-    assert "没有待确认的发件人" in text
+def test_senders_page_lists_unknown_senders_and_a_clerk_confirms_one(app):
+    """GIVEN the demo corpus (reports from personal mailboxes) WHEN a clerk opens 发件人待确认 THEN it lists
+    exactly the library's unconfirmed submissions with the address to be learned; confirming one removes it
+    and the audit log names the clerk."""
+    from pipeline.outputs.senders import unconfirmed_senders
+    from pipeline.outputs.snapshot import build_snapshot
+
+    console = app.state.console
+    expected = unconfirmed_senders(build_snapshot(console.ctx, console.now()))
+    assert expected, "the demo corpus has reports from unknown senders"
+    c = client(app, "clerk")
+    page = c.get("/senders").text
+    items = re.findall(r'name="item" value="([^"]+)"', page)
+    assert items == [s.item for s in expected]
+    first = expected[0]
+    r = c.post("/senders/act", data={"csrf_token": csrf_of(c, "/senders"), "item": first.item, "decision": "confirm"})
+    assert r.status_code == 303
+    after = re.findall(r'name="item" value="([^"]+)"', c.get("/senders").text)
+    assert first.item not in after and len(after) == len(items) - 1
+    assert ACCOUNTS["clerk"] in c.get(f"/messages/{first.message_id}").text
 
 
 def test_console_opens_a_database_made_before_the_console(tmp_path, demo):

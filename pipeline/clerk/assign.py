@@ -1,5 +1,8 @@
 """A clerk's decisions: attribute an item by hand, mark it unrelated, undo, exempt a row.
 
+Assigning never learns the sender's address: that is the separate, explicit
+confirmation of the sender (`pipeline.clerk.confirm`), which shows the address first.
+
 A manual decision outranks every automatic one for its item and survives
 reprocessing (process_message replaces automatic decisions only).  Each act is
 one short write transaction that also appends its audit entry; statuses that
@@ -12,22 +15,21 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete
 
-from parsers.types import PartKind
-from pipeline.campaign_data import CampaignData, load_campaign_data
-from pipeline.clerk.contacts import save_learned_contact
+from pipeline.campaign_data import load_campaign_data
 from pipeline.context import Context, current_actor
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.roster import load_roster, resolve_institution
-from pipeline.domain.senders import is_own_address
+from pipeline.domain.senders import classify_sender
 from pipeline.errors import ConflictError, IntakeError, NotFoundError
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels_zh import label
 from pipeline.outputs.history import record_status_changes
 from pipeline.outputs.review import item_id, parse_item_id
-from pipeline.vocab import Action, ItemPath, Kind, Origin
+from pipeline.vocab import Action, ItemPath, Kind, Origin, SenderTrust
 from storage.audit import save_audit
+from storage.confirmations import deactivate_confirmations
 from storage.decisions import (
     Decision,
     DecisionRow,
@@ -36,7 +38,7 @@ from storage.decisions import (
     save_manual_decision,
 )
 from storage.exemptions import delete_exemption, fetch_exemptions, save_exemption
-from storage.messages import ItemRow, MessageRow, fetch_items, fetch_message
+from storage.messages import fetch_items, fetch_message
 from storage.schema import learned_contacts, now_utc
 
 
@@ -49,7 +51,7 @@ class AssignResult:
     institution: str  # the institution assigned ("" for unrelated / undo)
     before: str  # what was in effect for the item before, in words
     after: str  # what is in effect now, in words
-    learned_address: str = ""
+    learned_address: str = ""  # always "": assigning learns nothing (see pipeline.clerk.confirm)
     status_changes: int = 0
 
 
@@ -73,7 +75,6 @@ def assign(
     note: str = "",
     unrelated: bool = False,
     undo: bool = False,
-    learn: bool = True,
     now: datetime | None = None,
     expect_version: str | None = None,
 ) -> AssignResult:
@@ -93,7 +94,6 @@ def assign(
         if not institution_text.strip():
             raise IntakeError("请给出机构（名称、别名或序号），或用 --unrelated 标为无关、--undo 撤销")
         institution = resolve_institution(data.roster, institution_text)
-    learned = ""
     with ctx.db.begin() as conn:
         message = fetch_message(conn, message_id)
         if message is None:
@@ -110,6 +110,12 @@ def assign(
         if expect_version is not None and decision_version(active) != expect_version:
             raise ConflictError(_conflict_text(active, path, target))
         before = _describe(active, path)
+        # What the message counts for is changing: a confirmation of its sender (and the address it
+        # taught) was for the old attribution, so the clerk confirms again if still right.
+        for row in deactivate_confirmations(conn, message_id):
+            if row.learned_address:
+                conn.execute(delete(learned_contacts).where(and_(learned_contacts.c.address == row.learned_address,
+                                                                 learned_contacts.c.learned_from == message_id)))  # fmt: skip
         if undo:
             manual = [d for d in active if d.origin == Origin.MANUAL and d.item_path == path]
             if not manual or deactivate_manual_decisions(conn, message_id, path) == 0:
@@ -139,10 +145,10 @@ def assign(
                 reason = f"人工标为无关：{note}" if note else "人工标为无关"
                 decision = Decision(path, Kind.UNRELATED, reason=reason, evidence=evidence)
             else:
-                if learn:
-                    learned = _learn_contact(ctx, data, conn, message, items, active, path, institution)
-                if learned:
-                    evidence[0]["learned_address"] = learned
+                trust = classify_sender(message.sender_address, institution, roster=data.roster, facts=data.facts,
+                                        check=check_sender(reparse_headers(ctx, message), ctx.config.authserv_id))  # fmt: skip
+                if trust == SenderTrust.FAILED:  # the clerk has looked: it counts, still awaiting confirmation
+                    trust = SenderTrust.UNKNOWN
                 machine = [
                     e
                     for e in (base.evidence if base else [])
@@ -152,7 +158,7 @@ def assign(
                 # the file, so it no longer needs a human check for being unreadable.
                 decision = Decision(path, Kind.REPORT, institution=institution, confidence=1.0, evidence=evidence + machine,
                                     reason=note, sections=base.sections if base else {}, readable=True,
-                                    via_bureau=base.via_bureau if base else "")  # fmt: skip
+                                    via_bureau=base.via_bureau if base else "", sender_trust=trust)  # fmt: skip
             save_manual_decision(conn, message_id, decision, by=actor, note=note)
             after = _describe(list(fetch_decisions(conn, message_id=message_id)), path)
             action = Action.MARK_UNRELATED if unrelated else Action.ASSIGN
@@ -160,11 +166,8 @@ def assign(
                        details={"before": before, "after": after, "message_id": message_id, "item_path": path,
                                 "subject": message.subject, "sender": message.sender_address},
                        reason=note)  # fmt: skip
-            if learned:
-                save_audit(conn, actor=actor, action=Action.LEARN_CONTACT, target=target, institution=institution,
-                           details={"address": learned, "message_id": message_id}, reason=note)  # fmt: skip
     changes = record_status_changes(ctx, now or now_utc(), cause=f"{action} {target}", roster=data.roster)
-    return AssignResult(target, message_id, path, action, institution, before, after, learned, changes)
+    return AssignResult(target, message_id, path, action, institution, before, after, "", changes)
 
 
 def decision_version(active: list[DecisionRow]) -> str:
@@ -214,51 +217,6 @@ def _describe(active: list[DecisionRow], path: str) -> str:
         else:
             parts.append(f"{origin}：无关")
     return "；".join(dict.fromkeys(parts))
-
-
-def _learn_contact(ctx: Context, data: CampaignData, conn, message: MessageRow, items: dict[str, ItemRow],  # noqa: ANN001
-                   active: list[DecisionRow], path: str, institution: str) -> str:  # fmt: skip
-    """Remember the sender as the institution's address when it speaks for that institution alone.
-
-    Not for district bureaus or the commission's own staff (they send for many), not for a report
-    inside a forwarded/attached message (the outer sender is not its author), not when the message
-    carries reports of other institutions, and not for an address already known as another
-    institution's (shared, it would identify neither).  Returns the address learned, or "".
-    """
-    address = message.sender_address.strip().lower()
-    if not address or "@" not in address:
-        return ""
-    roster = data.roster
-    campaign = ctx.config.campaign
-    if is_own_address(address, own_domains=campaign.own_domains, mailbox=campaign.mailbox_address):
-        return ""
-    if address in data.facts.bureau_addresses:  # file or Annex 1 name of a bureau
-        return ""
-    if any(roster.bureau_for(m.key) is not None for m in roster.index.find(message.sender_name)):
-        return ""  # signs as a district bureau: attribution treats it as one, so must we
-    if not check_sender(reparse_headers(ctx, message), ctx.config.authserv_id).address_usable:
-        return ""  # a forged or unverified sender must never become a known address
-    if any(items.get(prefix) is not None and items[prefix].kind == PartKind.MESSAGE for prefix in _prefixes(path)):
-        return ""
-    group = set(roster.group(institution))
-    if {
-        d.institution for d in active if d.kind == Kind.REPORT and d.institution and d.item_path != path
-    } - group:
-        return ""
-    file_owners = {c.institution for c in data.contacts if c.source == "file" and c.address == address}
-    learned = conn.execute(  # read in this transaction: it may have just forgotten an address
-        select(learned_contacts.c.institution).where(learned_contacts.c.address == address)
-    )
-    owners = file_owners | set(learned.scalars())
-    if owners:
-        return ""  # already known for this institution, or known as another's
-    return address if save_learned_contact(conn, institution, address, message.id) else ""
-
-
-def _prefixes(path: str) -> list[str]:
-    """ "3/1/2" -> ["3", "3/1"]: the enclosing items of an item."""
-    pieces = path.split("/")
-    return ["/".join(pieces[:i]) for i in range(1, len(pieces))]
 
 
 def _forget_learned(conn, decision: DecisionRow, message_id: int) -> None:  # noqa: ANN001

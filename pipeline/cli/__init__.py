@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.cli import campaign, clerk, mail, ops, outgoing, web, worker  # noqa: F401  (each module registers its commands)
+from pipeline.cli import campaign, clerk, mail, ops, outgoing, senders, web, worker  # noqa: F401  (each module registers its commands)
 from pipeline.cli.app import app, err_console
 
 

@@ -27,10 +27,10 @@ from pipeline.domain.status import count_by_status
 from pipeline.labels_zh import label
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import build_workbook
-from pipeline.vocab import Channel, Kind, Status
+from pipeline.vocab import Channel, Kind, SenderTrust, Status
 
 STATUS_COLUMNS = ("institution", "district", "channel", "status", "first_received_at", "last_received_at",
-                  "submissions", Kind.NEEDS_REVIEW.value)  # fmt: skip
+                  "submissions", Kind.NEEDS_REVIEW.value, "sender_trust")  # fmt: skip
 
 
 @app.command()
@@ -56,11 +56,13 @@ def status(
             "last_received_at": local(r.last_received_at, cfg) if table else iso(r.last_received_at, cfg),
             "submissions": len(r.submissions),
             Kind.NEEDS_REVIEW.value: ("是" if r.needs_review else "") if table else str(r.needs_review).lower(),
+            # The current version's sender trust ("" when nothing is counted); the trailing column.
+            "sender_trust": (label(r.sender_trust, SenderTrust) if r.sender_trust else "") if table else r.sender_trust,
         }
         for r in rows
     ]
     emit(records, STATUS_COLUMNS, fmt, title=f"报送状态（统计时点 {local(moment, cfg)}，截止 {local(cfg.campaign.deadline, cfg)}）",
-         headers=("机构", "区", "渠道", "状态", "首次收到", "最近收到", "次数", "需核对"))  # fmt: skip
+         headers=("机构", "区", "渠道", "状态", "首次收到", "最近收到", "次数", "需核对", "发件人"))  # fmt: skip
     if table:
         counts = count_by_status(rows)
         console.print("  ".join(f"{label(s, Status)} {n}" for s, n in counts.items()))

@@ -127,9 +127,7 @@ def assign(
     by: ByOpt = None,
     unrelated: Annotated[bool, typer.Option("--unrelated", help="标为无关（不是本次自查报告）。")] = False,
     undo: Annotated[bool, typer.Option("--undo", help="撤销对该条目的人工判断，恢复自动判断。")] = False,
-    learn: Annotated[
-        bool, typer.Option("--learn/--no-learn", help="确认归属时记住发件地址（区卫健局和委内地址除外）。")
-    ] = True,
+    learn: Annotated[bool, typer.Option("--learn/--no-learn", hidden=True, help="已停用：记住地址请用 intake confirm。")] = False,
     config: ConfigOpt = Path("config.toml"),
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -138,8 +136,7 @@ def assign(
         err_console.print("[red]错误：[/red]使用 --unrelated 或 --undo 时不要再写机构。")
         raise typer.Exit(2)
     with _clerk_errors(), opened(config, data_dir) as ctx:
-        result = assign_item(ctx, item, institution or "", by=by, note=note, unrelated=unrelated, undo=undo,
-                             learn=learn)  # fmt: skip
+        result = assign_item(ctx, item, institution or "", by=by, note=note, unrelated=unrelated, undo=undo)
     if result.action == Action.UNDO:
         console.print(f"已撤销条目 {result.item} 的人工判断。现在：{escape(result.after or '无判断')}")
     elif result.action == Action.MARK_UNRELATED:
@@ -148,8 +145,8 @@ def assign(
         console.print(
             f"已将条目 {result.item} 归属到 {escape(result.institution)}（原：{escape(result.before or '无判断')}）。"
         )
-    if result.learned_address:
-        console.print(f"已记住发件地址 {escape(result.learned_address)} 属于 {escape(result.institution)}。")
+    if learn or result.action == Action.ASSIGN:
+        console.print(f"归属不会记住发件地址；确认发件人并记住地址：intake confirm {result.message_id}")
     if result.status_changes:
         console.print(f"操作记录新增状态变化 {result.status_changes} 条（见 intake audit）。")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from pipeline.clerk.contacts import list_contacts
 from pipeline.cli.app import (
@@ -63,6 +64,10 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
         summary = run_reminders(ctx, moment, dry_run=True if dry_run else None)
         console.print(f"{_mode(summary.dry_run)}  统计时点 {local(moment, ctx.config)}")
         for bounce in summary.bounces:
+            if bounce.ignored:  # kept and listed, changing nothing
+                console.print(f"[yellow]可疑退信[/yellow] 邮件 {bounce.message_id}（{escape(bounce.occasion)}）"
+                              f"{escape(bounce.address)}：{escape(bounce.ignored)}")  # fmt: skip
+                continue
             console.print(
                 f"[red]退信[/red] {bounce.address}（{bounce.occasion}）：{bounce.diagnostic[:100]}，已标记为失效地址"
             )

@@ -12,6 +12,15 @@ reason; it is never guessed.
 Mail from a district bureau or from the commission's own staff speaks for
 others: its subject, sender and signature are not evidence of who wrote the
 reports it carries.
+
+Evidence nobody can type (issue 12): a display name claims nothing (neither an
+institution nor a bureau: only a listed address makes a sender a bureau); a
+forward header written inside a body, or an attached message's headers, are
+evidence only when the outer sender is a known bureau or commission address —
+from anyone else the forwarded report is judged by the outer sender's own
+signals; a mail whose many items each merely mention an institution goes to
+review as ONE item naming nobody, so it cannot hold anybody's reminders.  Each
+report decision carries the sender's trust (`pipeline.domain.senders`).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from pipeline.domain.authenticity import check_sender
 from pipeline.domain.forwards import split_inline_forward
 from pipeline.domain.recognition import Recognition, Recognizer, lines_of
 from pipeline.domain.roster import Roster
-from pipeline.domain.senders import is_own_address
+from pipeline.domain.senders import is_own_address, with_sender_trust
 from pipeline.labels import describe_problem
 from pipeline.vocab import ItemPath, Kind
 from storage.decisions import Decision
@@ -42,6 +51,7 @@ W_SENDER_NAME = 2.0
 W_BODY_SIGNATURE = 2.5
 W_ADDRESS = 3.0
 ACCEPT_SCORE = 3.0
+MAX_WEAK_ITEMS = 3  # more weak review items than this, naming several institutions: one review item
 DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many times
 UNTRUSTED_ADDRESS = "sender_address_untrusted"  # a known address whose authenticity check failed (weight 0)
 
@@ -101,7 +111,42 @@ def attribute_message(
     """
     if parsed.auto_reply:
         return AttributionResult((Decision(ItemPath.MESSAGE, Kind.UNRELATED, reason=f"自动邮件（{parsed.auto_reply}）"),))
-    return AttributionResult(tuple(_Attributor(roster, facts, recognizer).message(parsed)))
+    decisions = _collapse_weak(_Attributor(roster, facts, recognizer).message(parsed))
+    check = check_sender(parsed, facts.authserv_id)
+    return AttributionResult(with_sender_trust(tuple(decisions), address=parsed.sender.address, check=check,
+                                               roster=roster, facts=facts))  # fmt: skip
+
+
+def evidence_strength(decision: Decision | object, institution: str) -> float:
+    """The summed weight of a decision's evidence for `institution` (what a review item holds on)."""
+    total = 0.0
+    for item in getattr(decision, "evidence", None) or ():
+        if isinstance(item, dict) and item.get("institution") == institution:
+            try:
+                total += float(item.get("weight") or 0.0)
+            except (TypeError, ValueError):
+                continue
+    return total
+
+
+def _collapse_weak(decisions: list[Decision]) -> list[Decision]:
+    """Many items that each merely mention an institution are one review item naming nobody.
+
+    A mail with 96 small files, each mentioning another institution, must not put 96
+    institutions under review (review holds their reminders): it is one item for a clerk.
+    """
+    weak = [d for d in decisions if d.kind == Kind.NEEDS_REVIEW and d.readable and d.item_path != ItemPath.MESSAGE
+            and evidence_strength(d, d.institution) < ACCEPT_SCORE]  # fmt: skip
+    names = list(dict.fromkeys(d.institution for d in weak if d.institution))
+    if len(weak) <= MAX_WEAK_ITEMS or len(names) < 2:
+        return decisions
+    shown = "、".join(names[:3]) + (f" 等 {len(names)} 家" if len(names) > 3 else "")
+    collapsed = Decision(ItemPath.MESSAGE, Kind.NEEDS_REVIEW,
+                         reason=f"{len(weak)} 个附件认不出报送机构，只提到机构名称（{shown}），证据不足，整封邮件待人工核对",
+                         evidence=[{"signal": "weak_items", "institution": "", "weight": 0.0,
+                                    "text": f"{len(weak)} 个附件"}])  # fmt: skip
+    dropped = {id(d) for d in weak}
+    return [collapsed, *(d for d in decisions if id(d) not in dropped)]
 
 
 class _Attributor:
@@ -112,10 +157,15 @@ class _Attributor:
 
     # -- messages -------------------------------------------------------------------------------
 
-    def message(self, parsed: ParsedMessage, *, depth: int = 0) -> list[Decision]:
-        distrust = check_sender(parsed, self.facts.authserv_id).reason
-        sender = self.sender_context(parsed.sender.name, parsed.sender.address, parsed.subject, parsed.text_body,
-                                     distrust=distrust)  # fmt: skip
+    def message(self, parsed: ParsedMessage, *, depth: int = 0, outer: _Sender | None = None) -> list[Decision]:
+        if outer is not None and outer.speaks_for_itself:
+            # An attached message from an ordinary sender: its headers are whatever that sender
+            # typed, so its reports are judged by the outer sender's signals, not the inner From:.
+            sender = outer
+        else:
+            distrust = check_sender(parsed, self.facts.authserv_id).reason
+            sender = self.sender_context(parsed.sender.name, parsed.sender.address, parsed.subject,
+                                         parsed.text_body, distrust=distrust)  # fmt: skip
         substantive = [p for p in parsed.attachments if not p.inline]
         decisions: list[Decision] = []
         for part in substantive:
@@ -137,24 +187,21 @@ class _Attributor:
         return "不含本次自查报告"
 
     def sender_context(self, name: str, address: str, subject: str, body: str, *, distrust: str = "") -> _Sender:
-        if is_own_address(address, own_domains=self.facts.own_domains, mailbox=self.facts.mailbox_address):
-            return _Sender(False, "", ())
-        bureau = self.facts.bureau_addresses.get(address, "")
-        if not bureau:
-            for mention in self.roster.index.find(name):
-                found = self.roster.bureau_for(mention.key)
-                if found is not None:
-                    bureau = found.name
-        if bureau:
-            return _Sender(False, bureau, ())
+        """Who sent it: only a listed address (never a display name) makes a sender a bureau or the
+        commission; an address our server failed is neither."""
+        if not distrust:
+            if is_own_address(address, own_domains=self.facts.own_domains, mailbox=self.facts.mailbox_address):
+                return _Sender(False, "", ())
+            bureau = self.facts.bureau_addresses.get(address, "")
+            if bureau:
+                return _Sender(False, bureau, ())
         signals: list[tuple[str, str, float, str]] = []
         known = self.facts.addresses.get(address)
         if known and distrust:  # kept as zero-weight evidence, so review can say why it was not used
             signals.append((UNTRUSTED_ADDRESS, known, 0.0, address))
         elif known:
             signals.append(("sender_address", known, W_ADDRESS, address))
-        for mention in self.roster.index.find(name):
-            signals.append(("sender_name", mention.key, W_SENDER_NAME, name))
+        # The display name claims nothing: anyone can write "番禺区卫生健康局 <anyone@evil.example>".
         for mention in self.roster.index.find(_SUBJECT_NOISE.sub("", subject)):
             signals.append(("subject", mention.key, W_SUBJECT, subject))
         for line in _signature_lines(body.splitlines()):
@@ -175,7 +222,7 @@ class _Attributor:
         if part.kind is PartKind.MESSAGE:
             if part.message is None:
                 return [Decision(part.path, Kind.NEEDS_REVIEW, reason=describe_problem(part.problem) or "附带邮件无法读取", readable=False)]
-            inner = self.message(part.message, depth=1)
+            inner = self.message(part.message, depth=1, outer=sender)
             return [d for d in inner if d.item_path != ItemPath.MESSAGE] or []
         if part.kind is PartKind.DOCUMENT and part.document is not None:
             lines = lines_of(part.document)
@@ -203,8 +250,11 @@ class _Attributor:
 
     def body(self, parsed: ParsedMessage, sender: _Sender, *, depth: int) -> list[Decision]:
         own_part, forwarded = split_inline_forward(parsed.text_body)
-        if forwarded is not None and not sender.speaks_for_itself:
-            inner_sender = self.sender_context(forwarded.sender_name, forwarded.sender_address, forwarded.subject, forwarded.body)
+        if forwarded is not None:
+            # A typed forward header is evidence only from a bureau or the commission; from anyone
+            # else the forwarded text is theirs and is judged by their own signals.
+            inner_sender = sender if sender.speaks_for_itself else self.sender_context(
+                forwarded.sender_name, forwarded.sender_address, forwarded.subject, forwarded.body)
             lines = [line.strip() for line in forwarded.body.splitlines() if line.strip()]
             recognition = self.recognizer.recognise_text(lines, is_body=True)
             if recognition.is_report:

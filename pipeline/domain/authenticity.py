@@ -23,6 +23,8 @@ from parsers.types import ParsedMessage
 CHECKED_METHODS = ("spf", "dkim", "dmarc")
 FAILING = frozenset({"fail"})
 _METHOD = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:/\s*\d+\s*)?=\s*([A-Za-z0-9_.-]+)")
+# The identity a pass is for: smtp.mailfrom (SPF), header.d / header.i (DKIM), header.from (DMARC).
+_PROPERTY = re.compile(r"(?:^|\s)(smtp\.mailfrom|header\.d|header\.i|header\.from)\s{0,8}=\s{0,8}([^\s;]{1,320})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class AuthResults:
 
     authserv_id: str  # lower-case
     results: tuple[tuple[str, str], ...]  # (method, result), lower-case, in order
+    identities: tuple[tuple[str, str], ...] = ()  # (method, domain the result is for), lower-case
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,28 @@ class SenderCheck:
     ignored: int  # headers stamped by anyone else
     failed: tuple[str, ...]  # e.g. ("spf=fail", "dmarc=fail")
     from_addresses: int  # From: headers, or addresses in the one From: header
+
+    def authenticated(self, from_address: str) -> bool:
+        """Whether our server stamped a pass aligned with the From: domain (relaxed alignment).
+
+        dmarc=pass (DMARC checks alignment itself), or dkim=pass / spf=pass for the From domain or
+        a parent/child of it.  Never when anything failed or there are several From: addresses.
+        """
+        if not self.address_usable:
+            return False
+        domain = from_address.strip().lower().rpartition("@")[2]
+        if not domain:
+            return False
+        for header in self.trusted:
+            identities = dict(header.identities)
+            for method, result in header.results:
+                if result != "pass":
+                    continue
+                if method == "dmarc" and identities.get("dmarc", domain) == domain:
+                    return True
+                if method in ("dkim", "spf") and _aligned(identities.get(method, ""), domain):
+                    return True
+        return False
 
     @property
     def address_usable(self) -> bool:
@@ -63,11 +88,23 @@ def parse_authentication_results(value: str) -> AuthResults | None:
     if not head:
         return None
     results: list[tuple[str, str]] = []
+    identities: list[tuple[str, str]] = []
     for piece in pieces[1:]:
         match = _METHOD.match(piece)
         if match:
-            results.append((match.group(1).lower(), match.group(2).lower()))
-    return AuthResults(head[0].lower(), tuple(results))
+            method = match.group(1).lower()
+            results.append((method, match.group(2).lower()))
+            for prop in _PROPERTY.finditer(piece[:2000]):
+                identity = prop.group(2).strip('"<>').lower().rpartition("@")[2]
+                if identity:
+                    identities.append((method, identity))
+                    break
+    return AuthResults(head[0].lower(), tuple(results), tuple(identities))
+
+
+def _aligned(identity: str, domain: str) -> bool:
+    """Relaxed alignment: the same domain, or one a subdomain of the other."""
+    return bool(identity) and (identity == domain or identity.endswith("." + domain) or domain.endswith("." + identity))
 
 
 def check_sender(parsed: ParsedMessage, authserv_id: str) -> SenderCheck:

@@ -7,23 +7,33 @@ a corrected file.  Never sent to auto-replies, bounces, mailing lists (RFC
 3834: Auto-Submitted, Precedence, List-*), an empty Return-Path, no-reply or
 mailer-daemon addresses, or the commission's own domains (colleagues' forwards).
 Receipts carry Auto-Submitted: auto-replied.
+
+Receipts cannot be aimed at others (backscatter): one goes only to a `verified` or
+`known` sender (or one a clerk confirmed), or to an `unknown` sender whose mail our
+own server authenticated (an aligned SPF/DKIM/DMARC pass); at most one per address
+per day; and it repeats nothing the sender wrote — only the roster names of the
+institutions and counts (files received, files to correct, the template's own
+section names), never the subject or a filename.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
-from pipeline.domain.senders import is_own_address
+from pipeline.domain.senders import classify_sender, is_own_address
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels import describe_problem
 from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.views import MessageView, message_views
-from pipeline.vocab import DeliveryState, Kind, MailKind
+from pipeline.vocab import DeliveryState, Kind, MailKind, SenderTrust
+from storage.confirmations import CONFIRMED, REJECTED, fetch_confirmations
 from storage.decisions import DecisionRow
 from storage.ledger import OPEN_STATUSES, fetch_ledger
 from storage.messages import fetch_item_index
@@ -64,9 +74,21 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
     with ctx.db.connect() as conn:
         recorded = {r.occasion: r for r in fetch_ledger(conn, kind=(MailKind.RECEIPT, MailKind.CORRECTION))}
         items = fetch_item_index(conn)
+        verdicts = {c.message_id: c.verdict for c in fetch_confirmations(conn)}
+    data = load_campaign_data(ctx)
+    tz = ctx.config.campaign.timezone
+    views = message_views(ctx)
+    # One receipt per address per day of receipt: (address, local day the report arrived) -> occasions.
+    # Keyed on the arrival day, not the sending day, so a skipped report is never answered a day late.
+    arrived = {f"receipt:{v.message.sha256}": v.message.received_at for v in views if v.message.received_at}
+    answered: dict[tuple[str, object], set[str]] = defaultdict(set)
+    for r in recorded.values():
+        if r.status != DeliveryState.CANCELLED and r.occasion in arrived:
+            for to in r.recipients:
+                answered[(to.lower(), arrived[r.occasion].astimezone(tz).date())].add(r.occasion)
     first_copy: dict[tuple[str, str], int] = {}  # (sender, Message-ID) -> the first message carrying it
     with Outbox(ctx, dry_run=dry, clock=now) as outbox:
-        for view in message_views(ctx):  # in receipt order
+        for view in views:  # in receipt order
             message = view.message
             reports = [d for d in view.decisions if d.kind == Kind.REPORT and d.institution]
             if not reports or message.received_at is None or message.received_at > now:
@@ -85,14 +107,19 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
                 why = f"与第 {duplicate_of} 封是同一封邮件（Message-ID 相同），只回执一次"
                 summary.plans.append(ReceiptPlan(message.id, occasion, MailKind.RECEIPT, None, (), (), (), why))
                 continue
-            plan = plan_receipt(ctx, view, reports, items)
+            plan = plan_receipt(ctx, view, reports, items, data=data, verdict=verdicts.get(message.id, ""))
+            day_key = (plan.to.address.lower(), message.received_at.astimezone(tz).date()) if plan.to else None
+            if day_key is not None and answered.get(day_key, set()) - {occasion}:
+                plan = replace(plan, to=None, skipped="今天已给该地址发过回执，每个地址每天至多一封")
             summary.plans.append(plan)
-            if not plan.skipped:
+            if not plan.skipped and day_key is not None:
+                answered[day_key].add(occasion)
                 summary.deliveries[occasion] = outbox.deliver(compose_receipt(ctx, view, plan, now))
     return summary
 
 
-def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], items: dict) -> ReceiptPlan:
+def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], items: dict, *,
+                 data: CampaignData | None = None, verdict: str = "") -> ReceiptPlan:  # fmt: skip
     message = view.message
     rules = ctx.config.campaign.rules
     occasion = f"receipt:{message.sha256}"
@@ -105,16 +132,18 @@ def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], it
         sections = d.sections or {}
         # Only `required` template sections ([campaign] sections) warrant asking for a corrected file.
         missing = [rules.numbered(k) for k in rules.required_sections if k in sections and not sections[k]]
+        # Only our own words: a filename or a parser's message may carry the sender's text.
         if not d.readable:
-            why = describe_problem(item.problem_code, item.problem) if item is not None else ""
-            why = why or "无法识别的文件格式"
-            problems.append(f"《{name}》无法读取（{why[:60]}），请转换为 .docx 或 PDF 后重新发送")
+            # The problem's label is our own wording (by code; never the parser's detail text).
+            why = describe_problem(item.problem_code) if item is not None and item.problem_code else ""
+            why = why if why and not why.startswith("无法读取（") else "无法识别的文件格式"
+            problems.append(f"有 1 个报告文件无法读取（{why[:60]}），请转换为 .docx 或 PDF 后重新发送")
         elif missing:
-            problems.append(f"《{name}》缺少模板规定的内容：{'、'.join(missing)}")
+            problems.append(f"有 1 个报告文件缺少模板规定的内容：{'、'.join(missing)}")
         else:
             files.append(name)
-    files = list(dict.fromkeys(files))
-    problems = list(dict.fromkeys(problems))
+    files = list(dict.fromkeys(files))  # kept for the clerks' view of the plan; never put in the mail
+    problems = [f"{p}（{n} 个文件）" if n > 1 else p for p, n in Counter(problems).items()]
     settings = ctx.config.receipts
     kind = MailKind.CORRECTION if problems and settings.send_corrections else MailKind.RECEIPT
 
@@ -125,7 +154,7 @@ def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], it
 
     if kind == MailKind.RECEIPT and not settings.send_acknowledgements:
         return plan(None, "回执已在配置中关闭")
-    reason = _not_answerable(ctx, view)
+    reason = _not_answerable(ctx, view) or _untrusted(ctx, view, reports, data or load_campaign_data(ctx), verdict)
     if reason:
         return plan(None, reason)
     return plan(Recipient(clean_address(message.sender_address), message.sender_name), "")
@@ -156,6 +185,23 @@ def _not_answerable(ctx: Context, view: MessageView) -> str:
     return ""
 
 
+def _untrusted(ctx: Context, view: MessageView, reports: list[DecisionRow], data: CampaignData, verdict: str) -> str:
+    """Why the sender is not trusted enough for an automatic answer (backscatter), or ""."""
+    if verdict == REJECTED:
+        return "发件人已被经办人拒绝，不回复"
+    if verdict == CONFIRMED:
+        return ""
+    message = view.message
+    check = check_sender(reparse_headers(ctx, message), ctx.config.authserv_id)
+    trusts = {classify_sender(message.sender_address, d.institution, check=check, roster=data.roster, facts=data.facts)
+              for d in reports}  # fmt: skip
+    if trusts & {SenderTrust.VERIFIED, SenderTrust.KNOWN}:
+        return ""
+    if check.authenticated(message.sender_address):
+        return ""
+    return "发件人不是该机构的已知联系人，且邮件未经本委邮件服务器验证，不发回执（防止冒名发件人借回执骚扰他人）"
+
+
 def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: datetime) -> OutgoingMail:
     cfg = ctx.config
     message = view.message
@@ -167,9 +213,8 @@ def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: dat
         greeting = plan.institutions[0]
     else:
         greeting = "您好"
-    # Text from the received mail is flattened to one line: it must not break the template's layout.
-    facts = dict(greeting=greeting, their_subject=header_text(message.subject, 60) or "（无主题）",
-                 institutions=list(plan.institutions), files=[header_text(f, 120) for f in plan.files],
+    # Nothing the sender wrote goes back (not the subject, not a filename): roster names and counts.
+    facts = dict(greeting=greeting, institutions=list(plan.institutions), file_count=len(plan.files),
                  problems=[header_text(p, 200) for p in plan.problems],
                  received_at=local_time(message.received_at, cfg), now=local_time(now, cfg))  # fmt: skip
     template = "correction.txt.j2" if plan.kind == MailKind.CORRECTION else "receipt.txt.j2"

@@ -32,6 +32,7 @@ from email.message import Message
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
+from pipeline.domain.authenticity import check_sender
 from pipeline.domain.contacts import Contact
 from pipeline.domain.roster import Roster
 from pipeline.domain.workdays import (
@@ -43,6 +44,7 @@ from pipeline.domain.workdays import (
     workday_on_or_before,
 )
 from pipeline.holidays import load_calendar
+from pipeline.inbound.reparse import reparse_headers
 from pipeline.outbound.compose import OutgoingMail, Recipient, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.snapshot import build_snapshot
@@ -110,6 +112,7 @@ class Bounce:
     occasion: str
     address: str
     diagnostic: str
+    ignored: str = ""  # why it was NOT believed (then nothing was marked); "" when applied
 
 
 # ---------------------------------------------------------------- schedule
@@ -303,7 +306,15 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
 
 
 def process_bounces(ctx: Context) -> list[Bounce]:
-    """Find stored bounces that name a Message-ID we sent; mark the failed addresses. Returns new findings."""
+    """Find stored bounces that name a Message-ID we sent; mark the failed addresses. Returns new findings.
+
+    A bounce is believed only when it is real: a DSN (multipart/report with a
+    message/delivery-status part, `read_bounce`), with a null envelope sender where the
+    Return-Path is known, not failed by our server (`[security] authserv_id`), and only for
+    addresses that were recipients of the referenced mail in our ledger.  Anything else —
+    a plain-text "bounce", a forged DSN naming other addresses — changes nothing: it is
+    noted on the ledger row as not believed and returned with `ignored` set (once).
+    """
     with ctx.db.connect() as conn:
         sent = {r.message_id_header.lower(): r for r in fetch_ledger(conn, statuses=(DeliveryState.SENT,)) if r.sent_at}
         if not sent:
@@ -329,17 +340,47 @@ def process_bounces(ctx: Context) -> list[Bounce]:
             continue
         failures = read_bounce(raw)
         if failures is None:
-            continue  # a human reply quoting our Message-ID, or an out-of-office note
+            if _looks_bounced(message.sender_address, message.subject):
+                why = "不是标准退信报告（DSN），未据此标记地址"
+                found.extend(_ignore(ctx, message.id, [sent[i] for i in ids], "", why))
+            continue  # else a human reply quoting our Message-ID, or an out-of-office note
+        why = _unbelievable(ctx, message, raw)
         for occasion_id in ids:
             row = sent[occasion_id]
-            failed = failures or _guess_recipients(raw, row.recipients)
-            for address, diagnostic in failed.items():
+            recipients = {a.lower() for a in row.recipients}
+            for address, diagnostic in failures.items():
+                if why or address not in recipients:
+                    reason = why or "退信列出的地址不是该邮件的收件人，未采信"
+                    found.extend(_ignore(ctx, message.id, [row], address, reason))
+                    continue
                 with ctx.db.begin() as conn:
                     save_address_status(conn, address, AddressHealth.FAILING, error=diagnostic, occasion=row.occasion,
                                         evidence_message_id=message.id)  # fmt: skip
                     added = save_ledger_note(conn, row.id, f"退信：{address}（{diagnostic[:80]}）")
                 if added:
                     found.append(Bounce(message.id, row.occasion, address, diagnostic))
+    return found
+
+
+def _unbelievable(ctx: Context, message, raw: bytes) -> str:  # noqa: ANN001 - a MessageRow
+    """Why a DSN is not believed (envelope not null, or our server failed it), or ""."""
+    parsed = reparse_headers(ctx, message)
+    return_path = parsed.header("return-path").strip()
+    if return_path and return_path != "<>":
+        return f"退信的信封发件人不为空（{return_path[:60]}），可能伪造，未采信"
+    if ctx.config.authserv_id and not check_sender(parsed, ctx.config.authserv_id).address_usable:
+        return "本委邮件服务器判定该退信的发件人校验失败，未采信"
+    return ""
+
+
+def _ignore(ctx: Context, message_id: int, rows: list, address: str, why: str) -> list[Bounce]:
+    """Note a bounce that was not believed on the ledger rows it names; the new findings."""
+    found = []
+    for row in rows:
+        with ctx.db.begin() as conn:
+            added = save_ledger_note(conn, row.id, f"可疑退信（邮件 {message_id}{'，' + address if address else ''}）：{why}")
+        if added:
+            found.append(Bounce(message_id, row.occasion, address, "", why))
     return found
 
 
@@ -350,11 +391,11 @@ def _looks_bounced(sender: str, subject: str) -> bool:
 
 
 def read_bounce(raw: bytes) -> dict[str, str] | None:
-    """None when `raw` is not a delivery failure report; else failed address -> diagnostic (may be empty)."""
+    """None when `raw` is not a machine-readable delivery failure report (RFC 3464 DSN:
+    multipart/report with a message/delivery-status part and at least one failed recipient);
+    else failed address -> diagnostic.  A plain-text "bounce" is None: anyone can type one."""
     msg = email.message_from_bytes(raw, policy=policy.compat32)
-    sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
-    subject = str(email.header.make_header(email.header.decode_header(str(msg.get("Subject", "")))))
-    if msg.get_content_type() != "multipart/report" and not _looks_bounced(sender, subject):
+    if msg.get_content_type() != "multipart/report":
         return None
     failed: dict[str, str] = {}
     saw_report = False
@@ -372,15 +413,6 @@ def read_bounce(raw: bytes) -> dict[str, str] | None:
                 failed[address] = " ".join(
                     str(block.get("Diagnostic-Code") or block.get("Status") or "").split()
                 )
-    if saw_report and not failed:
-        return None  # a delay notice ("Action: delayed"), not a failure
+    if not saw_report or not failed:
+        return None  # no delivery-status part, or a delay notice ("Action: delayed"): not a failure
     return failed
-
-
-def _guess_recipients(raw: bytes, recipients: list[str]) -> dict[str, str]:
-    """A bounce without a machine-readable report: the recipients it names, else the only recipient."""
-    text = raw.decode("utf-8", "replace").lower()
-    named = {a: "退信（无标准退信报告）" for a in recipients if a in text}
-    if not named and len(recipients) == 1:
-        named = {recipients[0]: "退信（无标准退信报告）"}
-    return named

@@ -190,10 +190,11 @@ def export_reports(
 
 
 def _current_items(row: InstitutionStatus) -> list[tuple[Submission, str]]:
-    """The current version: every report item of the latest submission (e.g. a Word file and its scan)."""
-    if not row.submissions:
+    """The current version: every report item of the latest submission not outranked by an earlier one
+    from a more trusted sender (e.g. a Word file and its scan)."""
+    last = row.last
+    if last is None:
         return []
-    last = row.submissions[-1]
     return [(last, path) for path in dict.fromkeys(last.item_paths)]
 
 

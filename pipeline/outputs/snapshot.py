@@ -23,10 +23,12 @@ from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
 from pipeline.domain.roster import Roster
 from pipeline.domain.status import InstitutionStatus, compute_status, count_by_status
-from pipeline.outputs.review import ReviewItem, build_review_items
+from pipeline.labels_zh import label
+from pipeline.outputs.review import ReviewItem, build_review_items, item_id
 from pipeline.outputs.views import MessageView, build_views
-from pipeline.vocab import Status
+from pipeline.vocab import ItemPath, SenderTrust, Status
 from storage.audit import AuditRow, fetch_audit
+from storage.confirmations import REJECTED, ConfirmationRow, fetch_confirmations
 from storage.decisions import fetch_decisions
 from storage.exemptions import fetch_exemptions
 from storage.imapstate import fetch_failures
@@ -50,6 +52,7 @@ class CampaignSnapshot:
     ledger: tuple[LedgerRow, ...]  # outgoing mail computed for a moment up to `as_of`
     audit: tuple[AuditRow, ...]  # the whole audit trail, oldest first
     items: dict[tuple[int, str], ItemRow] = field(repr=False, default_factory=dict)
+    confirmations: tuple[ConfirmationRow, ...] = ()  # the clerks' active verdicts on report senders
     _by_name: dict[str, InstitutionStatus] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -87,10 +90,13 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         failures = fetch_failures(conn)  # still in the mailbox: a fact of now, like the clerks' decisions
         ledger = tuple(r for r in fetch_ledger(conn) if (r.as_of or r.created_at) <= as_of)
         audit = tuple(fetch_audit(conn))
+        confirmations = tuple(fetch_confirmations(conn))
     campaign = ctx.config.campaign
     exemptions = exempt_reasons(campaign.exempt, clerk_exempt)
+    verdicts = {c.message_id: SenderTrust.FAILED if c.verdict == REJECTED else SenderTrust.KNOWN
+                for c in confirmations}  # fmt: skip
     statuses = compute_status(roster, decisions, deadline=campaign.deadline, as_of=as_of, exempt=exemptions,
-                              items=items)  # fmt: skip
+                              items=items, confirmations=verdicts)  # fmt: skip
     views = build_views(messages, decisions)
     return CampaignSnapshot(
         as_of=as_of,
@@ -98,9 +104,35 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         roster=roster,
         statuses=tuple(statuses),
         messages=tuple(views),
-        review_items=tuple(build_review_items(views, items, failures)),
+        review_items=(*build_review_items(views, items, failures), *_impostor_items(statuses, views, items)),
         exemptions=exemptions,
         ledger=ledger,
         audit=audit,
         items=items,
+        confirmations=confirmations,
     )
+
+
+def _impostor_items(statuses: list[InstitutionStatus], views: list[MessageView],
+                    items: dict[tuple[int, str], ItemRow]) -> list[ReviewItem]:  # fmt: skip
+    """Review items for later submissions that did not replace a more trusted current version."""
+    by_id = {v.message.id: v.message for v in views}
+    found: list[ReviewItem] = []
+    seen: set[tuple[int, str]] = set()
+    for row in statuses:
+        for sub in row.impostors:
+            message = by_id.get(sub.message_id)
+            path = sub.item_paths[0] if sub.item_paths else ItemPath.MESSAGE
+            if message is None or (sub.message_id, path) in seen:
+                continue
+            seen.add((sub.message_id, path))
+            item = items.get((sub.message_id, path))
+            current = row.current.sender if row.current else ""
+            found.append(ReviewItem(
+                item=item_id(sub.message_id, path), message_id=sub.message_id, item_path=path,
+                received_at=message.received_at, sender=message.sender_address, subject=message.subject,
+                filename=item.filename if item else "",
+                reason=f"可能冒名：发件人（{label(sub.sender_trust or SenderTrust.UNKNOWN, SenderTrust)}）"
+                       f"不如当前版本的发件人 {current} 可信，未替换当前版本",
+                suggestion=row.institution.name, evidence=(), counted=True))  # fmt: skip
+    return found

@@ -22,9 +22,19 @@ from pipeline.domain.status import InstitutionStatus, count_by_status
 from pipeline.labels_zh import label
 from pipeline.outputs.audit import audit_frame
 from pipeline.outputs.review import ReviewItem
+from pipeline.outputs.senders import UnconfirmedSender, unconfirmed_senders
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.outputs.views import MessageView
-from pipeline.vocab import OPEN_DELIVERY_STATES, Channel, DeliveryState, Kind, MailKind, MessageKind, Status
+from pipeline.vocab import (
+    OPEN_DELIVERY_STATES,
+    Channel,
+    DeliveryState,
+    Kind,
+    MailKind,
+    MessageKind,
+    SenderTrust,
+    Status,
+)
 
 STATUS_COLOURS = {
     "按时报送": "#C6EFCE",
@@ -104,6 +114,7 @@ def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None, extra
         "报送情况": status_frame(ctx, rows, extras),
         "来信明细": messages_frame(list(snapshot.messages), tz, as_of),
         "待人工核对": review_frame(queue, tz),
+        "发件人待确认": unconfirmed_frame(unconfirmed_senders(snapshot), tz),
         **extras.sheets,
     }
     tmp = out.with_name(out.name + ".tmp")
@@ -168,6 +179,7 @@ def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookEx
                 "最近收到": _local(r.last_received_at, tz),
                 "报送次数": len(r.submissions),
                 "发件人": "；".join(dict.fromkeys(s.sender for s in r.submissions)),
+                "发件人核实": label(r.sender_trust, SenderTrust) if r.sender_trust else "",
                 "附件": "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
                 complete: ("是" if latest_sections and all(latest_sections.values()) else "否") if r.last else "",
                 "经哪个区卫健局": "；".join(dict.fromkeys(s.via_bureau for s in r.submissions if s.via_bureau)),
@@ -200,6 +212,17 @@ def messages_frame(views: list[MessageView], tz, as_of: datetime) -> pd.DataFram
             }
         )
     return pd.DataFrame(records, columns=["编号", "收到时间", "发件人", "主题", "类型", "归属机构", "说明"])
+
+
+def unconfirmed_frame(found: list[UnconfirmedSender], tz) -> pd.DataFrame:  # noqa: ANN001
+    """发件人待确认: counted reports from senders no clerk has confirmed (their own list)."""
+    columns = ["邮件编号", "收到时间", "发件地址", "计入机构", "文件", "是否当前版本", "处理方法"]
+    records = [
+        [u.item, _local(u.received_at, tz), u.sender, "；".join(u.institutions), "；".join(u.filenames),
+         "是" if u.current else "否", f"确认：intake confirm {u.item}；不是该机构发的：intake confirm {u.item} --reject"]
+        for u in found
+    ]  # fmt: skip
+    return pd.DataFrame(records, columns=columns)
 
 
 def review_frame(queue: list[ReviewItem], tz) -> pd.DataFrame:  # noqa: ANN001

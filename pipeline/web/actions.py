@@ -56,11 +56,7 @@ def review_act(call: Call) -> Response:
 
 @action("clerk")
 def sender_act(call: Call) -> Response:
-    try:
-        sender_id = int(call.arg("id"))
-    except ValueError as err:
-        raise IntakeError("发件人编号不对") from err
-    queries.decide_sender(call.ctx, sender_id, call.arg("decision") == "confirm", by=call.user)
+    queries.decide_sender(call.ctx, call.arg("item"), call.arg("decision") == "confirm", by=call.user)
     return _back("/senders")
 
 

@@ -24,6 +24,7 @@ from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.clerk.assign import AssignResult, ExemptResult, current_version
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
+from pipeline.clerk.confirm import ConfirmPreview, ConfirmResult, confirm_sender, preview_confirmation
 from pipeline.clerk.notes import add_note
 from pipeline.clerk.reprocess import ReprocessSummary, Selection
 from pipeline.clerk.reprocess import reprocess as reprocess_messages
@@ -45,6 +46,8 @@ from pipeline.outbound.reminders import (
 from pipeline.outputs.audit import actor_label, audit_records, fetch_trail
 from pipeline.outputs.export import ExportSummary, export_reports
 from pipeline.outputs.review import ReviewItem, parse_item_id
+from pipeline.outputs.senders import UnconfirmedSender
+from pipeline.outputs.senders import unconfirmed_senders as unconfirmed_in
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.outputs.views import MessageView
 from pipeline.outputs.workbook import build_workbook
@@ -202,7 +205,7 @@ class RosterFilter:
 def roster_rows(ctx: Context, as_of: datetime, f: RosterFilter, *, live: bool = False) -> list[InstitutionStatus]:
     rows = snapshot(ctx, as_of, live=live).statuses
     wanted = normalise(f.q) if f.q.strip() else ""
-    unconfirmed = {u.institution for u in unconfirmed_senders(ctx)}
+    unconfirmed = {name for u in unconfirmed_in(snapshot(ctx, as_of, live=live)) for name in u.institutions}
     result = []
     for r in rows:
         inst = r.institution
@@ -317,21 +320,24 @@ def find_institutions(ctx: Context, text: str, limit: int = 12) -> list[Institut
 
 
 @dataclass(frozen=True, slots=True)
-class UnconfirmedSender:
-    id: int
-    address: str
-    institution: str
-    message_id: int
-    received_at: datetime
+class SenderToConfirm:
+    """A counted submission from an unknown sender, with what confirming it would teach."""
+
+    sender: UnconfirmedSender
+    preview: ConfirmPreview
 
 
-def unconfirmed_senders(ctx: Context) -> list[UnconfirmedSender]:
-    """Submissions from senders not yet confirmed.  Empty until the sender-trust model (issue 12) exists."""
-    return []
+def unconfirmed_senders(ctx: Context, as_of: datetime | None = None) -> list[SenderToConfirm]:
+    """Submissions from senders no clerk has confirmed yet (the same list as `intake senders`)."""
+    moment = as_of or datetime.now(ctx.config.campaign.timezone)
+    found = unconfirmed_in(snapshot(ctx, moment, live=as_of is None))
+    data = campaign_data(ctx)
+    return [SenderToConfirm(s, preview_confirmation(ctx, s.item, data=data)) for s in found]
 
 
-def decide_sender(ctx: Context, sender_id: int, confirm: bool, *, by: str) -> None:
-    raise NotFoundError("发件人确认功能尚未启用（等待发件人可信度功能上线）")
+def decide_sender(ctx: Context, item: str, confirm: bool, *, by: str) -> ConfirmResult:
+    """A clerk's verdict on a sender: confirm (learning the previewed address) or reject (not counted)."""
+    return confirm_sender(ctx, item, by=by, reject=not confirm)
 
 
 # -- messages ----------------------------------------------------------------------------------------
