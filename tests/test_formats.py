@@ -30,7 +30,12 @@ FIRST_PAGE = [UNIT, TITLE, "一、基本情况", "我院于2024年7月开展自�
 LAST_PAGE = ["三、整改措施", f"报送单位（盖章）：{UNIT}", "2024年7月8日"]
 
 
-def read(data: bytes, filename: str = "attachment", limits: ParseLimits = DEFAULT_LIMITS) -> Part:
+# OCR time budgets are tested on their own (test_ocr_time_budget...); elsewhere they must not cut a
+# page short on a busy CI machine, where one page can take 15 s.
+LIMITS = replace(DEFAULT_LIMITS, ocr_timeout_s=600.0, max_message_ocr_s=600.0)
+
+
+def read(data: bytes, filename: str = "attachment", limits: ParseLimits = LIMITS) -> Part:
     return read_attachment(data, filename=filename, declared_type="", path="1", limits=limits)
 
 
@@ -100,12 +105,12 @@ def test_image_only_docx_is_read_from_its_picture() -> None:
 def test_small_images_are_not_ocrd() -> None:
     """GIVEN a small picture (a logo in a signature)
     WHEN read
-    THEN it is not OCR'd: UNREADABLE IMAGE_NO_TEXT, at once."""
+    THEN it is not OCR'd: UNREADABLE IMAGE_NO_TEXT."""
     logo = scan.png(scan.page(["广州市卫生健康委员会"], size=(300, 120), font_px=20, rotate=0))
     started = time.monotonic()
     part = read(logo, "logo.png")
     assert part.problem is not None and part.problem.code is ProblemCode.IMAGE_NO_TEXT
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # no OCR ran (a page takes 4 s and more)
 
 
 @pytest.mark.parametrize(("width", "height"), [(30_000, 30_000), (8_000, 8_000)])
@@ -113,31 +118,31 @@ def test_huge_image_refused_from_its_header(width: int, height: int) -> None:
     """GIVEN a PNG whose header claims 30,000 x 30,000 (and one of 8,000 x 8,000, over the 40 MP limit
     but under PIL's own bomb check)
     WHEN read
-    THEN it is refused as IMAGE_TOO_LARGE within a fraction of a second, nothing decoded."""
+    THEN it is refused as IMAGE_TOO_LARGE at once, nothing decoded."""
     started = time.monotonic()
     part = read(scan.huge_png_header(width, height), "巨图.png")
     assert part.kind is PartKind.UNREADABLE and part.problem.code is ProblemCode.IMAGE_TOO_LARGE
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0  # decoding 900 megapixels would take far longer (and 2.7 GB)
 
 
 def test_500_page_scan_is_cut_at_the_page_budget() -> None:
     """GIVEN a 500-page image-only PDF with nothing legible on it
     WHEN read with max_ocr_pages = 2
     THEN OCR stops after 2 pages with OCR_PAGES_CUT saying so, and the part is SCAN_NO_TEXT."""
-    limits = replace(DEFAULT_LIMITS, max_ocr_pages=2)
+    limits = replace(LIMITS, max_ocr_pages=2)
     started = time.monotonic()
     part = read(scan.blank_pdf(500), "500页.pdf", limits)
     assert part.kind is PartKind.UNREADABLE and part.problem.code is ProblemCode.SCAN_NO_TEXT
     cut = [w for w in part.warnings if w.code is ProblemCode.OCR_PAGES_CUT]
     assert cut and "2 of 500" in cut[0].detail and "page budget" in cut[0].detail
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 120
 
 
 def test_ocr_time_budget_stops_before_the_next_page(scanned_report: bytes) -> None:
     """GIVEN the three-page scan and an OCR time budget of 0 s
     WHEN read
     THEN no page is OCR'd, the cut is recorded with its reason and the part is SCAN_NO_TEXT."""
-    part = read(scanned_report, "扫描件.pdf", replace(DEFAULT_LIMITS, ocr_timeout_s=0.0))
+    part = read(scanned_report, "扫描件.pdf", replace(LIMITS, ocr_timeout_s=0.0))
     assert part.problem is not None and part.problem.code is ProblemCode.SCAN_NO_TEXT
     cut = [w for w in part.warnings if w.code is ProblemCode.OCR_PAGES_CUT]
     assert cut and "0 of 3" in cut[0].detail and "time budget" in cut[0].detail
@@ -176,7 +181,7 @@ def test_ocr_fits_the_parse_sandbox_memory_cap(scanned_report: bytes) -> None:
     config = load_config(Path(__file__).resolve().parent.parent / "config.toml")
     box = ParseSandbox(timeout_s=120, memory_mb=config.parse_memory_mb)
     try:
-        parsed = box.parse(msg.as_bytes(), DEFAULT_LIMITS)
+        parsed = box.parse(msg.as_bytes(), LIMITS)
     finally:
         box.close()
     (part,) = parsed.attachments

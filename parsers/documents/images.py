@@ -15,14 +15,14 @@ from parsers.types import DocumentText, PartKind, ProblemCode
 
 def read_image(ctx: Context) -> Outcome:
     """Kind DOCUMENT with OCR paragraphs (where="ocr-image" or "ocr-page-N"), else UNREADABLE."""
-    if not ocr.available():
-        return unreadable(ProblemCode.IMAGE_NO_TEXT, f"{ctx.content_type}: OCR not installed")
     try:
         first = ocr.open_image(ctx.data, ctx.limits)
     except ocr.ImageRefused as exc:
         return unreadable(exc.problem)
     if first.width * first.height < ctx.limits.min_ocr_pixels:
         return unreadable(ProblemCode.IMAGE_NO_TEXT, f"{first.width} x {first.height}: too small to OCR")
+    if not ocr.available():  # after the size checks: refusing an image needs no OCR libraries
+        return unreadable(ProblemCode.IMAGE_NO_TEXT, f"{ctx.content_type}: OCR not installed")
     frames = _frame_count(ctx.data)
 
     def render(number: int):
