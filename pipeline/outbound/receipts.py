@@ -17,6 +17,8 @@ from datetime import datetime
 
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
+from pipeline.domain.courtesy import request_word
+from pipeline.domain.roster import Roster, load_roster
 from pipeline.domain.senders import is_own_address
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels import describe_problem
@@ -64,6 +66,7 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
     with ctx.db.connect() as conn:
         recorded = {r.occasion: r for r in fetch_ledger(conn, kind=(MailKind.RECEIPT, MailKind.CORRECTION))}
         items = fetch_item_index(conn)
+    roster = load_roster(ctx.config.campaign)  # who the commission directs: 请 or 烦请
     first_copy: dict[tuple[str, str], int] = {}  # (sender, Message-ID) -> the first message carrying it
     with Outbox(ctx, dry_run=dry, clock=now) as outbox:
         for view in message_views(ctx):  # in receipt order
@@ -88,7 +91,7 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
             plan = plan_receipt(ctx, view, reports, items)
             summary.plans.append(plan)
             if not plan.skipped:
-                summary.deliveries[occasion] = outbox.deliver(compose_receipt(ctx, view, plan, now))
+                summary.deliveries[occasion] = outbox.deliver(compose_receipt(ctx, view, plan, now, roster))
     return summary
 
 
@@ -156,7 +159,8 @@ def _not_answerable(ctx: Context, view: MessageView) -> str:
     return ""
 
 
-def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: datetime) -> OutgoingMail:
+def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: datetime,
+                    roster: Roster | None = None) -> OutgoingMail:  # fmt: skip
     cfg = ctx.config
     message = view.message
     assert plan.to is not None
@@ -171,7 +175,8 @@ def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: dat
     facts = dict(greeting=greeting, their_subject=header_text(message.subject, 60) or "（无主题）",
                  institutions=list(plan.institutions), files=[header_text(f, 120) for f in plan.files],
                  problems=[header_text(p, 200) for p in plan.problems],
-                 received_at=local_time(message.received_at, cfg), now=local_time(now, cfg))  # fmt: skip
+                 received_at=local_time(message.received_at, cfg), now=local_time(now, cfg),
+                 ask=request_word(roster, plan.institutions))  # fmt: skip
     template = "correction.txt.j2" if plan.kind == MailKind.CORRECTION else "receipt.txt.j2"
     subject, body = render(cfg, template, **facts)
     return OutgoingMail(plan.occasion, plan.kind, subject, body, (plan.to,), (), plan.institutions,

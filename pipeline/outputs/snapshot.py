@@ -21,6 +21,7 @@ from datetime import datetime
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
+from pipeline.domain.contacts import Contact
 from pipeline.domain.roster import Roster
 from pipeline.domain.status import InstitutionStatus, compute_status, count_by_status
 from pipeline.outputs.review import ReviewItem, build_review_items
@@ -50,6 +51,7 @@ class CampaignSnapshot:
     ledger: tuple[LedgerRow, ...]  # outgoing mail computed for a moment up to `as_of`
     audit: tuple[AuditRow, ...]  # the whole audit trail, oldest first
     items: dict[tuple[int, str], ItemRow] = field(repr=False, default_factory=dict)
+    contacts: tuple[Contact, ...] = ()  # contacts.csv and learned addresses (empty when built from a roster only)
     _by_name: dict[str, InstitutionStatus] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +79,11 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
 
     Pass the job's `data` (or just a `roster`) to reuse what is already loaded.
     """
+    if roster is None and data is None:
+        data = load_campaign_data(ctx)
     if roster is None:
-        roster = data.roster if data is not None else load_campaign_data(ctx).roster
+        roster = data.roster
+    contacts = data.contacts if data is not None else ()
     with ctx.db.connect() as conn:
         messages = [m for m in fetch_messages(conn) if m.received_at is None or m.received_at <= as_of]
         decisions = list(fetch_decisions(conn))
@@ -88,7 +93,7 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         ledger = tuple(r for r in fetch_ledger(conn) if (r.as_of or r.created_at) <= as_of)
         audit = tuple(fetch_audit(conn))
     campaign = ctx.config.campaign
-    exemptions = exempt_reasons(campaign.exempt, clerk_exempt)
+    exemptions = exempt_reasons(roster.exempt_names, clerk_exempt)
     statuses = compute_status(roster, decisions, deadline=campaign.deadline, as_of=as_of, exempt=exemptions,
                               items=items)  # fmt: skip
     views = build_views(messages, decisions)
@@ -103,4 +108,5 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         ledger=ledger,
         audit=audit,
         items=items,
+        contacts=contacts,
     )
