@@ -90,9 +90,22 @@ def _imap_rows(imap: dict) -> list[Row]:
     return rows
 
 
+def _cli_rows(c: dict) -> list[Row]:
+    return [
+        ("0. CLI start: `intake --help` / `import typer`",
+         f"{c['help_s'] * 1000:.0f} / {c['typer_s'] * 1000:.0f} ms = **{c['help_ratio']:.2f}x**", "≤ 1.5x",
+         _verdict(c["help_ratio"] <= 1.5)),
+        ("   `intake status`, 96 rows / `import typer`",
+         f"{c['status_s'] * 1000:.0f} / {c['typer_s'] * 1000:.0f} ms = **{c['status_ratio']:.2f}x**", "≤ 3x",
+         _verdict(c["status_ratio"] <= 3)),
+    ]  # fmt: skip
+
+
 def render_table(results: dict) -> str:
     corpus = results.get("corpus", {})
     rows: list[Row] = []
+    if "cli" in results:
+        rows += _cli_rows(results["cli"])
     for label, p in results.get("pipeline", {}).items():
         rows += _pipeline_rows(label, p)
     if "attribution" in results:

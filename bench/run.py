@@ -20,12 +20,12 @@ import sys
 import time
 from datetime import datetime
 
-from . import attribution_bench, memory, pipeline_bench
+from . import attribution_bench, cli_bench, memory, pipeline_bench
 from .common import RESULTS, ROOT, progress, project_config, run_child
 from .corpus import build_corpus
 from .report import render_table
 
-SECTIONS = ("pipeline", "attribution", "scale", "memory", "imap")
+SECTIONS = ("cli", "pipeline", "attribution", "scale", "memory", "imap")
 SCALES = ((96, 500), (10_000, 100_000))
 
 
@@ -80,6 +80,9 @@ def main() -> None:
         "rounds": args.rounds,
         "git": _git_head(),
     }
+    if "cli" not in skip:
+        progress("CLI start-up: import typer / intake --help / intake status (repeated subprocesses)")
+        results["cli"] = cli_bench.run(runs=max(9, 3 * args.rounds))
     progress("building the corpus (cached in bench/results/)")
     corpus = build_corpus(args.messages)
     results["corpus"] = corpus.describe()

@@ -9,16 +9,20 @@ work that follows; nothing is cached behind the caller's back.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionFacts
-from pipeline.domain.contacts import Contact, build_facts, load_contacts
+from pipeline.domain.contacts import Contact, build_facts, read_contacts
 from pipeline.domain.recognition import Recognizer
 from pipeline.domain.roster import Roster, load_roster
+from pipeline.errors import ConfigError
 from storage.schema import learned_contacts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,13 +31,22 @@ class CampaignData:
     contacts: tuple[Contact, ...]  # the file's first, then learned ones (source "learned")
     facts: AttributionFacts
     recognizer: Recognizer  # the campaign's report rules, compiled once
+    problems: tuple[str, ...] = ()  # Chinese, one per bad line of a data file (contacts.csv): recorded, not raised
+
+    def require_clean(self) -> None:
+        """Raise the data-file problems (for work that must not run on a half-read file: reminders)."""
+        if self.problems:
+            raise ConfigError("数据文件有错误，请先改正：\n" + "\n".join(self.problems))
 
 
 def load_campaign_data(ctx: Context, roster: Roster | None = None) -> CampaignData:
     """Roster, contacts and sender facts as they are now (pass `roster` to reuse one already loaded)."""
     campaign = ctx.config.campaign
     roster = roster or load_roster(campaign)
-    contacts = load_contacts(ctx.config.reminders.contacts, roster)
+    # A bad line in contacts.csv never stops mail from being taken in: the good lines are used and
+    # each bad one is a recorded problem (shown by `intake health`; reminders refuse to run on it).
+    contacts_file = read_contacts(ctx.config.reminders.contacts, roster)
+    contacts = contacts_file.contacts
     with ctx.db.connect() as conn:
         contacts += load_learned(conn, roster)
     facts = build_facts(
@@ -41,10 +54,13 @@ def load_campaign_data(ctx: Context, roster: Roster | None = None) -> CampaignDa
         roster,
         own_domains=campaign.own_domains,
         mailbox=campaign.mailbox_address,
-        exempt=frozenset(campaign.exempt),
+        exempt=frozenset(roster.exempt_names),
         authserv_id=ctx.config.authserv_id,
     )
-    return CampaignData(roster, tuple(contacts), facts, Recognizer(campaign.rules))
+    problems = tuple(str(p) for p in contacts_file.problems)
+    for problem in problems:
+        log.warning("data file problem: %s", problem)
+    return CampaignData(roster, tuple(contacts), facts, Recognizer(campaign.rules), problems)
 
 
 def load_learned(conn, roster: Roster) -> list[Contact]:  # noqa: ANN001 - a SQLAlchemy Connection

@@ -19,7 +19,6 @@ import builtins
 import datetime as _dt
 import difflib
 import os
-import stat
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import datetime, time
@@ -28,34 +27,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from parsers.types import ParseLimits
+from pipeline.config_discovery import find_config, search_order
+from pipeline.config_secret import Secret
 from pipeline.errors import ConfigError
 
 DATA_DIR_ENV = "INTAKE_DATA_DIR"
-DEFAULT_CONFIG = Path("config.toml")
-
-
-@dataclass(frozen=True)
-class Secret:
-    """Where a password comes from: an environment variable or an owner-only file."""
-
-    env: str = ""
-    file: Path | None = None
-
-    def resolve(self, what: str) -> str:
-        if self.env and os.environ.get(self.env):
-            return os.environ[self.env]
-        if self.file is not None:
-            try:
-                mode = self.file.stat().st_mode
-            except OSError as err:
-                raise ConfigError(f"{what}: password file {self.file} cannot be read: {err}") from err
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ConfigError(
-                    f"{what}: password file {self.file} is readable by others; run chmod 600 on it"
-                )
-            return self.file.read_text(encoding="utf-8").strip()
-        hint = f"set the environment variable {self.env}" if self.env else "configure password_file"
-        raise ConfigError(f"{what}: no password available ({hint})")
 
 
 # Numbers a template section heading may carry, by position: 一、 or 1.
@@ -118,6 +94,8 @@ class Campaign:
     rules: CampaignRules
     # Clerk-maintained holiday table (pipeline.holidays); None: chinese_calendar alone.
     holidays: Path | None = None
+    contact_person: str = ""  # who units may call about the campaign
+    contact_phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,14 +190,16 @@ class Config:
 
 
 def load_config(path: Path | str | None = None, *, data_dir: Path | str | None = None) -> Config:
-    """Read and validate config.toml; `data_dir` (or $INTAKE_DATA_DIR) overrides the file's."""
-    cfg_path = Path(path) if path else DEFAULT_CONFIG
+    """Read and validate config.toml (found by `find_config`); `data_dir` (or $INTAKE_DATA_DIR) overrides the file's."""
+    cfg_path = find_config(path)
     try:
         raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise ConfigError(f"configuration file not found: {cfg_path}") from err
+        raise ConfigError(f"找不到配置文件 {cfg_path.absolute()}（查找顺序：{search_order()}）") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"无法读取配置文件 {cfg_path}：{err}") from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{cfg_path}: invalid TOML: {err}") from err
+        raise ConfigError(f"{cfg_path}：不是有效的 TOML 格式：{err}") from err
     base = cfg_path.resolve().parent
     reader = _Reader(raw, cfg_path, base)
 
@@ -227,7 +207,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ConfigError(f"{cfg_path}: [campaign] timezone: unknown time zone {tz_name!r}") from err
+        raise ConfigError(f"{cfg_path}：[campaign] timezone：未知时区「{tz_name}」") from err
     deadline = reader.datetime("campaign", "deadline", tz)
     campaign = Campaign(
         name=reader.required_str("campaign", "name"),
@@ -241,6 +221,8 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         own_domains=tuple(d.lower() for d in reader.list("campaign", "own_domains", [])),
         rules=_campaign_rules(reader),
         holidays=reader.optional_path("campaign", "holidays"),
+        contact_person=reader.str("campaign", "contact_person", "").strip(),
+        contact_phone=reader.str("campaign", "contact_phone", "").strip(),
     )
 
     env_dir = os.environ.get(DATA_DIR_ENV)
@@ -297,7 +279,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
     )
     quiet = reader.list("reminders", "quiet_hours", [])
     if quiet and len(quiet) != 2:
-        raise ConfigError(f'{cfg_path}: [reminders] quiet_hours must be two times like ["20:00", "08:00"]')
+        raise ConfigError(f'{cfg_path}：[reminders] quiet_hours 应为两个时刻，例如 ["20:00", "08:00"]')
     reminders = Reminders(
         send=reader.bool("reminders", "send", False),
         contacts=reader.path("reminders", "contacts", "data/contacts.csv"),
@@ -387,7 +369,7 @@ def _parse_clock(value: str, cfg_path: Path) -> time:
     try:
         return time.fromisoformat(value)
     except ValueError as err:
-        raise ConfigError(f'{cfg_path}: {value!r} is not a time of day like "08:30"') from err
+        raise ConfigError(f'{cfg_path}：「{value}」不是一天中的时刻（例如 "08:30"）') from err
 
 
 class _Reader:
@@ -403,7 +385,7 @@ class _Reader:
         self.known.setdefault(section, set()).add(key)
         table = self.raw.get(section, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"{self.cfg_path}: [{section}] must be a table")
+            raise ConfigError(f"{self.cfg_path}：[{section}] 应为一个配置节（表）")
         return table.get(key, default)
 
     def fail(self, section: str, key: str, what: str) -> ConfigError:
@@ -433,39 +415,39 @@ class _Reader:
     def str(self, section: str, key: str, default: str) -> str:
         value = self._get(section, key, default)
         if not isinstance(value, str):
-            raise self.fail(section, key, "must be a string")
+            raise self.fail(section, key, "应为字符串（用引号括起来）")
         return value
 
     def bool(self, section: builtins.str, key: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self._get(section, key, default)
         if not isinstance(value, bool):
-            raise self.fail(section, key, "must be true or false")
+            raise self.fail(section, key, "应为 true 或 false")
         return value
 
     def number(self, section: builtins.str, key: builtins.str, default: Any, kind: type) -> Any:
         value = self._get(section, key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(section, key, "must be a number")
+            raise self.fail(section, key, "应为数字")
         if value < 0:
-            raise self.fail(section, key, "must not be negative")
+            raise self.fail(section, key, "不能为负数")
         return kind(value)
 
     def list(self, section: builtins.str, key: builtins.str, default: builtins.list[Any]) -> builtins.list[Any]:
         value = self._get(section, key, default)
         if not isinstance(value, list):
-            raise self.fail(section, key, "must be a list")
+            raise self.fail(section, key, "应为列表，例如 [\"a\", \"b\"]")
         return value
 
     def table(self, section: builtins.str, key: builtins.str) -> dict[builtins.str, Any]:
         value = self._get(section, key, {})
         if not isinstance(value, dict):
-            raise self.fail(section, key, 'must be a table like { name = "..." }')
+            raise self.fail(section, key, '应写成 { name = "..." } 的形式')
         return value
 
     def choice(self, section: builtins.str, key: builtins.str, default: builtins.str, allowed: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(section, key, default)
         if value not in allowed:
-            raise self.fail(section, key, f"must be one of {', '.join(allowed)}")
+            raise self.fail(section, key, f"应为以下之一：{'、'.join(allowed)}")
         return value
 
     def path(self, section: builtins.str, key: builtins.str, default: builtins.str) -> Path:
@@ -482,7 +464,7 @@ class _Reader:
                 value = datetime.fromisoformat(value)
             except ValueError as err:
                 raise self.fail(
-                    section, key, "must be an ISO 8601 time like 2024-07-10T23:59:59+08:00"
+                    section, key, "应为 ISO 8601 时间，例如 2024-07-10T23:59:59+08:00"
                 ) from err
         if not isinstance(value, datetime):
             raise self.fail(section, key, "is required (ISO 8601 time)")
@@ -493,5 +475,5 @@ class _Reader:
         if isinstance(value, time):
             return value
         if not isinstance(value, str):
-            raise self.fail(section, key, 'must be a time of day like "08:30"')
+            raise self.fail(section, key, '应为一天中的时刻，例如 "08:30"')
         return _parse_clock(value, self.cfg_path)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.errors import StorageError
+from pipeline.errors import ConfigError, StorageError
 from storage.db import Database, open_database
 from storage.rawstore import RawStore
 
@@ -39,15 +39,31 @@ def ensure_data_dir(path: Path) -> Path:
         for sub in ("raw", "reports", "outbox"):
             (path / sub).mkdir(exist_ok=True, mode=0o700)
     except OSError as err:
-        raise StorageError(f"cannot create data directory {path}: {err.strerror or err}") from err
+        raise StorageError(f"无法创建数据目录 {path}：{err.strerror or err}") from err
     if os.stat(path).st_mode & 0o077:
         os.chmod(path, 0o700)
     return path
 
 
-def open_context(config: Config) -> Context:
-    data_dir = ensure_data_dir(config.data_dir)
-    db = open_database(data_dir, config.storage.database_url)
+def open_context(config: Config, *, read_only: bool = False) -> Context:
+    """Open the data dir and its database for one command or job.
+
+    Commands that write create the data dir (0700) and bring the schema up to date.  `read_only`
+    commands (status, messages, show, review, audit, health, outbox, contacts) never create or
+    migrate anything: a missing data dir or database, or a schema that needs migrating, is an error
+    naming it (a typo in --data-dir must not look like an empty campaign).  A database written by a
+    newer version of the program is refused either way.
+    """
+    if read_only:
+        data_dir = config.data_dir
+        if not data_dir.is_dir():
+            raise ConfigError(
+                f"数据目录不存在：{data_dir}（只读命令不会创建它；请检查 --data-dir、环境变量 INTAKE_DATA_DIR "
+                "或配置文件的 [storage] data_dir）"
+            )
+    else:
+        data_dir = ensure_data_dir(config.data_dir)
+    db = open_database(data_dir, config.storage.database_url, read_only=read_only)
     return Context(config=config, db=db, raw=RawStore(data_dir))
 
 

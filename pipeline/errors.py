@@ -34,8 +34,8 @@ class DataFileError(ConfigError):
     """
 
     def __init__(self, path: object, line: int | None, problem: str) -> None:
-        where = f"{path}:{line}" if line else f"{path}"
-        super().__init__(f"{where}: {problem}")
+        where = f"{path} 第 {line} 行" if line else f"{path}"
+        super().__init__(f"{where}：{problem}")
         self.path = path
         self.line = line
         self.problem = problem

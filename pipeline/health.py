@@ -134,6 +134,20 @@ def check_holidays(gaps: list[int], today: date, lookahead_days: int, *, table: 
     return Check("节假日表", Level.OK, f"已覆盖未来 {lookahead_days} 天")
 
 
+def check_data_files(ctx: Context) -> Check:
+    """contacts.csv lines and mail templates: a bad one never stops intake, but reminders and receipts refuse."""
+    from pipeline.campaign_data import load_campaign_data
+    from pipeline.outbound.compose import check_templates
+
+    try:
+        problems = [*load_campaign_data(ctx).problems, *check_templates(ctx.config)]
+    except ConfigError as err:  # the roster itself: nothing can be attributed
+        return Check("数据文件", Level.ERROR, str(err))
+    if problems:
+        return Check("数据文件", Level.ERROR, f"{len(problems)} 处错误（收件不受影响，催报和回执暂停）：" + "；".join(problems))
+    return Check("数据文件", Level.OK, "名单、联系人和邮件模板无误")
+
+
 # ---------------------------------------------------------------- gathering
 
 
@@ -160,6 +174,7 @@ def gather(ctx: Context, *, max_age_minutes: float, now: datetime | None = None)
         check_smtp(ledger, now),
         check_disk(shutil.disk_usage(ctx.data_dir).free, cfg.health.min_free_mb, ctx.data_dir),
     ]
+    checks.append(check_data_files(ctx))
     today = now.astimezone(tz).date()
     lookahead = cfg.health.holiday_lookahead_days
     table = str(cfg.campaign.holidays or "节假日表")

@@ -60,7 +60,7 @@ def job_specs(config: Config) -> list[JobSpec]:
     tz = config.campaign.timezone
     sched = config.schedule
     if sched.poll_minutes < 1:
-        raise ConfigError("[schedule] poll_minutes must be at least 1")
+        raise ConfigError("[schedule] poll_minutes（收取间隔分钟数）至少为 1")
     return [
         JobSpec("poll", IntervalTrigger(minutes=sched.poll_minutes, timezone=tz), poll_job,
                 misfire_grace_s=sched.poll_minutes * 60, run_at_start=True),

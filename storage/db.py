@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, insert, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from .errors import StorageError
@@ -82,18 +82,52 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(data_dir: Path, url: str = "") -> Database:
-    """Open (creating if needed) the database for a data dir and bring its schema up to date."""
+def open_database(data_dir: Path, url: str = "", *, read_only: bool = False) -> Database:
+    """Open the database for a data dir and bring its schema up to date (creating it if needed).
+
+    `read_only`: never create or migrate; a missing SQLite file or a schema that needs migrating
+    raises StorageError.  A database with migrations this code does not know (written by a newer
+    version) is refused in both modes: the old code would misread it.
+    """
     if not url:
-        url = f"sqlite:///{data_dir / DB_FILENAME}"
+        path = data_dir / DB_FILENAME
+        if read_only and not path.is_file():
+            raise StorageError(f"数据库不存在：{path}（只读命令不会创建它；请检查数据目录）")
+        url = f"sqlite:///{path}"
     else:
         url = os.path.expandvars(url)
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     db = Database(engine)
-    migrate(db)
+    try:
+        if read_only:
+            pending = check_schema(db)
+            if pending:
+                raise StorageError(
+                    f"数据库结构需要升级（{', '.join(pending)}），只读命令不做升级；请先运行一条写入命令，如 intake poll"
+                )
+        else:
+            migrate(db)
+    except BaseException:
+        engine.dispose()
+        raise
     return db
+
+
+def check_schema(db: Database) -> list[str]:
+    """Names of the migrations still to apply; raises StorageError for a database newer than this code."""
+    with db.connect() as conn:
+        if not inspect(conn).has_table(schema_migrations.name):
+            return [name for name, _ in MIGRATIONS]
+        done = set(conn.execute(select(schema_migrations.c.name)).scalars())
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(done - known)
+    if unknown:
+        raise StorageError(
+            f"数据库由更新版本的程序写入（含本程序不认识的结构升级：{', '.join(unknown)}），请升级程序后再用"
+        )
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
 def _set_synchronous(conn: Connection, level: str) -> None:
@@ -123,6 +157,7 @@ def migrate(db: Database) -> list[str]:
     with db.begin() as conn:
         schema_migrations.create(conn, checkfirst=True)
         done = set(conn.execute(select(schema_migrations.c.name)).scalars())
+    check_schema(db)  # refuses a database written by a newer version before changing anything
     for name, apply in MIGRATIONS:
         if name in done:
             continue

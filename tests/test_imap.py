@@ -355,7 +355,7 @@ def test_password_from_an_owner_only_file_and_refusal_of_a_readable_one(
     append_many(imap_account, 1)
     assert source.poll_once(setup(password_env="", password_file=str(secret))).folders[0].new == 1
     secret.chmod(0o644)
-    with pytest.raises(ConfigError, match="readable by others"):
+    with pytest.raises(ConfigError, match="其他用户可读"):
         source.poll_once(setup(password_env="", password_file=str(secret)))
 
 

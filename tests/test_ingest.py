@@ -155,8 +155,10 @@ def test_messages_and_show_commands_print_decoded_fields(config_path, tmp_path):
     assert runner.invoke(app, ["ingest", str(tmp_path / "m.eml"), "-c", str(config_path)]).exit_code == 0
     listing = runner.invoke(app, ["messages", "-f", "csv", "-c", str(config_path)])
     header, row = listing.output.strip().splitlines()
-    assert header == "message_id,received_at,sender,subject,kind,institutions"
+    # The contract's columns stay first and unchanged; issue 15 added two at the end.
+    assert header == "message_id,received_at,sender,subject,kind,institutions,message_id_header,sender_name"
     assert row.startswith("1,2024-07-09T10:00:00+08:00,h7@hospital.example,第7封测试邮件,unrelated,")
+    assert row.endswith(",m7@hospital.example,")
     shown = runner.invoke(app, ["show", "1", "-c", str(config_path)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0 and "第7封测试邮件" in shown.output
     assert f"来源：文件 {tmp_path / 'm.eml'}" in shown.output

@@ -15,7 +15,7 @@ from .conftest import write_config
 
 
 def test_workbook_from_the_demo_mailbox(tmp_path):
-    """GIVEN the demo mailbox ingested WHEN the workbook is built THEN it has the five sheets, one status row
+    """GIVEN the demo mailbox ingested WHEN the workbook is built THEN it has the six sheets (and the hidden chart data), one status row
     per roster row in roster order with real Excel dates, and summary blocks whose totals match the roster."""
     run = run_demo(load_config(write_config(tmp_path)), seed=7)
     try:
@@ -24,7 +24,7 @@ def test_workbook_from_the_demo_mailbox(tmp_path):
     finally:
         run.ctx.close()
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["汇总", "报送情况", "来信明细", "待人工核对", "发件人待确认", "操作记录"]
+    assert book.sheetnames == ["汇总", "未报送名单", "报送情况", "来信明细", "待人工核对", "发件人待确认", "操作记录", "图表数据"]
     status = book["报送情况"]
     header = [c.value for c in status[1]]
     names = [row[header.index("机构")] for row in status.iter_rows(min_row=2, values_only=True)]

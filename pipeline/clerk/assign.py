@@ -251,7 +251,7 @@ def exempt(ctx: Context, institution_text: str, reason: str = "", by: str | None
         previous = existing.reason if existing else ""
         if undo:
             if existing is None:
-                if name in ctx.config.campaign.exempt:
+                if name in roster.exempt_names:
                     raise IntakeError(
                         f"{name} 是在配置文件 config.toml（[campaign] exempt）中设为免报的，请在那里修改"
                     )
@@ -265,4 +265,4 @@ def exempt(ctx: Context, institution_text: str, reason: str = "", by: str | None
                        details={"previous_reason": previous}, reason=reason.strip())  # fmt: skip
     verb = Action.UNEXEMPT if undo else Action.EXEMPT
     changes = record_status_changes(ctx, now or now_utc(), cause=f"{verb} {name}", roster=roster)
-    return ExemptResult(name, not undo or name in ctx.config.campaign.exempt, previous, changes)
+    return ExemptResult(name, not undo or name in roster.exempt_names, previous, changes)

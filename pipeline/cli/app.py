@@ -14,19 +14,22 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from pipeline.config import Config, load_config
-from pipeline.context import Context, open_context
+from pipeline.cli import zh
 from pipeline.errors import AmbiguousError, IntakeError
-from pipeline.outputs.workbook import safe_text
+from pipeline.outputs.sheets import safe_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline.config import Config
+    from pipeline.context import Context
+
+zh.install()
 
 
 class _IntakeGroup(TyperGroup):
@@ -47,8 +50,10 @@ class _IntakeGroup(TyperGroup):
         except IntakeError as err:
             err_console.print(f"[red]错误：[/red]{escape(str(err))}")
             raise typer.Exit(2) from err
-        except OperationalError as err:
-            if "locked" not in str(err) and "busy" not in str(err):
+        except Exception as err:
+            # SQLAlchemy's OperationalError, matched by name: importing SQLAlchemy here would cost every
+            # command (`intake --help` included) its start-up time.
+            if type(err).__name__ != "OperationalError" or ("locked" not in str(err) and "busy" not in str(err)):
                 raise
             err_console.print("[red]错误：[/red]数据库一直忙（后台程序正在大量写入），请稍后再试一次。")
             raise typer.Exit(3) from err
@@ -60,19 +65,50 @@ app = typer.Typer(
     help="自查报告收件与汇总工具（活动、截止时间与报告模板见 config.toml 的 [campaign]）。",
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # help texts name config sections like [schedule]: print brackets as written
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="配置文件 config.toml 的路径。", envvar="INTAKE_CONFIG")
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="数据目录（数据库、原始邮件、报表、发件箱）。默认取配置或 INTAKE_DATA_DIR。"),
-]
+
+class _LazyConsole:
+    """A rich Console made on first use: `intake --help` never pays for importing rich's console."""
+
+    def __init__(self, **options: object) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def real(self) -> Console:
+        """The rich Console itself (for rich objects that take one: Progress(console=console.real))."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)  # type: ignore[arg-type]
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+console = _LazyConsole()
+err_console = _LazyConsole(stderr=True)
+
+
+def escape(text: object) -> str:
+    """Escape rich markup in text from mail, files or the user, so brackets print as written."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
+CONFIG_HELP = (
+    "配置文件路径。未指定时依次查找：环境变量 INTAKE_CONFIG、当前目录的 config.toml、/etc/intake/config.toml。"
+    "可写在子命令之前或之后。"
+)
+DATA_DIR_HELP = "数据目录（数据库、原始邮件、报表、发件箱）。默认取 INTAKE_DATA_DIR 或配置文件。可写在子命令之前或之后。"
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP)]
+# --config / --data-dir given before the subcommand (`intake --config X status`); the subcommand's own wins.
+GLOBAL_OPTIONS: dict[str, Path | None] = {"config": None, "data_dir": None}
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="按此时刻计算状态，ISO 8601，如 2024-07-11T09:00:00+08:00。默认现在。")
 ]
@@ -85,16 +121,29 @@ class OutputFormat(StrEnum):
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="输出格式：table、csv 或 json。")]
+ExcelOpt = Annotated[
+    bool,
+    typer.Option("--excel", help="输出给 Excel 直接打开的 CSV：UTF-8 带 BOM、中文表头、中文状态（--format csv 的列不变）。"),
+]
 
 
-def load(config: Path, data_dir: Path | None) -> Config:
-    return load_config(config, data_dir=data_dir)
+def load(config: Path | None, data_dir: Path | None) -> Config:
+    """The config of this command: its own --config / --data-dir, else the ones given before it."""
+    from pipeline.config import load_config
+
+    return load_config(config or GLOBAL_OPTIONS["config"], data_dir=data_dir or GLOBAL_OPTIONS["data_dir"])
 
 
 @contextmanager
-def opened(config: Path, data_dir: Path | None) -> Iterator[Context]:
-    """Load config and open the data dir for one command."""
-    ctx = open_context(load(config, data_dir))
+def opened(config: Path | None, data_dir: Path | None, *, read_only: bool = False) -> Iterator[Context]:
+    """Load config and open the data dir for one command.
+
+    `read_only`: the command only reads; a missing data dir or database is an error and nothing is
+    created or migrated (see `pipeline.context.open_context`).
+    """
+    from pipeline.context import open_context  # SQLAlchemy: only for commands that open the data dir
+
+    ctx = open_context(load(config, data_dir), read_only=read_only)
     try:
         yield ctx
     finally:
@@ -136,12 +185,39 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
         for row in rows:
             writer.writerow({c: safe_text(row.get(c, "")) for c in columns})  # a clerk may open it in Excel
         return
+    from rich.table import Table
+
     table = Table(title=title or None, show_lines=False, header_style="bold")
     for header in headers or columns:
         table.add_column(str(header), overflow="fold")
     for row in rows:
         table.add_row(*(escape(str(row.get(c, ""))) for c in columns))
     console.print(table)
+
+
+def emit_excel(rows: Sequence[dict], columns: Sequence[str], headers: Sequence[str]) -> None:
+    """CSV for a clerk's Excel: a UTF-8 BOM (so Chinese Excel does not show mojibake), Chinese headers,
+    CRLF lines, and text that can never become a formula."""
+    import csv
+
+    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+    lines: list[str] = []
+
+    class _Sink:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+    writer = csv.writer(_Sink(), lineterminator="\r\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow([safe_text(str(row.get(c, ""))) for c in columns])
+    data = "\ufeff" + "".join(lines)
+    if out is not None:
+        sys.stdout.flush()
+        out.write(data.encode("utf-8"))
+        out.flush()
+    else:
+        sys.stdout.write(data)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -170,5 +246,9 @@ def _root(
     _version: Annotated[
         bool, typer.Option("--version", help="显示版本号并退出。", callback=_print_version, is_eager=True)
     ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
+    """自查报告收件与汇总工具（活动、截止时间与报告模板见配置文件的 [campaign]）。"""
     setup_logging(verbose)
+    GLOBAL_OPTIONS.update(config=config, data_dir=data_dir)

@@ -11,22 +11,21 @@ from pipeline.cli.app import (
     AsOfOpt,
     ConfigOpt,
     DataDirOpt,
+    ExcelOpt,
     FormatOpt,
     OutputFormat,
     app,
     console,
     emit,
+    emit_excel,
+    escape,
     iso,
     load,
     local,
     opened,
     parse_as_of,
 )
-from pipeline.domain.roster import check_roster, load_roster
-from pipeline.domain.status import count_by_status
 from pipeline.labels_zh import label
-from pipeline.outputs.snapshot import build_snapshot
-from pipeline.outputs.workbook import build_workbook
 from pipeline.vocab import Channel, Kind, SenderTrust, Status
 
 STATUS_COLUMNS = ("institution", "district", "channel", "status", "first_received_at", "last_received_at",
@@ -37,15 +36,19 @@ STATUS_COLUMNS = ("institution", "district", "channel", "status", "first_receive
 def status(
     as_of: AsOfOpt = None,
     fmt: FormatOpt = OutputFormat.table,
-    config: ConfigOpt = Path("config.toml"),
+    excel: ExcelOpt = False,
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """每个名单机构的报送状态：按时报送、逾期报送、逾期未报、未报（未到期）、免报。"""
-    with opened(config, data_dir) as ctx:
+    from pipeline.domain.status import count_by_status
+    from pipeline.outputs.snapshot import build_snapshot
+
+    with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         moment = parse_as_of(as_of, cfg)
         rows = build_snapshot(ctx, moment).statuses
-    table = fmt is OutputFormat.table
+    table = fmt is OutputFormat.table or excel
     records = [
         {
             "institution": r.institution.name,
@@ -61,8 +64,12 @@ def status(
         }
         for r in rows
     ]
+    headers = ("机构", "区", "渠道", "状态", "首次收到", "最近收到", "次数", "需核对", "发件人")
+    if excel:
+        emit_excel(records, STATUS_COLUMNS, headers)
+        return
     emit(records, STATUS_COLUMNS, fmt, title=f"报送状态（统计时点 {local(moment, cfg)}，截止 {local(cfg.campaign.deadline, cfg)}）",
-         headers=("机构", "区", "渠道", "状态", "首次收到", "最近收到", "次数", "需核对", "发件人"))  # fmt: skip
+         headers=headers)  # fmt: skip
     if table:
         counts = count_by_status(rows)
         console.print("  ".join(f"{label(s, Status)} {n}" for s, n in counts.items()))
@@ -72,14 +79,16 @@ def status(
 def report(
     as_of: AsOfOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="输出的 .xlsx 路径。默认在数据目录 reports/ 下，文件名带日期。")] = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """生成每日报送情况表（Excel）：汇总、报送情况、来信明细、待人工核对。"""
+    """生成每日报送情况表（Excel）：汇总、未报送名单、报送情况、来信明细、待人工核对、发件人待确认、操作记录。"""
+    from pipeline.outputs.workbook import build_workbook
+
     with opened(config, data_dir) as ctx:
         moment = parse_as_of(as_of, ctx.config)
         path = build_workbook(ctx, moment, out)
-    console.print(f"已生成报表：{path}")
+    console.print(f"已生成报表：{escape(str(path))}")
 
 
 roster_app = typer.Typer(help="查看或检查机构名单（附件1）。", invoke_without_command=True)
@@ -90,9 +99,10 @@ app.add_typer(roster_app, name="roster")
 def roster_show(
     typer_ctx: typer.Context,
     fmt: FormatOpt = OutputFormat.table,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
 ) -> None:
     """显示机构名单：序号、名称、区、报送渠道、别名。"""
+    from pipeline.domain.roster import load_roster
     if typer_ctx.invoked_subcommand is not None:
         return
     cfg = load(config, None)
@@ -115,13 +125,14 @@ def roster_show(
 
 
 @roster_app.command("check")
-def roster_check(config: ConfigOpt = Path("config.toml")) -> None:
+def roster_check(config: ConfigOpt = None) -> None:
     """检查名单文件：重复、别名冲突、格式错误。有问题时以非零状态退出。"""
+    from pipeline.domain.roster import check_roster, load_roster
     cfg = load(config, None)
     problems = check_roster(cfg.campaign)
     if problems:
         for line in problems:
-            console.print(f"[red]问题[/red] {line}")
+            console.print(f"[red]问题[/red] {escape(line)}")
         raise typer.Exit(1)
     roster = load_roster(cfg.campaign)
     console.print(f"名单无误：{len(roster)} 家机构，{len(roster.bureaus)} 个区卫健局。")
@@ -130,16 +141,18 @@ def roster_check(config: ConfigOpt = Path("config.toml")) -> None:
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="样例邮件生成的随机种子（换一个种子得到另一批邮件）。")] = 7,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="演示用的临时数据目录（每次重建）。")] = Path("var/demo"),
 ) -> None:
     """演示：生成一批逼真的样例邮件，导入临时数据目录，显示报送汇总并生成报表。"""
     from rich.progress import Progress
 
     from pipeline.demo.run import run_demo
+    from pipeline.outputs.snapshot import build_snapshot
+    from pipeline.outputs.workbook import build_workbook
 
     cfg = load(config, data_dir)
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=console.real, transient=True) as progress:
         task = progress.add_task("生成并导入样例邮件", total=None)
         run = run_demo(cfg, seed=seed, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     try:
@@ -150,7 +163,7 @@ def demo(
         run.ctx.close()
     ev = run.evaluation
     moment = local(run.corpus.as_of, cfg)
-    console.print(f"样例邮箱：{run.mailbox_dir}（{len(run.corpus.mails)} 封邮件）")
+    console.print(f"样例邮箱：{escape(str(run.mailbox_dir))}（{len(run.corpus.mails)} 封邮件）")
     console.print(f"统计时点 {moment}：" + "  ".join(f"{label(s, Status)} {n}" for s, n in counts.items()))
     overdue = [r.institution.name for r in rows if r.status == Status.OVERDUE]
     if overdue:
@@ -160,6 +173,6 @@ def demo(
         f"错误归属 {len(ev.wrong_attributions)} 条，待人工核对 {ev.needs_review}/{ev.messages} 封（{ev.review_share:.1%}）"
     )
     for line in ev.wrong_attributions[:10]:
-        console.print(f"[red]错误归属[/red] {line}")
-    console.print(f"已生成报表：{path}")
-    console.print(f"继续查看：intake status --data-dir {cfg.data_dir} --as-of {iso(run.corpus.as_of, cfg)}")
+        console.print(f"[red]错误归属[/red] {escape(line)}")
+    console.print(f"已生成报表：{escape(str(path))}")
+    console.print(escape(f"继续查看：intake status --data-dir {cfg.data_dir} --as-of {iso(run.corpus.as_of, cfg)}"))

@@ -14,36 +14,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.clerk.assign import assign as assign_item
-from pipeline.clerk.assign import exempt as exempt_institution
-from pipeline.clerk.reprocess import Selection, Verdict, select_messages
-from pipeline.clerk.reprocess import reprocess as reprocess_messages
 from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
+    ExcelOpt,
     FormatOpt,
     OutputFormat,
     app,
     console,
     emit,
+    emit_excel,
     err_console,
+    escape,
     iso,
     local,
     opened,
 )
-from pipeline.domain.roster import load_roster, resolve_institution
 from pipeline.errors import IntakeError
 from pipeline.labels_zh import label
-from pipeline.outputs.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records, fetch_trail
-from pipeline.outputs.export import export_reports
-from pipeline.outputs.snapshot import build_snapshot
 from pipeline.vocab import Action, ItemPath, Status
+
+if TYPE_CHECKING:
+    from pipeline.clerk.reprocess import Verdict
 
 REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "reason", "suggestion")
 ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]
@@ -72,11 +68,13 @@ def _clerk_errors() -> Iterator[None]:
 @app.command()
 def review(
     fmt: FormatOpt = OutputFormat.table,
-    config: ConfigOpt = Path("config.toml"),
+    excel: ExcelOpt = False,
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """待人工核对的条目：认不出机构、证据冲突、附件无法读取、陌生发件人等，附原因、证据和建议。"""
-    with _clerk_errors(), opened(config, data_dir) as ctx:
+    from pipeline.outputs.snapshot import build_snapshot
+    with _clerk_errors(), opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         queue = build_snapshot(ctx, datetime.now(cfg.campaign.timezone)).review_items
     table = fmt is OutputFormat.table
@@ -95,13 +93,19 @@ def review(
         }
         for q in queue
     ]
+    if excel:
+        for row, q in zip(rows, queue, strict=True):
+            row.update(received_at=local(q.received_at, cfg), subject=q.subject, counted="是" if q.counted else "否",
+                       reason=q.reason)  # fmt: skip
+        emit_excel(rows, (*REVIEW_COLUMNS, "filename", "counted"),
+                   ("条目", "邮件编号", "收到时间", "发件人", "主题", "原因", "建议机构", "附件", "已计入报送"))  # fmt: skip
+        return
     if fmt is OutputFormat.csv:
         emit(rows, REVIEW_COLUMNS, fmt)
         return
     if fmt is OutputFormat.json:
         emit(rows, (*REVIEW_COLUMNS, "filename", "evidence", "counted"), fmt)
         return
-    rows = [{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
     emit(rows, ("item", "received_at", "sender", "subject", "reason", "suggestion", "evidence"), fmt,
          title=f"待人工核对（{len(rows)} 条）",
          headers=("编号", "收到时间", "发件人", "主题/附件", "原因", "建议机构", "证据"))  # fmt: skip
@@ -128,10 +132,11 @@ def assign(
     unrelated: Annotated[bool, typer.Option("--unrelated", help="标为无关（不是本次自查报告）。")] = False,
     undo: Annotated[bool, typer.Option("--undo", help="撤销对该条目的人工判断，恢复自动判断。")] = False,
     learn: Annotated[bool, typer.Option("--learn/--no-learn", hidden=True, help="已停用：记住地址请用 intake confirm。")] = False,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """人工归属一个条目到机构；或 --unrelated 标为无关；或 --undo 撤销。人工判断优先于自动判断，重新处理后仍保留。"""
+    from pipeline.clerk.assign import assign as assign_item
     if (unrelated or undo) and institution:
         err_console.print("[red]错误：[/red]使用 --unrelated 或 --undo 时不要再写机构。")
         raise typer.Exit(2)
@@ -160,10 +165,14 @@ def reprocess(
         str | None, typer.Option("--since", help="重新处理此时刻以后收到的邮件，ISO 8601。")
     ] = None,
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """用当前的程序、名单和配置重新解析、识别、归属，列出归属和状态的变化。人工判断保留。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pipeline.clerk.reprocess import Selection, select_messages
+    from pipeline.clerk.reprocess import reprocess as reprocess_messages
     with _clerk_errors(), opened(config, data_dir) as ctx:
         cfg = ctx.config
         selection = Selection(
@@ -171,7 +180,7 @@ def reprocess(
         )
         total = len(select_messages(ctx, selection))
         with Progress(TextColumn("重新处理"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as progress:  # fmt: skip
+                      console=console.real, transient=True) as progress:  # fmt: skip
             task = progress.add_task("reprocess", total=total)
             summary = reprocess_messages(ctx, selection, by=by,
                                          on_progress=lambda done, _total: progress.update(task, completed=done))  # fmt: skip
@@ -192,7 +201,7 @@ def reprocess(
     else:
         console.print("状态没有变化。")
     for item in summary.orphaned_manual:
-        console.print(f"[yellow]注意[/yellow] 人工判断 {item} 所指的附件在重新解析后已不存在，请重新核对。")
+        console.print(f"[yellow]注意[/yellow] 人工判断 {escape(str(item))} 所指的附件在重新解析后已不存在，请重新核对。")
 
 
 def _parse_since(value: str | None, tz) -> datetime | None:  # noqa: ANN001
@@ -247,10 +256,11 @@ def exempt(
     reason: Annotated[str, typer.Option("--reason", help="免报原因（必填，撤销时可写撤销原因）。")] = "",
     undo: Annotated[bool, typer.Option("--undo", help="取消免报。")] = False,
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """设某机构为免报（写明原因），或 --undo 取消。免报机构在状态、报表和提醒中都显示为免报。"""
+    from pipeline.clerk.assign import exempt as exempt_institution
     with _clerk_errors(), opened(config, data_dir) as ctx:
         result = exempt_institution(ctx, institution, reason, by=by, undo=undo)
     if undo:
@@ -270,10 +280,11 @@ def export_reports_command(
         str | None, typer.Option("--institution", help="只导出这家机构（名称、别名或序号）。")
     ] = None,
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """把各机构当前版本的报告文件复制到一个文件夹，文件名为「序号_机构_收到日期」，另附清单 Excel。"""
+    from pipeline.outputs.export import export_reports
     with _clerk_errors(), opened(config, data_dir) as ctx:
         tz = ctx.config.campaign.timezone
         folder = to or ctx.data_dir / "reports" / f"报告文件_{datetime.now(tz):%Y%m%d_%H%M%S}"
@@ -292,11 +303,13 @@ def audit(
         str | None, typer.Option("--institution", help="只看这家机构（名称、别名或序号）。")
     ] = None,
     fmt: FormatOpt = OutputFormat.table,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """操作记录：每次人工操作（谁、何时、做了什么、为什么）和每次状态自动变化。"""
-    with _clerk_errors(), opened(config, data_dir) as ctx:
+    from pipeline.domain.roster import load_roster, resolve_institution
+    from pipeline.outputs.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records, fetch_trail
+    with _clerk_errors(), opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         roster = load_roster(cfg.campaign)
         names = list(roster.group(resolve_institution(roster, institution))) if institution else None
@@ -314,7 +327,5 @@ def audit(
         }
         for r in records
     ]
-    if table:
-        rows = [{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
     columns = AUDIT_COLUMNS if table else (*AUDIT_COLUMNS, "details")
     emit(rows, columns, fmt, title=f"操作记录（{len(rows)} 条）", headers=AUDIT_HEADERS if table else None)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.tree import Tree
 
 from parsers.types import Part, PartKind
-from pipeline import labels_zh
 from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
@@ -19,39 +16,45 @@ from pipeline.cli.app import (
     app,
     console,
     emit,
+    escape,
     iso,
     local,
     opened,
 )
-from pipeline.inbound.ingest import ingest_paths
-from pipeline.inbound.reparse import load_message
-from pipeline.inbound.sources import count_messages
 from pipeline.labels import describe_problem
 from pipeline.labels_zh import label
-from pipeline.outputs.views import message_views
 from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis
-from storage.messages import fetch_sources
 
-MESSAGE_COLUMNS = ("message_id", "received_at", "sender", "subject", "kind", "institutions")
+if TYPE_CHECKING:
+    from rich.tree import Tree
+
+# CSV/JSON contract: new columns only ever go at the end.
+MESSAGE_COLUMNS = ("message_id", "received_at", "sender", "subject", "kind", "institutions", "message_id_header",
+                   "sender_name")  # fmt: skip
+MESSAGE_TABLE_COLUMNS = MESSAGE_COLUMNS[:6]
 
 
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help=".eml 文件、文件夹、Maildir 或 mbox。", exists=True)],
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """导入邮件文件：保存原始邮件、解析、识别报告并归属到机构。可重复运行，不会重复导入。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pipeline.inbound.ingest import ingest_paths
+    from pipeline.inbound.sources import count_messages
     with opened(config, data_dir) as ctx:
         total = count_messages(paths)
         with Progress(
             TextColumn("导入中"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console, transient=True, disable=total < 20,
+            console=console.real, transient=True, disable=total < 20,
         ) as progress:  # fmt: skip
             task = progress.add_task("ingest", total=total)
             summary = ingest_paths(ctx, paths, on_progress=lambda _ref: progress.advance(task))
     for problem in summary.unreadable_sources:
-        console.print(f"[yellow]跳过[/yellow] {problem.ref}：{problem.reason}")
+        console.print(f"[yellow]跳过[/yellow] {escape(str(problem.ref))}：{escape(str(problem.reason))}")
     resumed = f"，续完上次中断 {summary.resumed} 封" if summary.resumed else ""
     console.print(
         f"新增 {summary.new} 封，重复 {summary.duplicates} 封，解析失败 {summary.failed} 封（已保存，原因见 intake messages）{resumed}。"
@@ -61,11 +64,12 @@ def ingest(
 @app.command()
 def messages(
     fmt: FormatOpt = OutputFormat.table,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """列出所有已保存的邮件：收到时间、发件人、主题、类型、归属机构。"""
-    with opened(config, data_dir) as ctx:
+    from pipeline.outputs.views import message_views
+    with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         rows = []
         for view in message_views(ctx):
@@ -78,9 +82,11 @@ def messages(
                     "subject": m.subject,
                     "kind": view.kind if fmt is not OutputFormat.table else label(view.kind, MessageKind),
                     "institutions": ";".join(view.institutions),
+                    "message_id_header": m.message_id_header,
+                    "sender_name": m.sender_name,
                 }
             )
-    emit(rows, MESSAGE_COLUMNS, fmt, title=f"邮件（共 {len(rows)} 封）",
+    emit(rows, MESSAGE_TABLE_COLUMNS if fmt is OutputFormat.table else MESSAGE_COLUMNS, fmt, title=f"邮件（共 {len(rows)} 封）",
          headers=("编号", "收到时间", "发件人", "主题", "类型", "归属机构"))  # fmt: skip
 
 
@@ -91,48 +97,54 @@ def _sender(name: str, address: str) -> str:
 @app.command()
 def show(
     message: Annotated[str, typer.Argument(help="邮件编号（intake messages 第一列）或 SHA-256 前缀。")],
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """显示一封邮件：邮件头、正文、附件树、解析警告和归属判断。"""
-    with opened(config, data_dir) as ctx:
+    from rich.tree import Tree
+
+    from pipeline import labels_zh
+    from pipeline.inbound.reparse import load_message
+    from storage.messages import fetch_sources
+    with opened(config, data_dir, read_only=True) as ctx:
         row, parsed, decisions = load_message(ctx, message)
         with ctx.db.connect() as conn:
             sources = fetch_sources(conn, row.id)
         cfg = ctx.config
     console.print(f"[bold]邮件 {row.id}[/bold]  SHA-256 {row.sha256[:16]}…  {row.size:,} 字节")
     console.print(f"收到时间：{local(row.received_at, cfg)}（依据：{label(row.received_basis, ReceivedBasis)}）")
-    console.print(f"发件人：{parsed.sender}")
-    console.print(f"主题：{parsed.subject}")
-    console.print(f"Date 头：{local(parsed.date, cfg)}    Message-ID：{parsed.message_id or '（无）'}")
+    # Everything below comes from the mail: escaped, so a subject like "[red]" or "[/]" prints as written.
+    console.print(f"发件人：{escape(parsed.sender)}")
+    console.print(f"主题：{escape(parsed.subject)}")
+    console.print(f"Date 头：{local(parsed.date, cfg)}    Message-ID：{escape(parsed.message_id or '（无）')}")
     for source, ref in sources:
-        console.print(f"来源：{labels_zh.SOURCE.get(source, source)} {ref}")
+        console.print(f"来源：{labels_zh.SOURCE.get(source, source)} {escape(str(ref))}")
     if parsed.auto_reply:
-        console.print(f"自动邮件：{parsed.auto_reply}")
+        console.print(f"自动邮件：{escape(str(parsed.auto_reply))}")
     tree = Tree("附件")
     for part in parsed.attachments:
         _add_part(tree, part)
     console.print(tree)
     body = parsed.text_body.strip()
-    console.print("[bold]正文[/bold]：" + (body[:1500] + ("…" if len(body) > 1500 else "") if body else "（空）"))
-    for problem in [*parsed.problems, *( [row.parse_error] if row.parse_error else [])]:
-        console.print(f"[yellow]警告[/yellow] {problem}")
+    console.print("[bold]正文[/bold]：" + escape(body[:1500] + ("…" if len(body) > 1500 else "") if body else "（空）"))
+    for problem in [*parsed.problems, *([row.parse_error] if row.parse_error else [])]:
+        console.print(f"[yellow]警告[/yellow] {escape(str(problem))}")
     for d in decisions:
         who = d.institution or "—"
         origin = label(d.origin, Origin)
-        console.print(f"判断（{origin}）：{d.item_path} → {label(d.kind, Kind)} {who} 置信度 {d.confidence:.2f} {d.reason}")
+        console.print(escape(f"判断（{origin}）：{d.item_path} → {label(d.kind, Kind)} {who} 置信度 {d.confidence:.2f} {d.reason}"))
 
 
 
 
 def _add_part(tree: Tree, part: Part) -> None:
-    label = f"{part.path} {part.filename or '（无文件名）'} [{part.content_type}] {part.size:,} 字节"
+    label = escape(f"{part.path} {part.filename or '（无文件名）'} [{part.content_type}] {part.size:,} 字节")
     if part.kind is PartKind.UNREADABLE or part.problem:
-        label += f" [red]{describe_problem(part.problem) or '无法读取'}[/red]"
+        label += f" [red]{escape(describe_problem(part.problem) or '无法读取')}[/red]"
     branch = tree.add(label)
     for child in part.children:
         _add_part(branch, child)
     if part.message is not None:
-        inner = branch.add(f"附带邮件：{part.message.sender} / {part.message.subject}")
+        inner = branch.add(escape(f"附带邮件：{part.message.sender} / {part.message.subject}"))
         for sub in part.message.attachments:
             _add_part(inner, sub)

@@ -9,7 +9,6 @@ import typer
 
 from pipeline.cli.app import ConfigOpt, DataDirOpt, app, console, load
 from pipeline.errors import ConfigError
-from storage.backup import backup, restore
 
 
 def _megabytes(size: int) -> str:
@@ -19,7 +18,7 @@ def _megabytes(size: int) -> str:
 @app.command("backup")
 def backup_command(
     dest: Annotated[Path, typer.Argument(help="备份目录（新目录或空目录；建议每次用带日期的新目录）。")],
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """备份数据目录：数据库（在线备份，worker 可以照常运行）、原始邮件、发件箱、报表，并写入带 SHA-256 的清单。"""
@@ -28,6 +27,8 @@ def backup_command(
         raise ConfigError("配置了外部数据库（[storage] database_url），本命令只备份 SQLite 数据目录；请用数据库自己的备份工具")
     if not cfg.data_dir.is_dir():
         raise ConfigError(f"数据目录 {cfg.data_dir} 不存在")
+    from storage.backup import backup
+
     result = backup(cfg.data_dir, dest)
     m = result.manifest
     console.print(
@@ -41,10 +42,12 @@ def backup_command(
 def restore_command(
     src: Annotated[Path, typer.Argument(help="intake backup 生成的备份目录。")],
     data_dir: DataDirOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
 ) -> None:
     """从备份恢复到新的（或空的）数据目录，逐个核对 SHA-256 并检查数据库完整性；文件损坏则报错（退出码 2）。"""
     target = data_dir if data_dir is not None else load(config, None).data_dir
+    from storage.backup import restore
+
     result = restore(src, target.absolute())
     m = result.manifest
     console.print(

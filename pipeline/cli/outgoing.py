@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from pipeline.clerk.contacts import list_contacts
 from pipeline.cli.app import (
     AsOfOpt,
     ConfigOpt,
@@ -19,17 +16,17 @@ from pipeline.cli.app import (
     console,
     emit,
     err_console,
+    escape,
     iso,
     local,
     opened,
     parse_as_of,
 )
 from pipeline.labels_zh import label
-from pipeline.outbound.mailer import Delivery
-from pipeline.outbound.receipts import send_receipts
-from pipeline.outbound.reminders import run_reminders
 from pipeline.vocab import AddressHealth, Channel, DeliveryOutcome, DeliveryState, MailKind, ReminderPhase
-from storage.ledger import fetch_ledger, save_address_status
+
+if TYPE_CHECKING:
+    from pipeline.outbound.mailer import Delivery
 
 DryRunOpt = Annotated[
     bool,
@@ -56,9 +53,10 @@ def _mode(dry: bool) -> str:
 
 
 @app.command()
-def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt = Path("config.toml"),
+def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """催报一次：按提醒策略给未报送的单位（区属单位经区卫健局）发提醒，列出发给谁、为什么。每个场合只发一次。"""
+    from pipeline.outbound.reminders import run_reminders
     with opened(config, data_dir) as ctx:
         moment = parse_as_of(as_of, ctx.config)
         summary = run_reminders(ctx, moment, dry_run=True if dry_run else None)
@@ -69,10 +67,10 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
                               f"{escape(bounce.address)}：{escape(bounce.ignored)}")  # fmt: skip
                 continue
             console.print(
-                f"[red]退信[/red] {bounce.address}（{bounce.occasion}）：{bounce.diagnostic[:100]}，已标记为失效地址"
+                f"[red]退信[/red] {escape(bounce.address)}（{escape(bounce.occasion)}）：{escape(bounce.diagnostic[:100])}，已标记为失效地址"
             )
         if summary.occasion is None:
-            console.print(f"本次没有催报：{summary.why_none}")
+            console.print(f"本次没有催报：{escape(summary.why_none)}")
         else:
             o = summary.occasion
             phase = "截止前提醒" if o.phase == ReminderPhase.BEFORE else f"第 {o.round} 次逾期提醒"
@@ -87,10 +85,10 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
             emit(rows, ("unit", "channel", "institutions", "to", "cc", "reason", "result"), OutputFormat.table,
                  headers=("收件单位", "渠道", "未报送单位", "收件人", "抄送", "原因", "结果"))  # fmt: skip
         for line in summary.held:
-            console.print(f"[yellow]暂缓[/yellow] {line}")
+            console.print(f"[yellow]暂缓[/yellow] {escape(line)}")
         for occasion, delivery in summary.deliveries.items():
             if delivery.action == DeliveryOutcome.CANCELLED or occasion not in {p.occasion for p in summary.plans}:
-                console.print(f"{occasion}：{label(delivery.action)}")
+                console.print(escape(f"{occasion}：{label(delivery.action)}"))
 
 
 def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> str:
@@ -105,9 +103,10 @@ def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> 
 
 @app.command()
 def receipts(
-    dry_run: DryRunOpt = False, config: ConfigOpt = Path("config.toml"), data_dir: DataDirOpt = None
+    dry_run: DryRunOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
 ) -> None:
     """给已收到报告的发件人发回执（无法读取或缺章节的发补正通知）；每封来信最多一封，不回复自动邮件。"""
+    from pipeline.outbound.receipts import send_receipts
     with opened(config, data_dir) as ctx:
         cfg = ctx.config
         summary = send_receipts(ctx, parse_as_of(None, cfg), dry_run=True if dry_run else None)
@@ -130,10 +129,11 @@ def receipts(
 
 
 @app.command()
-def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = Path("config.toml"),
+def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """列出发信台账：每封催报、回执、日报的场合、收件人、状态、SMTP 结果和发件箱中的 .eml 文件。"""
-    with opened(config, data_dir) as ctx:
+    from storage.ledger import fetch_ledger
+    with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         with ctx.db.connect() as conn:
             ledger = list(fetch_ledger(conn))
@@ -164,7 +164,7 @@ def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = Path("config
              fmt, title=f"发信台账（共 {len(rows)} 条）",
              headers=("发送时间", "类别", "场合", "收件人", "主题", "状态", "尝试", "SMTP 结果/错误", "文件"))  # fmt: skip
         for name in strays:
-            console.print(f"[yellow]未登记的文件[/yellow] outbox/{name}（中断的运行留下，未发送）")
+            console.print(f"[yellow]未登记的文件[/yellow] outbox/{escape(name)}（中断的运行留下，未发送）")
     else:
         emit(rows, OUTBOX_COLUMNS, fmt)
 
@@ -175,16 +175,18 @@ def contacts(
     reset: Annotated[
         str | None, typer.Option("--reset", help="把一个曾退信的地址恢复为可用（联系人已更正后）。")
     ] = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """列出联系人：来源（联系人文件 / 从报送中学到）、是否退信、最近一次发信时间。"""
-    with opened(config, data_dir) as ctx:
+    from pipeline.clerk.contacts import list_contacts
+    from storage.ledger import save_address_status
+    with opened(config, data_dir, read_only=not reset) as ctx:
         cfg = ctx.config
         if reset:
             with ctx.db.begin() as conn:
                 save_address_status(conn, reset.strip(), AddressHealth.OK)
-            err_console.print(f"已将 {reset.strip().lower()} 恢复为可用地址。")
+            err_console.print(f"已将 {escape(reset.strip().lower())} 恢复为可用地址。")
         uses = list_contacts(ctx)
     table = fmt is OutputFormat.table
     rows = [
@@ -196,7 +198,7 @@ def contacts(
             "source": ("联系人文件" if u.contact.source == "file" else "学习所得")
             if table
             else u.contact.source,
-            "status": ("[red]退信[/red]" if u.status == AddressHealth.FAILING else "正常") if table else u.status,
+            "status": ("退信" if u.status == AddressHealth.FAILING else "正常") if table else u.status,
             "last_error": u.last_error,
             "last_used_at": local(u.last_used_at, cfg) if table else iso(u.last_used_at, cfg),
         }

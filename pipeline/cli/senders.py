@@ -8,13 +8,10 @@ first, and asked for unless --yes); rejecting it stops the report from counting.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from pipeline.clerk.confirm import confirm_sender, preview_confirmation
 from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
@@ -23,13 +20,12 @@ from pipeline.cli.app import (
     app,
     console,
     emit,
+    escape,
     iso,
     local,
     opened,
 )
 from pipeline.cli.clerk import ByOpt, _clerk_errors
-from pipeline.outputs.senders import unconfirmed_senders
-from pipeline.outputs.snapshot import build_snapshot
 
 SENDER_COLUMNS = ("item", "received_at", "sender", "institutions", "files", "current")
 
@@ -37,11 +33,14 @@ SENDER_COLUMNS = ("item", "received_at", "sender", "institutions", "files", "cur
 @app.command()
 def senders(
     fmt: FormatOpt = OutputFormat.table,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """发件人待确认：已计入报送、但发件地址不是该机构已登记联系人的来信。"""
-    with _clerk_errors(), opened(config, data_dir) as ctx:
+    from pipeline.outputs.senders import unconfirmed_senders
+    from pipeline.outputs.snapshot import build_snapshot
+
+    with _clerk_errors(), opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         found = unconfirmed_senders(build_snapshot(ctx, datetime.now(cfg.campaign.timezone)))
     table = fmt is OutputFormat.table
@@ -71,10 +70,12 @@ def confirm(
     learn: Annotated[bool, typer.Option("--learn/--no-learn", help="确认时记住发件地址（默认记住；区卫健局、委内地址除外）。")] = True,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="不再询问，直接确认。")] = False,
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """确认来信的发件人（并记住其地址为该机构的联系邮箱），或 --reject 拒绝，或 --undo 撤销。"""
+    from pipeline.clerk.confirm import confirm_sender, preview_confirmation
+
     with _clerk_errors(), opened(config, data_dir) as ctx:
         if not reject and not undo:
             preview = preview_confirmation(ctx, item)

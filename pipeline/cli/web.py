@@ -6,11 +6,9 @@ import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from pipeline.cli.app import (
     AsOfOpt,
@@ -19,14 +17,13 @@ from pipeline.cli.app import (
     app,
     console,
     err_console,
+    escape,
     load,
     local,
     opened,
     parse_as_of,
 )
-from pipeline.context import current_actor
 from pipeline.errors import IntakeError
-from pipeline.users import ROLE_LABELS, add_user, list_users, set_disabled, set_password, set_role
 from storage.errors import StorageError
 
 user_app = typer.Typer(help="控制台账号：新建、列出、停用、改密码、改角色。", no_args_is_help=True)
@@ -60,7 +57,7 @@ def web(
     host: Annotated[str, typer.Option("--host", help="监听地址。默认只在本机 127.0.0.1；局域网请放在 nginx（TLS）后面。")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="端口。")] = 8080,
     as_of: AsOfOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """启动经办人员的网页控制台（总览、报送情况、待核对、来信、催报、操作、操作记录）。
@@ -87,18 +84,23 @@ def user_add(
     username: Annotated[str, typer.Argument(help="账号名，如 李文。")],
     role: Annotated[str, typer.Option("--role", help="viewer（查看）、clerk（经办）或 admin（管理员）。")] = "clerk",
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """新建控制台账号。密码在终端输入两次；不是终端时从标准输入读第一行。"""
+    from pipeline.context import current_actor
+    from pipeline.users import ROLE_LABELS, add_user
+
     with _user_errors(), opened(config, data_dir) as ctx:
         user = add_user(ctx, username, role, _read_password(), by=current_actor(by))
     console.print(f"已新建账号 {escape(user.username)}（{ROLE_LABELS[user.role]}）。")
 
 
 @user_app.command("list")
-def user_list(config: ConfigOpt = Path("config.toml"), data_dir: DataDirOpt = None) -> None:
+def user_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """列出控制台账号。"""
+    from pipeline.users import ROLE_LABELS, list_users
+
     with _user_errors(), opened(config, data_dir) as ctx:
         users = list_users(ctx)
         cfg = ctx.config
@@ -114,10 +116,13 @@ def user_disable(
     username: Annotated[str, typer.Argument(help="账号名。")],
     enable: Annotated[bool, typer.Option("--enable", help="重新启用。")] = False,
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """停用账号（立即退出其所有登录）；--enable 重新启用。"""
+    from pipeline.context import current_actor
+    from pipeline.users import set_disabled
+
     with _user_errors(), opened(config, data_dir) as ctx:
         user = set_disabled(ctx, username, not enable, by=current_actor(by))
     console.print(f"账号 {escape(user.username)} {'已停用' if user.disabled else '已启用'}。")
@@ -127,10 +132,13 @@ def user_disable(
 def user_passwd(
     username: Annotated[str, typer.Argument(help="账号名。")],
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """设置新密码（该账号的所有登录随即失效）。"""
+    from pipeline.context import current_actor
+    from pipeline.users import set_password
+
     with _user_errors(), opened(config, data_dir) as ctx:
         set_password(ctx, username, _read_password("新密码"), by=current_actor(by))
     console.print(f"已修改账号 {escape(username)} 的密码。")
@@ -141,10 +149,13 @@ def user_role(
     username: Annotated[str, typer.Argument(help="账号名。")],
     role: Annotated[str, typer.Argument(help="viewer、clerk 或 admin。")],
     by: ByOpt = None,
-    config: ConfigOpt = Path("config.toml"),
+    config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """修改账号的角色。"""
+    from pipeline.context import current_actor
+    from pipeline.users import ROLE_LABELS, set_role
+
     with _user_errors(), opened(config, data_dir) as ctx:
         set_role(ctx, username, role, by=current_actor(by))
     console.print(f"账号 {escape(username)} 的角色改为 {role}（{ROLE_LABELS[role]}）。")

@@ -1,8 +1,12 @@
 """Contacts of the roster's institutions and bureaus, and the sender facts attribution reads from them.
 
-`load_contacts` reads the clerk-maintained contacts.csv (institution,address,person,role);
-`build_facts` turns contacts into `AttributionFacts`.  Learned addresses (clerks'
-confirmations) are loaded from the database by `pipeline.campaign_data`.
+`read_contacts` reads the clerk-maintained contacts.csv (institution,address,person,role and an
+optional phone) and returns the good lines with a Chinese problem per bad line (file and line,
+the nearest valid name): a bad line never stops mail from being taken in.  `load_contacts` is the
+strict form for work that must not go ahead on a half-read file (reminders): it raises on the first
+problem.  A unit may be named by its roster name, an alias or a derived variant, of a roster row
+or of a bureau (`pipeline.domain.roster.resolve_unit`).  `build_facts` turns contacts into `AttributionFacts`.
+Learned addresses (clerks' confirmations) are loaded from the database by `pipeline.campaign_data`.
 """
 
 from __future__ import annotations
@@ -12,54 +16,70 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.domain.attribution import AttributionFacts
-from pipeline.domain.roster import Roster
+from pipeline.domain.roster import Roster, resolve_unit
 from pipeline.errors import DataFileError
 
 CONTACT_COLUMNS = ("institution", "address", "person", "role")
+OPTIONAL_COLUMNS = ("phone",)
 
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    institution: str  # roster name or bureau name
+    institution: str  # roster name or bureau name (canonical, whatever the file wrote)
     address: str
     person: str
     role: str
     source: str  # "file" or "learned"
+    phone: str = ""
 
 
-def load_contacts(path: Path, roster: Roster) -> list[Contact]:
-    """Read contacts.csv, checking every institution against the roster and the bureaus."""
+@dataclass(frozen=True)
+class ContactsFile:
+    contacts: list[Contact]
+    problems: list[DataFileError]  # one per bad line (or one for the whole file), in file order
+
+
+def read_contacts(path: Path, roster: Roster) -> ContactsFile:
+    """Read contacts.csv, keeping every good line and recording each bad one."""
     if not path.exists():
-        return []
+        return ContactsFile([], [])
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFileError(path, None, "not UTF-8 (save it from Excel as 'CSV UTF-8')") from err
+    except UnicodeDecodeError:
+        return ContactsFile([], [DataFileError(path, None, "不是 UTF-8 编码（请在 Excel 中另存为「CSV UTF-8」）")])
+    except OSError as err:
+        return ContactsFile([], [DataFileError(path, None, f"无法读取：{err.strerror or err}")])
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in CONTACT_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise DataFileError(path, 1, f"missing columns: {', '.join(missing)}")
-    known = set(roster.by_name) | set(roster.bureau_by_name)
+        return ContactsFile([], [DataFileError(path, 1, f"缺少列：{'、'.join(missing)}")])
     contacts: list[Contact] = []
+    problems: list[DataFileError] = []
     for line, rec in enumerate(reader, start=2):
         institution = (rec.get("institution") or "").strip()
         address = (rec.get("address") or "").strip().lower()
         if not institution and not address:
             continue
-        if institution not in known:
-            raise DataFileError(path, line, f"{institution!r} is neither a roster name nor a district bureau")
-        if "@" not in address or " " in address:
-            raise DataFileError(path, line, f"{address!r} is not an e-mail address")
+        unit = resolve_unit(roster, institution)
+        if unit.name is None:
+            problems.append(DataFileError(path, line, unit.problem))
+            continue
+        if "@" not in address or " " in address or address.count("@") != 1:
+            problems.append(DataFileError(path, line, f"「{address}」不是电子邮件地址"))
+            continue
         contacts.append(
-            Contact(
-                institution,
-                address,
-                (rec.get("person") or "").strip(),
-                (rec.get("role") or "").strip(),
-                "file",
-            )
+            Contact(unit.name, address, (rec.get("person") or "").strip(), (rec.get("role") or "").strip(), "file",
+                    (rec.get("phone") or "").strip())  # fmt: skip
         )
-    return contacts
+    return ContactsFile(contacts, problems)
+
+
+def load_contacts(path: Path, roster: Roster) -> list[Contact]:
+    """Read contacts.csv strictly: raises the first problem (DataFileError, Chinese, file and line)."""
+    result = read_contacts(path, roster)
+    if result.problems:
+        raise result.problems[0]
+    return result.contacts
 
 
 def build_facts(contacts: list[Contact], roster: Roster, *, own_domains: tuple[str, ...], mailbox: str,

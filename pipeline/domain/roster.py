@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import difflib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.config import Campaign
 from pipeline.domain.matching import NameIndex, normalise
-from pipeline.errors import AmbiguousError, DataFileError, NotFoundError
+from pipeline.errors import AmbiguousError, ConfigError, DataFileError, NotFoundError
 from pipeline.vocab import Channel
 
 DISTRICTS = ("越秀", "海珠", "荔湾", "天河", "白云", "黄埔", "番禺", "花都", "南沙", "从化", "增城")
@@ -55,6 +55,7 @@ class Roster:
         self.bureau_by_district = {b.district: b for b in bureaus}
         self._groups = _group_rows(institutions)
         self.bureau_by_name = {b.name: b for b in bureaus}
+        self.exempt_names: tuple[str, ...] = tuple(i.name for i in institutions if i.exempt)  # canonical
         self.index = NameIndex()
         for inst in institutions:
             self.index.add(inst.name, inst.name, (*inst.aliases,))
@@ -116,16 +117,30 @@ def _group_rows(institutions: list[Institution]) -> dict[str, tuple[str, ...]]:
 
 def load_roster(campaign: Campaign) -> Roster:
     """Load and validate both files; raises DataFileError naming file and line on the first problem."""
-    institutions = _read_institutions(campaign.roster, set(campaign.exempt))
+    institutions = _read_institutions(campaign.roster, set())
     bureaus = _read_bureaus(campaign.bureaus, {i.row for i in institutions})
-    unknown_exempt = set(campaign.exempt) - {i.name for i in institutions}
-    if unknown_exempt:
-        raise DataFileError(campaign.roster, None, f"exempt names not in the roster: {', '.join(sorted(unknown_exempt))}")
     roster = Roster(institutions, bureaus)
     problems = roster.index.collisions()
     if problems:
-        raise DataFileError(campaign.roster, None, "alias collision: " + "; ".join(problems[:5]))
+        raise DataFileError(campaign.roster, None, "别名冲突（同一名称指向两个单位）：" + "; ".join(problems[:5]))
+    exempt = _resolve_exempt(roster, campaign)
+    if not exempt:
+        return roster
+    # [campaign] exempt may use any documented name: the roster keeps the canonical ones.
+    institutions = [replace(i, exempt=i.name in exempt) for i in institutions]
+    roster = Roster(institutions, bureaus)
+    roster.exempt_names = exempt
     return roster
+
+
+def _resolve_exempt(roster: Roster, campaign: Campaign) -> tuple[str, ...]:
+    names: list[str] = []
+    for text in campaign.exempt:
+        unit = resolve_unit(roster, text, bureaus=False)
+        if unit.name is None:
+            raise ConfigError(f"[campaign] exempt（免报名单）：{unit.problem}")
+        names.append(unit.name)
+    return tuple(dict.fromkeys(names))
 
 
 def check_roster(campaign: Campaign) -> list[str]:
@@ -141,13 +156,13 @@ def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str,
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as err:
-        raise DataFileError(path, None, "file not found") from err
+        raise DataFileError(path, None, "文件不存在") from err
     except UnicodeDecodeError as err:
-        raise DataFileError(path, None, "not UTF-8 (save it from Excel as 'CSV UTF-8')") from err
+        raise DataFileError(path, None, "不是 UTF-8 编码（请在 Excel 中另存为「CSV UTF-8」）") from err
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
-        raise DataFileError(path, 1, f"missing columns: {', '.join(missing)}")
+        raise DataFileError(path, 1, f"缺少列：{'、'.join(missing)}")
     for line_no, record in enumerate(reader, start=2):
         yield line_no, {k: (v or "").strip() for k, v in record.items() if k}
 
@@ -162,23 +177,23 @@ def _read_institutions(path: Path, exempt: set[str]) -> list[Institution]:
     seen_rows: set[int] = set()
     for line, rec in _rows(path, ROSTER_COLUMNS):
         if not rec["name"]:
-            raise DataFileError(path, line, "name is empty")
+            raise DataFileError(path, line, "name（名称）为空")
         if not rec["row"].isdigit():
-            raise DataFileError(path, line, f"row must be a number, not {rec['row']!r}")
+            raise DataFileError(path, line, f"row（序号）应为数字，而不是「{rec['row']}」")
         row = int(rec["row"])
         if row in seen_rows:
-            raise DataFileError(path, line, f"row number {row} appears twice")
+            raise DataFileError(path, line, f"序号 {row} 重复出现")
         if rec["name"] in seen_names:
-            raise DataFileError(path, line, f"{rec['name']} already on line {seen_names[rec['name']]}")
+            raise DataFileError(path, line, f"{rec['name']} 已在第 {seen_names[rec['name']]} 行出现")
         if rec["district"] and rec["district"] not in DISTRICTS:
-            raise DataFileError(path, line, f"unknown district {rec['district']!r} (one of {' '.join(DISTRICTS)})")
+            raise DataFileError(path, line, f"未知的区「{rec['district']}」（应为 {' '.join(DISTRICTS)} 之一）")
         if rec["channel"] not in CHANNELS:
-            raise DataFileError(path, line, f"channel must be direct or bureau, not {rec['channel']!r}")
+            raise DataFileError(path, line, f"channel（报送渠道）应为 direct 或 bureau，而不是「{rec['channel']}」")
         if rec["channel"] == Channel.BUREAU and not rec["district"]:
-            raise DataFileError(path, line, "channel bureau needs a district")
+            raise DataFileError(path, line, "channel 为 bureau（经区卫健局报送）时必须填写 district（区）")
         same_as = int(rec["same_as"]) if rec["same_as"].isdigit() else None
         if rec["same_as"] and same_as is None:
-            raise DataFileError(path, line, f"same_as must be a row number, not {rec['same_as']!r}")
+            raise DataFileError(path, line, f"same_as 应为名单序号，而不是「{rec['same_as']}」")
         seen_rows.add(row)
         seen_names[rec["name"]] = line
         found.append(
@@ -196,9 +211,9 @@ def _read_institutions(path: Path, exempt: set[str]) -> list[Institution]:
     rows = {i.row for i in found}
     for inst in found:
         if inst.same_as is not None and (inst.same_as not in rows or inst.same_as == inst.row):
-            raise DataFileError(path, None, f"{inst.name}: same_as {inst.same_as} is not another row")
+            raise DataFileError(path, None, f"{inst.name}：same_as {inst.same_as} 不是名单中的另一行")
     if not found:
-        raise DataFileError(path, None, "the roster is empty")
+        raise DataFileError(path, None, "名单为空")
     return sorted(found, key=lambda i: i.row)
 
 
@@ -206,12 +221,12 @@ def _read_bureaus(path: Path, roster_rows: set[int]) -> list[Bureau]:
     found: list[Bureau] = []
     for line, rec in _rows(path, BUREAU_COLUMNS):
         if rec["district"] not in DISTRICTS:
-            raise DataFileError(path, line, f"unknown district {rec['district']!r}")
+            raise DataFileError(path, line, f"未知的区「{rec['district']}」（应为 {' '.join(DISTRICTS)} 之一）")
         if not rec["name"]:
-            raise DataFileError(path, line, "name is empty")
+            raise DataFileError(path, line, "name（名称）为空")
         roster_row = int(rec["roster_row"]) if rec["roster_row"].isdigit() else None
         if roster_row is not None and roster_row not in roster_rows:
-            raise DataFileError(path, line, f"roster_row {roster_row} is not in the roster")
+            raise DataFileError(path, line, f"roster_row {roster_row} 不在名单中")
         found.append(Bureau(rec["district"], rec["name"], _split(rec["aliases"]), roster_row))
     return found
 
@@ -247,3 +262,55 @@ def _suggest(roster: Roster, typed: str) -> str:
     close = difflib.get_close_matches(normalise(typed), list(names), n=5, cutoff=0.5)
     picks = list(dict.fromkeys(names[c] for c in close))
     return "；是否指：" + "、".join(picks) if picks else "（用 intake roster 查看名单）"
+
+
+# -- names in the clerks' data files ------------------------------------------------------------
+# Any documented name of a roster row or a bureau: the roster name, aliases and derived variants
+# (without 广州市/广东省, other spacing, brackets, widths), resolved by the roster's NameIndex; an
+# unknown name gets the nearest valid one as a hint, an ambiguous one is refused with both.
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """`name` is the canonical unit (a roster name, or a bureau's name when the bureau is no roster row)."""
+
+    name: str | None
+    problem: str  # Chinese, empty when `name` is set
+
+
+def resolve_unit(roster: Roster, text: str, *, bureaus: bool = True) -> Resolved:
+    """The unit `text` names as a whole, or why not (unknown: with the nearest name; ambiguous: both)."""
+    wanted = normalise(text)
+    if not wanted:
+        return Resolved(None, "单位名称为空")
+    names: list[str] = []
+    for key in roster.index.lookup_exact(wanted):
+        if key.startswith("bureau:"):
+            if not bureaus:
+                continue
+            name = roster.bureau_by_district[key.removeprefix("bureau:")].name
+        else:
+            name = roster.group(key)[0]  # two rows that are one hospital: the first row
+        if name not in names:
+            names.append(name)
+    if len(names) == 1:
+        return Resolved(names[0], "")
+    if names:
+        return Resolved(None, f"「{text}」可能指多个单位：{'、'.join(names)}，请写全称")
+    hint = nearest_name(roster, text, bureaus=bureaus)
+    where = "名单（roster.csv）和区卫健局（bureaus.csv）" if bureaus else "名单（roster.csv）"
+    return Resolved(None, f"「{text}」不在{where}中" + (f"，是否想写「{hint}」？" if hint else ""))
+
+
+def nearest_name(roster: Roster, text: str, *, bureaus: bool = True) -> str:
+    """The closest roster (or bureau) name or alias to `text`, as printed; "" when none is close."""
+    candidates: dict[str, str] = {}
+    for inst in roster:
+        for name in (inst.name, *inst.aliases):
+            candidates.setdefault(normalise(name), inst.name)
+    if bureaus:
+        for bureau in roster.bureaus:
+            for name in (bureau.name, *bureau.aliases):
+                candidates.setdefault(normalise(name), bureau.name)
+    match = difflib.get_close_matches(normalise(text), list(candidates), n=1, cutoff=0.5)
+    return candidates[match[0]] if match else ""

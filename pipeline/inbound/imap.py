@@ -219,7 +219,7 @@ def _where(cfg: Mailbox) -> str:
 def ssl_context(cfg: Mailbox) -> ssl.SSLContext:
     """Certificate and host name verification on; `ca_file` replaces the system CAs when set."""
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
-        raise ConfigError(f"[mailbox] ca_file: file not found: {cfg.ca_file}")
+        raise ConfigError(f"[mailbox] ca_file：找不到证书文件 {cfg.ca_file}")
     return ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
 
 
@@ -227,7 +227,7 @@ def ssl_context(cfg: Mailbox) -> ssl.SSLContext:
 def _connect(cfg: Mailbox, password: str) -> Iterator[IMAPClient]:
     """Connect (TLS / STARTTLS / plain), always with a socket timeout, log in, send ID."""
     if cfg.timeout_s <= 0:
-        raise ConfigError("[mailbox] timeout_s must be greater than 0")
+        raise ConfigError("[mailbox] timeout_s（超时秒数）必须大于 0")
     context = ssl_context(cfg) if cfg.security != "plain" else None
     with _tls_errors(cfg):
         client = IMAPClient(

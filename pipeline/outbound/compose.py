@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
-from pipeline.config import Config
+from pipeline.config import SECTION_NUMERALS, Config
 from pipeline.errors import ConfigError, DeliveryError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -79,6 +79,24 @@ def template_folders(config: Config) -> tuple[str, ...]:
     return (*folders, str(TEMPLATE_DIR))
 
 
+def check_templates(config: Config) -> list[str]:
+    """A Chinese line per mail template (override folder first) that does not compile; [] when all do.
+
+    For `intake health`: a broken template stops reminders and receipts (they refuse with the error),
+    never the intake of mail, so monitoring must say so.
+    """
+    if config.reminders.templates is not None and not Path(config.reminders.templates).is_dir():
+        return [f"[reminders] templates：找不到邮件模板文件夹 {config.reminders.templates}"]
+    problems = []
+    env = _environment(template_folders(config))
+    for path in sorted(TEMPLATE_DIR.glob("*.txt.j2")):
+        try:
+            env.get_template(path.name)
+        except TemplateError as err:
+            problems.append(f"邮件模板 {path.name} 有误：{err}")
+    return problems
+
+
 def campaign_facts(config: Config) -> dict[str, object]:
     campaign = config.campaign
     deadline = campaign.deadline.astimezone(campaign.timezone)
@@ -90,7 +108,30 @@ def campaign_facts(config: Config) -> dict[str, object]:
         "deadline_date": f"{deadline.year}年{deadline.month}月{deadline.day}日",
         "mailbox": campaign.mailbox_address or config.smtp.from_address,
         "office": config.smtp.from_name or "广州市卫生健康委员会",
+        "contact_person": campaign.contact_person,
+        "contact_phone": campaign.contact_phone,
+        "signature": signature(config),
+        "sections_text": "".join(f"“{campaign.rules.numbered(s.title)}”" for s in campaign.rules.sections),
+        "sections_count": f"{SECTION_NUMERALS[len(campaign.rules.sections) - 1]}部分",
+        "ask": "请",  # 烦请 to units the commission does not direct (pipeline.domain.courtesy); callers override
     }
+
+
+def signature(config: Config) -> str:
+    """The 落款: the office, then the contact person and phone when [campaign] names them."""
+    campaign = config.campaign
+    lines = [config.smtp.from_name or "广州市卫生健康委员会"]
+    contact = "，".join(
+        part
+        for part in (
+            f"联系人：{campaign.contact_person}" if campaign.contact_person else "",
+            f"联系电话：{campaign.contact_phone}" if campaign.contact_phone else "",
+        )
+        if part
+    )
+    if contact:
+        lines.append(f"（{contact}）")
+    return "\n".join(lines)
 
 
 def render(config: Config, name: str, **facts: object) -> tuple[str, str]:
@@ -99,7 +140,7 @@ def render(config: Config, name: str, **facts: object) -> tuple[str, str]:
         text = (
             _environment(template_folders(config))
             .get_template(name)
-            .render(**campaign_facts(config), **facts)
+            .render({**campaign_facts(config), **facts})
         )
     except TemplateError as err:
         raise ConfigError(f"邮件模板 {name} 有误：{err}") from err

@@ -26,6 +26,8 @@ from datetime import datetime
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
+from pipeline.domain.courtesy import request_word
+from pipeline.domain.roster import Roster
 from pipeline.domain.senders import classify_sender, is_own_address
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.labels import describe_problem
@@ -114,7 +116,7 @@ def send_receipts(ctx: Context, now: datetime, *, dry_run: bool | None = None) -
             summary.plans.append(plan)
             if not plan.skipped and day_key is not None:
                 answered[day_key].add(occasion)
-                summary.deliveries[occasion] = outbox.deliver(compose_receipt(ctx, view, plan, now))
+                summary.deliveries[occasion] = outbox.deliver(compose_receipt(ctx, view, plan, now, data.roster))
     return summary
 
 
@@ -202,7 +204,8 @@ def _untrusted(ctx: Context, view: MessageView, reports: list[DecisionRow], data
     return "发件人不是该机构的已知联系人，且邮件未经本委邮件服务器验证，不发回执（防止冒名发件人借回执骚扰他人）"
 
 
-def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: datetime) -> OutgoingMail:
+def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: datetime,
+                    roster: Roster | None = None) -> OutgoingMail:  # fmt: skip
     cfg = ctx.config
     message = view.message
     assert plan.to is not None
@@ -216,7 +219,8 @@ def compose_receipt(ctx: Context, view: MessageView, plan: ReceiptPlan, now: dat
     # Nothing the sender wrote goes back (not the subject, not a filename): roster names and counts.
     facts = dict(greeting=greeting, institutions=list(plan.institutions), file_count=len(plan.files),
                  problems=[header_text(p, 200) for p in plan.problems],
-                 received_at=local_time(message.received_at, cfg), now=local_time(now, cfg))  # fmt: skip
+                 received_at=local_time(message.received_at, cfg), now=local_time(now, cfg),
+                 ask=request_word(roster, plan.institutions))  # fmt: skip
     template = "correction.txt.j2" if plan.kind == MailKind.CORRECTION else "receipt.txt.j2"
     subject, body = render(cfg, template, **facts)
     return OutgoingMail(plan.occasion, plan.kind, subject, body, (plan.to,), (), plan.institutions,

@@ -34,6 +34,7 @@ from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.contacts import Contact
+from pipeline.domain.courtesy import request_word
 from pipeline.domain.roster import Roster
 from pipeline.domain.workdays import (
     CalendarGapError,
@@ -267,7 +268,7 @@ def compose_reminder(ctx: Context, roster: Roster, plan: ReminderPlan, occasion:
         subject, body = render(cfg, "reminder_bureau.txt.j2", institutions=listed,
                                own_missing=own in plan.institutions, **facts)  # fmt: skip
     else:
-        subject, body = render(cfg, "reminder_direct.txt.j2", **facts)
+        subject, body = render(cfg, "reminder_direct.txt.j2", **{**facts, "ask": request_word(roster, plan.institutions)})
     return OutgoingMail(plan.occasion, MailKind.REMINDER, subject, body, plan.to, plan.cc, plan.institutions,
                         auto_submitted="auto-generated", as_of=as_of, note="\n".join(plan.notes))  # fmt: skip
 
@@ -284,6 +285,7 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
     with ctx.db.begin() as conn:  # a hold is a fact the health check and the digest report
         save_state(conn, STATE_REMINDER_HOLD, f"{as_of.isoformat()} {why}" if why.startswith(HOLD_PREFIX) else "")
     data = load_campaign_data(ctx)
+    data.require_clean()  # a reminder from a half-read contacts file would miss someone: refuse, say why
     if occasion is not None:
         summary.plans, summary.held = plan_reminders(ctx, as_of, occasion, data=data)
     current = {p.occasion for p in summary.plans if not p.skipped}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import tzinfo
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.context import Context
 from pipeline.labels_zh import label
 from pipeline.vocab import Action, Status
 from storage.audit import SYSTEM_ACTOR, AuditRow, fetch_audit
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AUDIT_COLUMNS = ("at", "actor", "action", "target", "institution", "description", "reason")
 AUDIT_HEADERS = ("时间", "操作人", "操作", "对象", "机构", "内容", "原因/备注")
@@ -83,6 +85,8 @@ def audit_records(rows: list[AuditRow]) -> list[dict]:
 
 def audit_frame(rows: list[AuditRow], tz: tzinfo) -> pd.DataFrame:
     """The 操作记录 sheet: one row per audit entry, times as local Excel dates, labels in Chinese."""
+    import pandas as pd  # only the callers that want a DataFrame pay for pandas
+
     records = [
         {
             "时间": r["at"].astimezone(tz).replace(tzinfo=None),

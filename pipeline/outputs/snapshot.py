@@ -21,6 +21,7 @@ from datetime import datetime
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
+from pipeline.domain.contacts import Contact
 from pipeline.domain.roster import Roster
 from pipeline.domain.status import InstitutionStatus, compute_status, count_by_status
 from pipeline.labels_zh import label
@@ -53,6 +54,7 @@ class CampaignSnapshot:
     audit: tuple[AuditRow, ...]  # the whole audit trail, oldest first
     items: dict[tuple[int, str], ItemRow] = field(repr=False, default_factory=dict)
     confirmations: tuple[ConfirmationRow, ...] = ()  # the clerks' active verdicts on report senders
+    contacts: tuple[Contact, ...] = ()  # contacts.csv and learned addresses (empty when built from a roster only)
     _by_name: dict[str, InstitutionStatus] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,7 +83,9 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
     Pass the job's `data` (or just a `roster`) to reuse what is already loaded.
     """
     if roster is None:
-        roster = data.roster if data is not None else load_campaign_data(ctx).roster
+        data = data or load_campaign_data(ctx)
+        roster = data.roster
+    contacts = data.contacts if data is not None else ()
     with ctx.db.connect() as conn:
         messages = [m for m in fetch_messages(conn) if m.received_at is None or m.received_at <= as_of]
         decisions = list(fetch_decisions(conn))
@@ -92,7 +96,7 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         audit = tuple(fetch_audit(conn))
         confirmations = tuple(fetch_confirmations(conn))
     campaign = ctx.config.campaign
-    exemptions = exempt_reasons(campaign.exempt, clerk_exempt)
+    exemptions = exempt_reasons(roster.exempt_names, clerk_exempt)
     verdicts = {c.message_id: SenderTrust.FAILED if c.verdict == REJECTED else SenderTrust.KNOWN
                 for c in confirmations}  # fmt: skip
     statuses = compute_status(roster, decisions, deadline=campaign.deadline, as_of=as_of, exempt=exemptions,
@@ -110,6 +114,7 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         audit=audit,
         items=items,
         confirmations=confirmations,
+        contacts=contacts,
     )
 
 

@@ -1,9 +1,11 @@
-"""The clerks' daily workbook, built with pandas and written with xlsxwriter.
+"""The clerks' daily workbook, read from ONE `CampaignSnapshot` and written with xlsxwriter (no pandas).
 
-Sheets: 汇总 (counts), 报送情况 (one row per roster row), 来信明细 (every relevant
-message), 待人工核对 (the review queue).  Text from mail is written as text,
-never as a formula: xlsxwriter's strings_to_formulas is off, and cells that
-would start a formula are prefixed with an apostrophe-like guard.
+Sheets: 汇总 (facts, 上报率 and 及时率 overall / by district / by channel, a chart of arrivals
+against the deadline; one printed page), 未报送名单 (overdue and pending units with who to phone),
+报送情况 (one row per roster row, with reminders sent), 来信明细 (every relevant message),
+待人工核对 (the review queue), 操作记录 (the audit trail).  Every sheet prints landscape A4, one
+page wide, header row repeated, campaign name and page numbers in header and footer
+(`pipeline.outputs.sheets`).  Text from mail is written as text, never as a formula.
 """
 
 from __future__ import annotations
@@ -12,21 +14,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
-
-from pipeline import labels_zh
+from pipeline.config import Config
 from pipeline.context import Context
-from pipeline.domain.roster import DISTRICTS
-from pipeline.domain.status import InstitutionStatus, count_by_status
+from pipeline.domain.status import InstitutionStatus
 from pipeline.labels_zh import label
-from pipeline.outputs.audit import audit_frame
+from pipeline.outputs.audit import AUDIT_HEADERS, actor_label, audit_records
+from pipeline.outputs.outstanding import outstanding_table
 from pipeline.outputs.review import ReviewItem
 from pipeline.outputs.senders import UnconfirmedSender, unconfirmed_senders
+from pipeline.outputs.sheets import STATUS_COLOURS, Formats, Table, safe_text, write_table
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
+from pipeline.outputs.summary import write_summary
 from pipeline.outputs.views import MessageView
 from pipeline.vocab import (
     OPEN_DELIVERY_STATES,
+    Action,
     Channel,
     DeliveryState,
     Kind,
@@ -36,28 +40,32 @@ from pipeline.vocab import (
     Status,
 )
 
-STATUS_COLOURS = {
-    "按时报送": "#C6EFCE",
-    "逾期报送": "#FFEB9C",
-    "逾期未报": "#FFC7CE",
-    "未报（未到期）": "#DDEBF7",
-    "免报": "#EDEDED",
-}
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["STATUS_COLOURS", "WorkbookExtras", "build_workbook", "safe_text", "write_sheet"]
 
 
 @dataclass
 class WorkbookExtras:
-    """Columns and sheets that later stages add (reminders, audit), keyed by roster name."""
+    """Columns and sheets that later stages add (reminders, audit), keyed by roster name.
+
+    A sheet is a `Table` or a pandas DataFrame (converted without importing pandas here).
+    """
 
     status_columns: dict[str, dict[str, object]] = field(default_factory=dict)  # column -> {institution: value}
-    sheets: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sheets: dict[str, Any] = field(default_factory=dict)
 
 
 def standard_extras(snapshot: CampaignSnapshot, tz: tzinfo) -> WorkbookExtras:
     """The reminder columns of 报送情况 and the 操作记录 (audit) sheet."""
-    return WorkbookExtras(status_columns=reminder_columns(snapshot, tz),
-                          sheets={"操作记录": audit_frame(list(snapshot.audit), tz)})  # fmt: skip
+    return WorkbookExtras(status_columns=reminder_columns(snapshot, tz), sheets={"操作记录": audit_table(snapshot, tz)})
+
+
+def audit_table(snapshot: CampaignSnapshot, tz: tzinfo) -> Table:
+    rows = [
+        [_local(r["at"], tz), actor_label(r["actor"]), label(r["action"], Action), r["target"], r["institution"],
+         r["description"], r["reason"]]
+        for r in audit_records(list(snapshot.audit))
+    ]  # fmt: skip
+    return Table("操作记录", list(AUDIT_HEADERS), rows, widths={"内容": 48, "原因/备注": 30})
 
 
 def reminder_columns(snapshot: CampaignSnapshot, tz: tzinfo) -> dict[str, dict[str, object]]:
@@ -70,7 +78,7 @@ def reminder_columns(snapshot: CampaignSnapshot, tz: tzinfo) -> dict[str, dict[s
         for name in row.institutions:
             if row.kind == MailKind.REMINDER and row.status == DeliveryState.SENT and row.sent_at is not None:
                 counts[name] += 1
-                moment = row.sent_at.astimezone(tz).replace(tzinfo=None)
+                moment = row.sent_at.astimezone(tz).replace(tzinfo=None, microsecond=0)
                 last[name] = max(last.get(name, moment), moment)
             if row.status == DeliveryState.FAILED:
                 problems[name].append(f"{kind}发送失败：{row.last_error[:80]}")
@@ -85,15 +93,6 @@ def reminder_columns(snapshot: CampaignSnapshot, tz: tzinfo) -> dict[str, dict[s
     }
 
 
-def safe_text(value: object) -> object:
-    """Text a spreadsheet will never evaluate (formula / DDE injection)."""
-    if isinstance(value, str):
-        value = value.replace("\x00", "")
-        if value.startswith(_FORMULA_STARTS):
-            return "'" + value
-    return value
-
-
 def default_report_path(ctx: Context, as_of: datetime) -> Path:
     local = as_of.astimezone(ctx.config.campaign.timezone)
     return ctx.data_dir / "reports" / f"自查报告报送情况_{local:%Y%m%d_%H%M}.xlsx"
@@ -101,175 +100,118 @@ def default_report_path(ctx: Context, as_of: datetime) -> Path:
 
 def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None, extras: WorkbookExtras | None = None,
                    *, snapshot: CampaignSnapshot | None = None) -> Path:  # fmt: skip
-    """Write the workbook of the campaign as of `as_of` (every sheet from one snapshot) and return its path."""
+    """Write the workbook of the campaign as of `as_of` and return its path.
+
+    Every sheet is drawn from one snapshot (built here when not given); the config gives only the
+    campaign's name, time zone and template label.
+    """
     snapshot = snapshot or build_snapshot(ctx, as_of)
-    tz = ctx.config.campaign.timezone
-    extras = extras or standard_extras(snapshot, tz)
-    rows = list(snapshot.statuses)
-    queue = list(snapshot.review_items)
     out = out or default_report_path(ctx, as_of)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frames = {
-        "汇总": summary_frame(ctx, rows, queue, as_of),
-        "报送情况": status_frame(ctx, rows, extras),
-        "来信明细": messages_frame(list(snapshot.messages), tz, as_of),
-        "待人工核对": review_frame(queue, tz),
-        "发件人待确认": unconfirmed_frame(unconfirmed_senders(snapshot), tz),
-        **extras.sheets,
-    }
     tmp = out.with_name(out.name + ".tmp")
-    with pd.ExcelWriter(tmp, engine="xlsxwriter",
-                        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as writer:  # fmt: skip
-        for name, frame in frames.items():
-            write_sheet(writer, name, frame)
+    write_workbook(tmp, snapshot, ctx.config, extras)
     tmp.replace(out)
     return out
 
 
-def _local(moment: datetime | None, tz) -> datetime | None:  # noqa: ANN001
-    # Excel has no time zones: write the campaign's local wall-clock time as a real date.
-    return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+def write_workbook(path: Path, snapshot: CampaignSnapshot, config: Config, extras: WorkbookExtras | None = None,
+                   *, generated_at: datetime | None = None) -> None:  # fmt: skip
+    """Write every sheet of `snapshot` to `path` (xlsx)."""
+    import xlsxwriter  # the spreadsheet stack only for the commands that write one
+
+    tz = config.campaign.timezone
+    campaign = config.campaign.name
+    extras = extras or standard_extras(snapshot, tz)
+    rows = list(snapshot.statuses)
+    queue = list(snapshot.review_items)
+    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                           "strings_to_numbers": False})  # fmt: skip
+    try:
+        formats = Formats(book)
+        write_chart_data = write_summary(book, snapshot, formats, campaign=campaign, tz=tz, review_count=len(queue),
+                                         generated_at=generated_at or datetime.now(tz))  # fmt: skip
+        tables = [
+            outstanding_table(snapshot, tz, extras.status_columns.get("已发催报次数", {})),
+            status_table(rows, tz, config.campaign.rules.complete_label, extras),
+            messages_table(list(snapshot.messages), tz, snapshot.as_of),
+            review_table(queue, tz),
+            unconfirmed_table(unconfirmed_senders(snapshot), tz),
+            *(t if isinstance(t, Table) else Table.from_frame(name, t) for name, t in extras.sheets.items()),
+        ]
+        for table in tables:
+            write_table(book, table, formats, campaign=campaign)
+        write_chart_data()
+        book.worksheets()[0].activate()
+    finally:
+        book.close()
 
 
-_GROUP_ORDER = {name: n for n, name in enumerate((*DISTRICTS, *labels_zh.CHANNEL.values()))}
+def write_sheet(writer: Any, name: str, frame: Any, *, campaign: str = "") -> None:
+    """Write a pandas DataFrame as a printable sheet into a pandas ExcelWriter (xlsxwriter engine)."""
+    write_table(writer.book, Table.from_frame(name, frame), Formats(writer.book), campaign=campaign)
 
 
-def summary_frame(ctx: Context, rows: list[InstitutionStatus], queue: list[ReviewItem], as_of: datetime) -> pd.DataFrame:
-    """Key facts, then counts by status per district and per channel, each block with its own header row."""
-    tz = ctx.config.campaign.timezone
-    counts = count_by_status(rows)
-    statuses = list(labels_zh.STATUS.values())
-    table: list[list[object]] = [
-        ["专项", ctx.config.campaign.name],
-        ["截止时间", _local(ctx.config.campaign.deadline, tz)],
-        ["统计时点", _local(as_of, tz)],
-        ["生成时间", _local(datetime.now(tz), tz)],
-        ["名单机构数", len(rows)],
-        *([f"状态：{label(s, Status)}", n] for s, n in counts.items()),
-        ["待人工核对条目", len(queue)],
-    ]
-    for title, key in (("区", lambda r: r.institution.district or "（无区）"),
-                       ("报送渠道", lambda r: label(r.institution.channel, Channel))):  # fmt: skip
-        per_group: dict[str, dict[str, int]] = {}
-        for r in rows:
-            per_group.setdefault(key(r), dict.fromkeys(statuses, 0))[label(r.status, Status)] += 1
-        table += [[], [f"按{title}统计"], [title, *statuses, "合计"]]
-        ordered = sorted(per_group.items(), key=lambda kv: _GROUP_ORDER.get(kv[0], len(_GROUP_ORDER)))
-        table += [[group, *counts_.values(), sum(counts_.values())] for group, counts_ in ordered]
-    width = max(len(line) for line in table)
-    columns = ["项目", "数值", *(" " * n for n in range(1, width - 1))]
-    return pd.DataFrame([line + [""] * (width - len(line)) for line in table], columns=columns)
+def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    # Excel has no time zones: write the campaign's local wall-clock time as a real date, to the second.
+    return moment.astimezone(tz).replace(tzinfo=None, microsecond=0) if moment else None
 
 
-def status_frame(ctx: Context, rows: list[InstitutionStatus], extras: WorkbookExtras) -> pd.DataFrame:
-    tz = ctx.config.campaign.timezone
-    complete = ctx.config.campaign.rules.complete_label  # the template's sections, from [campaign] sections
-    records = []
+def status_table(rows: list[InstitutionStatus], tz: tzinfo, complete: str, extras: WorkbookExtras) -> Table:
+    """报送情况: one row per roster row, in roster order."""
+    columns = ["序号", "机构", "区", "报送渠道", "状态", "首次收到", "最近收到", "报送次数", "发件人", "发件人核实", "附件", complete,
+               "经哪个区卫健局", "需人工核对", "核对原因", *extras.status_columns]  # fmt: skip
+    table = Table("报送情况", columns, widths={"发件人": 30, "附件": 36, "核对原因": 36, "邮件发送问题": 30})
     for r in rows:
         inst = r.institution
-        latest_sections = r.last.sections if r.last else {}
-        records.append(
-            {
-                "序号": inst.row,
-                "机构": inst.name,
-                "区": inst.district,
-                "报送渠道": label(inst.channel, Channel),
-                "状态": label(r.status, Status),
-                "首次收到": _local(r.first_received_at, tz),
-                "最近收到": _local(r.last_received_at, tz),
-                "报送次数": len(r.submissions),
-                "发件人": "；".join(dict.fromkeys(s.sender for s in r.submissions)),
-                "发件人核实": label(r.sender_trust, SenderTrust) if r.sender_trust else "",
-                "附件": "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
-                complete: ("是" if latest_sections and all(latest_sections.values()) else "否") if r.last else "",
-                "经哪个区卫健局": "；".join(dict.fromkeys(s.via_bureau for s in r.submissions if s.via_bureau)),
-                "需人工核对": "是" if r.needs_review else "",
-                "核对原因": "；".join(r.review_reasons) or r.exempt_reason,
-            }
-        )
-    frame = pd.DataFrame(records)
-    for column, values in extras.status_columns.items():
-        frame[column] = pd.Series([values.get(r.institution.name, "") for r in rows], index=frame.index, dtype=object)
-    return frame
+        sections = r.last.sections if r.last else {}
+        table.rows.append([
+            inst.row, inst.name, inst.district, label(inst.channel, Channel), label(r.status, Status),
+            _local(r.first_received_at, tz), _local(r.last_received_at, tz), len(r.submissions),
+            "；".join(dict.fromkeys(s.sender for s in r.submissions)),
+            label(r.sender_trust, SenderTrust) if r.sender_trust else "",
+            "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
+            ("是" if sections and all(sections.values()) else "否") if r.last else "",
+            "；".join(dict.fromkeys(s.via_bureau for s in r.submissions if s.via_bureau)),
+            "是" if r.needs_review else "",
+            "；".join(r.review_reasons) or r.exempt_reason,
+            *(values.get(inst.name, "") for values in extras.status_columns.values()),
+        ])  # fmt: skip
+    return table
 
 
-def messages_frame(views: list[MessageView], tz, as_of: datetime) -> pd.DataFrame:  # noqa: ANN001
-    records = []
+def messages_table(views: list[MessageView], tz: tzinfo, as_of: datetime) -> Table:
+    """来信明细: every message except the unrelated ones, in receipt order."""
+    table = Table("来信明细", ["编号", "收到时间", "发件人", "主题", "类型", "归属机构", "说明"],
+                  widths={"发件人": 34, "主题": 44, "归属机构": 30, "说明": 40})  # fmt: skip
     for v in views:
         m = v.message
         if v.kind == Kind.UNRELATED or (m.received_at and m.received_at > as_of):
             continue
         reasons = "；".join(dict.fromkeys(d.reason for d in v.decisions if d.reason))
-        records.append(
-            {
-                "编号": m.id,
-                "收到时间": _local(m.received_at, tz),
-                "发件人": f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address,
-                "主题": m.subject,
-                "类型": label(v.kind, MessageKind),
-                "归属机构": "；".join(v.institutions),
-                "说明": reasons or m.parse_error,
-            }
-        )
-    return pd.DataFrame(records, columns=["编号", "收到时间", "发件人", "主题", "类型", "归属机构", "说明"])
+        table.rows.append([
+            m.id, _local(m.received_at, tz),
+            f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address,
+            m.subject, label(v.kind, MessageKind), "；".join(v.institutions), reasons or m.parse_error,
+        ])  # fmt: skip
+    return table
 
 
-def unconfirmed_frame(found: list[UnconfirmedSender], tz) -> pd.DataFrame:  # noqa: ANN001
-    """发件人待确认: counted reports from senders no clerk has confirmed (their own list)."""
-    columns = ["邮件编号", "收到时间", "发件地址", "计入机构", "文件", "是否当前版本", "处理方法"]
-    records = [
-        [u.item, _local(u.received_at, tz), u.sender, "；".join(u.institutions), "；".join(u.filenames),
-         "是" if u.current else "否", f"确认：intake confirm {u.item}；不是该机构发的：intake confirm {u.item} --reject"]
-        for u in found
-    ]  # fmt: skip
-    return pd.DataFrame(records, columns=columns)
+def unconfirmed_table(found: list[UnconfirmedSender], tz: tzinfo) -> Table:
+    """发件人待确认: counted reports from senders no clerk has confirmed (their own list, not the review queue)."""
+    table = Table("发件人待确认", ["邮件编号", "收到时间", "发件地址", "计入机构", "文件", "是否当前版本", "处理方法"],
+                  widths={"发件地址": 30, "计入机构": 30, "文件": 30, "处理方法": 50})  # fmt: skip
+    for u in found:
+        table.rows.append([u.item, _local(u.received_at, tz), u.sender, "；".join(u.institutions), "；".join(u.filenames),
+                           "是" if u.current else "否",
+                           f"确认：intake confirm {u.item}；不是该机构发的：intake confirm {u.item} --reject"])  # fmt: skip
+    return table
 
 
-def review_frame(queue: list[ReviewItem], tz) -> pd.DataFrame:  # noqa: ANN001
-    records = [
-        {
-            "条目": q.item,
-            "收到时间": _local(q.received_at, tz),
-            "发件人": q.sender,
-            "主题": q.subject,
-            "附件": q.filename,
-            "原因": q.reason,
-            "建议机构": q.suggestion,
-            "已计入报送": "是" if q.counted else "否",
-        }
-        for q in queue
-    ]
-    return pd.DataFrame(records, columns=["条目", "收到时间", "发件人", "主题", "附件", "原因", "建议机构", "已计入报送"])
-
-
-def write_sheet(writer: pd.ExcelWriter, name: str, frame: pd.DataFrame) -> None:
-    frame = frame.map(safe_text) if not frame.empty else frame
-    frame.to_excel(writer, sheet_name=name, index=False)
-    book = writer.book
-    sheet = writer.sheets[name]
-    date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-    header_format = book.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True})
-    for col, column in enumerate(frame.columns):
-        sheet.write(0, col, str(column), header_format)
-        series = frame[column]
-        is_date = pd.api.types.is_datetime64_any_dtype(series)
-        width = 18 if is_date else _width(series, str(column))
-        sheet.set_column(col, col, width, date_format if is_date else None)
-    sheet.freeze_panes(1, 0)
-    if len(frame.columns):
-        sheet.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
-    if "状态" in frame.columns and len(frame):
-        status_col = list(frame.columns).index("状态")
-        for label, colour in STATUS_COLOURS.items():
-            fmt = book.add_format({"bg_color": colour})
-            sheet.conditional_format(1, status_col, len(frame), status_col,
-                                     {"type": "cell", "criteria": "==", "value": f'"{label}"', "format": fmt})  # fmt: skip
-
-
-def _width(series: pd.Series, header: str) -> int:
-    def display(text: str) -> int:
-        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-    longest = max([display(str(v)) for v in series.head(500)] + [display(header)], default=8)
-    return max(8, min(60, longest + 2))
-
+def review_table(queue: list[ReviewItem], tz: tzinfo) -> Table:
+    """待人工核对: the review queue."""
+    table = Table("待人工核对", ["条目", "收到时间", "发件人", "主题", "附件", "原因", "建议机构", "已计入报送"],
+                  widths={"发件人": 30, "主题": 40, "附件": 30, "原因": 40})  # fmt: skip
+    for q in queue:
+        table.rows.append([q.item, _local(q.received_at, tz), q.sender, q.subject, q.filename, q.reason,
+                           q.suggestion, "是" if q.counted else "否"])  # fmt: skip
+    return table

@@ -1,0 +1,34 @@
+"""Where a password comes from: an environment variable or an owner-only file, resolved when needed."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a password comes from: an environment variable or an owner-only file."""
+
+    env: str = ""
+    file: Path | None = None
+
+    def resolve(self, what: str) -> str:
+        if self.env and os.environ.get(self.env):
+            return os.environ[self.env]
+        if self.file is not None:
+            try:
+                mode = self.file.stat().st_mode
+            except OSError as err:
+                raise ConfigError(f"{what}：无法读取密码文件 {self.file}：{err}") from err
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(
+                    f"{what}：密码文件 {self.file} 其他用户可读，请执行 chmod 600"
+                )
+            return self.file.read_text(encoding="utf-8").strip()
+        hint = f"请设置环境变量 {self.env}" if self.env else "请配置 password_file"
+        raise ConfigError(f"{what}：没有可用的密码（{hint}）")
