@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pipeline.domain.deadline import check_deadline
+
 _DROP = re.compile(r"[\s\u200b\u3000()（）\[\]【】〔〕「」『』《》〈〉\"'“”‘’·•]+")
 _PREFIXES = ("广东省广州市", "广州市", "广东省")
 # Characters that may stand right before a derived variant without naming another place or body.
@@ -112,6 +114,7 @@ class NameIndex:
 
     def find(self, text: str, *, normalised: bool = False) -> list[Mention]:
         """Every guarded, leftmost-longest mention of a known name in `text`."""
+        check_deadline()  # called per line: the attribution of one message stops when its time is up
         norm = text if normalised else normalise(text)
         found: list[Mention] = []
         i, n = 0, len(norm)
