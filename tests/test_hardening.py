@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from parsers.types import Address, DocumentText, Paragraph, ParsedMessage, Part, PartKind
+from parsers.types import Address, DocumentText, Paragraph, ParsedMessage, ParseLimits, Part, PartKind
 from pipeline.campaign_data import load_campaign_data
 from pipeline.cli import app
 from pipeline.config import load_config
@@ -197,3 +198,72 @@ def test_a_message_that_never_finishes_is_given_up_after_max_attempts(tmp_path: 
     finally:
         ctx.close()
     assert row.parse_status == "ok"
+
+
+# -- 6. the sandbox as a boundary ---------------------------------------------------------------------
+
+
+def test_parsed_messages_round_trip_through_plain_data() -> None:
+    """GIVEN real sample mail of every kind (docx, pdf, xlsx, zip, attached mail) and hostile mail
+    WHEN each parse is turned into plain JSON and back THEN it is equal to the original."""
+    from parsers import plain
+    from parsers.message import parse_message
+    from tests.hostile import hostile_corpus
+    from tests.test_properties import seeds
+
+    raws = [*seeds(), *(case.raw for case in hostile_corpus()[:20])]
+    raws.append(mail(9, subject=b"\xff\xfe\xb0\xa1 =?utf-8?b?5Z2P?= \x80", body="正文"))
+    for raw in raws:
+        parsed = parse_message(raw)
+        again = plain.message_from_plain(plain.loads(plain.dumps(plain.message_to_plain(parsed))))
+        assert again == parsed
+
+
+@pytest.mark.parametrize("answer", [
+    b'{"status": "ok", "value": {"__class__": "os.system"}}',
+    b'{"status": "ok", "value": {"message_id": 1}}',
+    b'["ok", null]',
+    b"\x80\x04\x95",  # a pickle header
+])  # fmt: skip
+def test_answers_of_the_wrong_shape_are_refused(answer: bytes) -> None:
+    from parsers import plain
+    from pipeline.inbound.sandbox import decode_answer
+
+    with pytest.raises((plain.PlainError, ValueError)):
+        decode_answer(answer, plain.message_from_plain)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the child drops privileges only when started as root")
+def test_the_parser_child_is_not_root_and_cannot_read_the_data_dir(tmp_path: Path) -> None:
+    """GIVEN the intake running as root with its data dir (0700) WHEN the parser child is asked for its
+    uid and to list the data dir THEN its uid is not 0 and the listing is refused."""
+    from pipeline.inbound.sandbox import ParseSandbox, SandboxFailure
+
+    ctx = open_context(load_config(write_config(tmp_path)))
+    data_dir = ctx.config.data_dir
+    ctx.close()
+    box = ParseSandbox(timeout_s=30, memory_mb=1024)
+    try:
+        assert box.call("os:getuid") != 0 and box.call("os:geteuid") != 0
+        assert box.call("os:getgroups") == []
+        with pytest.raises(SandboxFailure, match="PermissionError"):
+            box.call("os:listdir", str(data_dir))
+        with pytest.raises(SandboxFailure, match="PermissionError"):
+            box.call("tests.hostile:read_file", str(data_dir / "intake.sqlite3"))
+        assert box.parse(mail(1, body="正文"), ParseLimits()).text_body == "正文"
+    finally:
+        box.close()
+
+
+def test_the_parser_child_environment_holds_no_secret(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from pipeline.inbound.sandbox import ParseSandbox
+
+    monkeypatch.setenv("INTAKE_IMAP_PASSWORD", "s3cret-imap")
+    monkeypatch.setenv("INTAKE_SMTP_PASSWORD", "s3cret-smtp")
+    box = ParseSandbox(timeout_s=30, memory_mb=1024)
+    try:
+        environ = box.call("tests.hostile:child_environ")
+    finally:
+        box.close()
+    assert not any("s3cret" in v for v in environ.values())
+    assert "INTAKE_IMAP_PASSWORD" not in environ
