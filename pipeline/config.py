@@ -34,6 +34,19 @@ DATA_DIR_ENV = "INTAKE_DATA_DIR"
 DEFAULT_CONFIG = Path("config.toml")
 
 
+# Passwords read from the environment, removed from it at once: a child process (parser, browser,
+# a hook) never inherits them.  Kept here, not on the Secret, so no repr of the config shows one.
+_ENV_SECRETS: dict[str, str] = {}
+
+
+def take_env_secret(name: str) -> str:
+    """The password in environment variable `name`; the variable is removed on first read."""
+    value = os.environ.pop(name, "")
+    if value:
+        _ENV_SECRETS[name] = value
+    return _ENV_SECRETS.get(name, "")
+
+
 @dataclass(frozen=True)
 class Secret:
     """Where a password comes from: an environment variable or an owner-only file."""
@@ -42,8 +55,8 @@ class Secret:
     file: Path | None = None
 
     def resolve(self, what: str) -> str:
-        if self.env and os.environ.get(self.env):
-            return os.environ[self.env]
+        if self.env and (value := take_env_secret(self.env)):
+            return value
         if self.file is not None:
             try:
                 mode = self.file.stat().st_mode
@@ -295,6 +308,9 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         from_address=reader.str("smtp", "from_address", campaign.mailbox_address),
         from_name=reader.str("smtp", "from_name", ""),
     )
+    for secret in (mailbox.password, smtp.password):
+        if secret.env:  # out of the environment now, before any child process is started
+            take_env_secret(secret.env)
     quiet = reader.list("reminders", "quiet_hours", [])
     if quiet and len(quiet) != 2:
         raise ConfigError(f'{cfg_path}: [reminders] quiet_hours must be two times like ["20:00", "08:00"]')

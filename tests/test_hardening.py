@@ -267,3 +267,49 @@ def test_the_parser_child_environment_holds_no_secret(tmp_path: Path, monkeypatc
         box.close()
     assert not any("s3cret" in v for v in environ.values())
     assert "INTAKE_IMAP_PASSWORD" not in environ
+
+
+def test_passwords_leave_the_environment_once_read(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """GIVEN the mailbox and SMTP passwords in environment variables WHEN the config is loaded THEN both
+    variables are gone from os.environ (no child inherits them) and the passwords still resolve."""
+    config = write_config(tmp_path, {"mailbox": {"password_env": "INTAKE_T_IMAP_PW"},
+                                     "smtp": {"password_env": "INTAKE_T_SMTP_PW"}})  # fmt: skip
+    monkeypatch.setenv("INTAKE_T_IMAP_PW", "imap-pw")
+    monkeypatch.setenv("INTAKE_T_SMTP_PW", "smtp-pw")
+    cfg = load_config(config)
+    assert "INTAKE_T_IMAP_PW" not in os.environ and "INTAKE_T_SMTP_PW" not in os.environ
+    assert cfg.mailbox.password.resolve("[mailbox]") == "imap-pw"
+    assert cfg.smtp.password.resolve("[smtp]") == "smtp-pw"
+    assert "imap-pw" not in repr(cfg)
+
+
+def test_the_cli_process_is_not_dumpable(tmp_path: Path) -> None:
+    """GIVEN a fresh process running an `intake` command WHEN it has run THEN prctl(PR_GET_DUMPABLE) is 0."""
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path)
+    code = ("import sys\nfrom pipeline.cli import app\nfrom pipeline.process_guard import is_dumpable\n"
+            f"sys.argv = ['intake', 'roster', '--config', {str(config)!r}]\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\nprint('dumpable', is_dumpable())\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().endswith("dumpable False")
+
+
+def test_plain_imap_to_a_remote_host_is_refused(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """GIVEN `[mailbox] security = "plain"` and a host that is not this machine WHEN `intake poll` runs
+    THEN it refuses before connecting (the password is never sent in clear text)."""
+    config = write_config(tmp_path, {"mailbox": {"host": "203.0.113.7", "port": 143, "security": "plain",
+                                                 "username": "u", "password_env": "INTAKE_T_PW"}})  # fmt: skip
+    monkeypatch.setenv("INTAKE_T_PW", "pw")
+    result = runner.invoke(app, ["poll", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "security = plain 只能用于本机邮箱服务器" in str(result.exception)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                                ("127.8.9.1", True), ("mail.example.com", False), ("10.0.0.1", False)])  # fmt: skip
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    from pipeline.process_guard import is_loopback
+
+    assert is_loopback(host) is loopback

@@ -27,6 +27,7 @@ from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
 from pipeline.errors import AmbiguousError, IntakeError
 from pipeline.outputs.workbook import safe_text
+from pipeline.process_guard import make_undumpable
 
 
 class _IntakeGroup(TyperGroup):
@@ -172,3 +173,4 @@ def _root(
     ] = False,
 ) -> None:
     setup_logging(verbose)
+    make_undumpable()  # holds the mailbox password and mail: no core dump, no ptrace by others
