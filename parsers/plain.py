@@ -19,7 +19,17 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from parsers.types import Address, DocumentText, Paragraph, ParsedMessage, ParseLimits, Part, PartKind, Problem, ProblemCode
+from parsers.types import (
+    Address,
+    DocumentText,
+    Paragraph,
+    ParsedMessage,
+    ParseLimits,
+    Part,
+    PartKind,
+    Problem,
+    ProblemCode,
+)
 
 MAX_NESTING = 200  # parts inside parts/messages; the parser's own limits stay far below this
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, i
 from sqlalchemy.exc import OperationalError
 
 from .errors import StorageError
+from .private import create_private
 from .schema import MIGRATIONS, now_utc, schema_migrations
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Database:
 def open_database(data_dir: Path, url: str = "") -> Database:
     """Open (creating if needed) the database for a data dir and bring its schema up to date."""
     if not url:
+        # Created 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+        create_private(data_dir / DB_FILENAME)
         url = f"sqlite:///{data_dir / DB_FILENAME}"
     else:
         url = os.path.expandvars(url)

@@ -313,3 +313,171 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
     from pipeline.process_guard import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+# -- 8. output hygiene ------------------------------------------------------------------------------
+
+ESC = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"
+
+
+def _ingest(tmp_path: Path, mails: dict[str, bytes], overrides: dict | None = None) -> Path:
+    config = write_config(tmp_path, overrides)
+    folder = tmp_path / "mail"
+    folder.mkdir(exist_ok=True)
+    for name, raw in mails.items():
+        (folder / f"{name}.eml").write_bytes(raw)
+    cli(config, "ingest", str(folder))
+    return config
+
+
+def _message_id(config: Path, needle: str) -> str:
+    rows = cli(config, "messages", "--format", "csv").splitlines()[1:]
+    return next(r.split(",")[0] for r in rows if needle in r)
+
+
+def test_show_prints_markup_and_escape_sequences_as_inert_text(tmp_path: Path) -> None:
+    """GIVEN a mail whose subject is `报告[/]` with ESC sequences, and a sender name, filename and body
+    full of them WHEN `intake show` prints it THEN it does not crash, `[/]` is shown literally and no
+    ESC or other control character reaches the terminal (`intake messages` neither)."""
+    doc = attachment(report_docx(HOSPITAL), f"报告{ESC}[bold].docx", DOCX)
+    raw = mail(1, subject=f"报告[/]{ESC}\x9b31m", sender=f"[red]医院{ESC} <a@example.com>", parts=[doc],
+               body=f"正文[/]{ESC}\n第二行\x08\x00")  # fmt: skip
+    config = _ingest(tmp_path, {"m": raw})
+    output = cli(config, "show", "1")
+    assert "报告[/]" in output and "正文[/]" in output and "[red]医院" in output
+    for control in ("\x1b", "\x07", "\x9b", "\x08", "\x00"):
+        assert control not in output, repr(control)
+    for fmt in ("table", "csv", "json"):
+        listing = cli(config, "messages", "--format", fmt)
+        assert "\x1b" not in listing and "\x9b" not in listing and "\x07" not in listing
+
+
+def test_clean_helpers() -> None:
+    from pipeline.cli.clean import plain, shown
+
+    assert plain("a\x1b[31mb\x9bc\u202ed\te\nf") == "a[31mbcd e f"
+    assert plain("a\nb\tc", lines=True) == "a\nb c"
+    assert shown("报告[/]") == "报告\\[/]"
+
+
+INVISIBLE = {"ZWNJ": "\u200c", "ZWJ": "\u200d", "WORD JOINER": "\u2060", "BOM": "\ufeff", "SOFT HYPHEN": "\u00ad",
+             "VARIATION SELECTOR": "\ufe0f"}  # fmt: skip
+
+
+@pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_names_are_matched_through_invisible_characters(campaign, char: str) -> None:  # noqa: ANN001
+    """GIVEN a roster name with a format character or variation selector inside it WHEN it is looked up
+    THEN it is found as that institution (the character no longer hides it)."""
+    hidden = HOSPITAL[:4] + char + HOSPITAL[4:6] + char + HOSPITAL[6:]
+    assert [m.key for m in campaign.roster.index.find(f"报送单位：{hidden}")] == [HOSPITAL]
+
+
+def test_every_format_character_is_invisible_to_matching() -> None:
+    import unicodedata
+
+    from pipeline.domain.matching import normalise
+
+    cf = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")
+    selectors = "".join(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+    assert normalise("医" + cf + selectors + "院") == "医院"
+
+
+def test_a_report_with_zero_width_characters_in_its_names_is_attributed(tmp_path: Path) -> None:
+    """GIVEN a report whose title and 报送单位 line have ZWNJ, ZWJ, U+2060, BOM and soft hyphens inside
+    the hospital's name WHEN ingested THEN the hospital is on time (not hidden from matching)."""
+    hidden = "\u200c".join(HOSPITAL[:3]) + "\u2060" + HOSPITAL[3:6] + "\ufeff\u00ad" + HOSPITAL[6:] + "\u200d"
+    doc = _docx(f"{hidden}{TITLE}", *SECTIONS, f"报送单位（盖章）：{hidden}", "2024年7月8日")
+    config = _ingest(tmp_path, {"m": mail(1, subject="自查报告", sender="it <it@qq.example>",
+                                          parts=[attachment(doc, "报告.docx", DOCX)])})  # fmt: skip
+    status = cli(config, "status", "--format", "csv", "--as-of", "2024-07-09T12:00:00+08:00")
+    line = next(x for x in status.splitlines() if x.startswith(HOSPITAL + ","))
+    assert ",on_time," in line
+
+
+FORMULAS = ["＝HYPERLINK(\"http://evil.example\",\"点此\")", "＋cmd|' /C calc'!A0", "－1+1", "＠SUM(1)", " =1+1",
+            "\u3000=1+1", "\u00a0+1", "\u200b=1", "\ufeff@SUM(1)", "﹦1", "\t=1", "\n=1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_the_formula_guard_covers_full_width_and_leading_blanks(value: str) -> None:
+    from pipeline.outputs.workbook import safe_text
+
+    assert safe_text(value) == "'" + value
+    assert safe_text("报告（一）=正常") == "报告（一）=正常"
+
+
+def test_full_width_formulas_never_reach_csv_or_the_workbook(tmp_path: Path) -> None:
+    """GIVEN subjects starting with full-width ＝ and with blanks before = WHEN `intake messages --format csv`
+    and `intake report` run THEN each such cell starts with an apostrophe."""
+    import csv
+    import io
+
+    import openpyxl
+
+    from tests.hostile import anonymous_report_docx
+
+    report = attachment(anonymous_report_docx(), "报告.docx", DOCX)  # a report naming nobody: listed for review
+    mails = {f"f{i}": mail(i + 1, subject=value.replace("\t", "").replace("\n", ""), parts=[report])
+             for i, value in enumerate(FORMULAS[:9])}  # fmt: skip
+    config = _ingest(tmp_path, mails)
+    subjects = [r["subject"] for r in csv.DictReader(io.StringIO(cli(config, "messages", "--format", "csv")))]
+    assert len(subjects) == 9 and all(s.startswith("'") for s in subjects), subjects
+    out = tmp_path / "report.xlsx"
+    cli(config, "report", "--out", str(out))
+    book = openpyxl.load_workbook(out)
+    cells = [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    hits = [c for c in cells if any(c.lstrip("'") == s.lstrip("'") for s in subjects)]
+    assert hits and all(c.startswith("'") for c in hits)
+
+
+def test_files_are_private_under_umask_022(tmp_path: Path) -> None:
+    """GIVEN umask 022 WHEN mail is ingested, a workbook written with --out, reports exported and reminders
+    previewed THEN the database (and its WAL), the workbook, every exported file and outbox mail are 0600."""
+    old = os.umask(0o022)
+    try:
+        raw = mail(1, subject=f"{HOSPITAL}自查报告", parts=[attachment(report_docx(HOSPITAL), "自查报告.docx", DOCX)])
+        config = _ingest(tmp_path, {"m": raw})
+        cli(config, "report", "--out", str(tmp_path / "out" / "汇总.xlsx"))
+        cli(config, "export-reports", "--to", str(tmp_path / "export"))
+        cli(config, "remind", "--dry-run", "--as-of", "2024-07-11T09:00:00+08:00")
+        cli(config, "report", "--as-of", "2024-07-11T09:00:00+08:00")
+    finally:
+        os.umask(old)
+    var = tmp_path / "var"
+    files = [var / "intake.sqlite3", tmp_path / "out" / "汇总.xlsx", *(tmp_path / "export").iterdir(),
+             *(var / "outbox").glob("*.eml"), *(var / "reports").glob("*.xlsx")]  # fmt: skip
+    files += [p for p in var.glob("intake.sqlite3-*")]
+    assert len(list((tmp_path / "export").iterdir())) >= 2 and list((var / "outbox").glob("*.eml"))
+    assert list((var / "reports").glob("*.xlsx"))
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert all(m == "0o600" for m in modes.values()), modes
+
+
+def test_active_content_is_exported_under_a_neutral_extension_and_flagged(tmp_path: Path) -> None:
+    """GIVEN a hospital's report as a .docm (macros) and another's as .html with a <script> WHEN
+    `intake export-reports` runs THEN both are written as .bin and the index flags them as active content."""
+    import openpyxl
+
+    from tests.docfactory import DOCM_MAIN
+
+    other = "广州市红十字会医院"
+    body = "".join(paragraph_xml(t) for t in (f"{HOSPITAL}{TITLE}", *SECTIONS, f"报送单位（盖章）：{HOSPITAL}", "2024年7月8日"))
+    docm = minimal_docx(body, main_type=DOCM_MAIN, extra={"word/vbaProject.bin": b"\x00" * 64})
+    html = ("<html><head><title>x</title><script>alert(1)</script></head><body>"
+            + "".join(f"<p>{t}</p>" for t in (f"{other}{TITLE}", *SECTIONS, f"报送单位（盖章）：{other}", "2024年7月8日"))
+            + "</body></html>").encode()  # fmt: skip
+    config = _ingest(tmp_path, {
+        "docm": mail(1, subject="自查报告", parts=[attachment(docm, "自查报告.docm")]),
+        "html": mail(2, subject="自查报告", parts=[attachment(html, "自查报告.html", "text/html")]),
+    })  # fmt: skip
+    out = cli(config, "export-reports", "--to", str(tmp_path / "export"))
+    names = sorted(p.name for p in (tmp_path / "export").iterdir())
+    active = [n for n in names if n.startswith(("01_", "02_")) or HOSPITAL in n or other in n]
+    assert len(active) == 2, (names, out)
+    assert all(n.endswith(".bin") for n in active), names
+    assert not any(n.endswith((".docm", ".html", ".htm")) for n in names)
+    sheet = openpyxl.load_workbook(tmp_path / "export" / "00_报告清单.xlsx").active
+    header = [c.value for c in sheet[1]]
+    flagged = {r[header.index("机构")]: r[header.index("活动内容")] for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert flagged[HOSPITAL] and flagged[other], flagged
+    assert "活动内容" in out

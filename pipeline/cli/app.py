@@ -18,11 +18,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from pipeline.cli.clean import plain, shown
 from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
 from pipeline.errors import AmbiguousError, IntakeError
@@ -41,12 +41,12 @@ class _IntakeGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except AmbiguousError as err:
-            err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+            err_console.print(f"[red]错误：[/red]{shown(err)}")
             for candidate in err.candidates[:15]:
-                err_console.print(f"  · {escape(candidate)}")
+                err_console.print(f"  · {shown(candidate)}")
             raise typer.Exit(2) from err
         except IntakeError as err:
-            err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+            err_console.print(f"[red]错误：[/red]{shown(err)}")
             raise typer.Exit(2) from err
         except OperationalError as err:
             if "locked" not in str(err) and "busy" not in str(err):
@@ -126,7 +126,8 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
          headers: Sequence[str] | None = None) -> None:  # fmt: skip
     """Print rows as a rich table, CSV (stable columns, UTF-8) or JSON."""
     if fmt is OutputFormat.json:
-        json.dump([{c: row.get(c, "") for c in columns} for row in rows], sys.stdout, ensure_ascii=False, indent=1)
+        json.dump([{c: _plain_value(row.get(c, "")) for c in columns} for row in rows], sys.stdout,
+                  ensure_ascii=False, indent=1)  # fmt: skip
         sys.stdout.write("\n")
         return
     if fmt is OutputFormat.csv:
@@ -135,14 +136,19 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({c: safe_text(row.get(c, "")) for c in columns})  # a clerk may open it in Excel
+            writer.writerow({c: safe_text(_plain_value(row.get(c, ""))) for c in columns})  # a clerk may open it in Excel
         return
     table = Table(title=title or None, show_lines=False, header_style="bold")
     for header in headers or columns:
         table.add_column(str(header), overflow="fold")
     for row in rows:
-        table.add_row(*(escape(str(row.get(c, ""))) for c in columns))
+        table.add_row(*(shown(row.get(c, "")) for c in columns))
     console.print(table)
+
+
+def _plain_value(value: object) -> object:
+    """JSON keeps numbers, booleans and null; text loses its control characters."""
+    return plain(value) if isinstance(value, str) else value
 
 
 def setup_logging(verbose: bool) -> None:

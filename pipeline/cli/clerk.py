@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pipeline.clerk.assign import assign as assign_item
@@ -37,6 +36,7 @@ from pipeline.cli.app import (
     local,
     opened,
 )
+from pipeline.cli.clean import shown as escape  # no markup, no control characters
 from pipeline.domain.roster import load_roster, resolve_institution
 from pipeline.errors import IntakeError
 from pipeline.labels_zh import label
@@ -101,7 +101,6 @@ def review(
     if fmt is OutputFormat.json:
         emit(rows, (*REVIEW_COLUMNS, "filename", "evidence", "counted"), fmt)
         return
-    rows = [{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
     emit(rows, ("item", "received_at", "sender", "subject", "reason", "suggestion", "evidence"), fmt,
          title=f"待人工核对（{len(rows)} 条）",
          headers=("编号", "收到时间", "发件人", "主题/附件", "原因", "建议机构", "证据"))  # fmt: skip

@@ -23,6 +23,7 @@ from pipeline.cli.app import (
     local,
     opened,
 )
+from pipeline.cli.clean import shown
 from pipeline.inbound.ingest import ingest_paths
 from pipeline.inbound.reparse import load_message
 from pipeline.inbound.sources import count_messages
@@ -51,7 +52,7 @@ def ingest(
             task = progress.add_task("ingest", total=total)
             summary = ingest_paths(ctx, paths, on_progress=lambda _ref: progress.advance(task))
     for problem in summary.unreadable_sources:
-        console.print(f"[yellow]跳过[/yellow] {problem.ref}：{problem.reason}")
+        console.print(f"[yellow]跳过[/yellow] {shown(problem.ref)}：{shown(problem.reason)}")
     resumed = f"，续完上次中断 {summary.resumed} 封" if summary.resumed else ""
     console.print(
         f"新增 {summary.new} 封，重复 {summary.duplicates} 封，解析失败 {summary.failed} 封（已保存，原因见 intake messages）{resumed}。"
@@ -102,37 +103,38 @@ def show(
         cfg = ctx.config
     console.print(f"[bold]邮件 {row.id}[/bold]  SHA-256 {row.sha256[:16]}…  {row.size:,} 字节")
     console.print(f"收到时间：{local(row.received_at, cfg)}（依据：{label(row.received_basis, ReceivedBasis)}）")
-    console.print(f"发件人：{parsed.sender}")
-    console.print(f"主题：{parsed.subject}")
-    console.print(f"Date 头：{local(parsed.date, cfg)}    Message-ID：{parsed.message_id or '（无）'}")
+    # Everything below that came from the mail is shown(): no control characters, no markup.
+    console.print(f"发件人：{shown(parsed.sender)}")
+    console.print(f"主题：{shown(parsed.subject)}")
+    console.print(f"Date 头：{local(parsed.date, cfg)}    Message-ID：{shown(parsed.message_id or '（无）')}")
     for source, ref in sources:
-        console.print(f"来源：{labels_zh.SOURCE.get(source, source)} {ref}")
+        console.print(f"来源：{labels_zh.SOURCE.get(source, source)} {shown(ref)}")
     if parsed.auto_reply:
-        console.print(f"自动邮件：{parsed.auto_reply}")
+        console.print(f"自动邮件：{shown(parsed.auto_reply)}")
     tree = Tree("附件")
     for part in parsed.attachments:
         _add_part(tree, part)
     console.print(tree)
     body = parsed.text_body.strip()
-    console.print("[bold]正文[/bold]：" + (body[:1500] + ("…" if len(body) > 1500 else "") if body else "（空）"))
+    console.print("[bold]正文[/bold]：" + (shown(body[:1500], lines=True) + ("…" if len(body) > 1500 else "") if body else "（空）"))
     for problem in [*parsed.problems, *( [row.parse_error] if row.parse_error else [])]:
-        console.print(f"[yellow]警告[/yellow] {problem}")
+        console.print(f"[yellow]警告[/yellow] {shown(problem)}")
     for d in decisions:
-        who = d.institution or "—"
+        who = shown(d.institution or "—")
         origin = label(d.origin, Origin)
-        console.print(f"判断（{origin}）：{d.item_path} → {label(d.kind, Kind)} {who} 置信度 {d.confidence:.2f} {d.reason}")
+        console.print(f"判断（{origin}）：{shown(d.item_path)} → {label(d.kind, Kind)} {who} 置信度 {d.confidence:.2f} {shown(d.reason)}")
 
 
 
 
 def _add_part(tree: Tree, part: Part) -> None:
-    label = f"{part.path} {part.filename or '（无文件名）'} [{part.content_type}] {part.size:,} 字节"
+    label = f"{shown(part.path)} {shown(part.filename or '（无文件名）')} {shown(f'[{part.content_type}]')} {part.size:,} 字节"
     if part.kind is PartKind.UNREADABLE or part.problem:
-        label += f" [red]{describe_problem(part.problem) or '无法读取'}[/red]"
+        label += f" [red]{shown(describe_problem(part.problem) or '无法读取')}[/red]"
     branch = tree.add(label)
     for child in part.children:
         _add_part(branch, child)
     if part.message is not None:
-        inner = branch.add(f"附带邮件：{part.message.sender} / {part.message.subject}")
+        inner = branch.add(f"附带邮件：{shown(part.message.sender)} / {shown(part.message.subject)}")
         for sub in part.message.attachments:
             _add_part(inner, sub)

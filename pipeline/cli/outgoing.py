@@ -24,6 +24,7 @@ from pipeline.cli.app import (
     opened,
     parse_as_of,
 )
+from pipeline.cli.clean import shown
 from pipeline.labels_zh import label
 from pipeline.outbound.mailer import Delivery
 from pipeline.outbound.receipts import send_receipts
@@ -69,7 +70,7 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
                               f"{escape(bounce.address)}：{escape(bounce.ignored)}")  # fmt: skip
                 continue
             console.print(
-                f"[red]退信[/red] {bounce.address}（{bounce.occasion}）：{bounce.diagnostic[:100]}，已标记为失效地址"
+                f"[red]退信[/red] {shown(bounce.address)}（{shown(bounce.occasion)}）：{shown(bounce.diagnostic[:100])}，已标记为失效地址"
             )
         if summary.occasion is None:
             console.print(f"本次没有催报：{summary.why_none}")
@@ -87,7 +88,7 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
             emit(rows, ("unit", "channel", "institutions", "to", "cc", "reason", "result"), OutputFormat.table,
                  headers=("收件单位", "渠道", "未报送单位", "收件人", "抄送", "原因", "结果"))  # fmt: skip
         for line in summary.held:
-            console.print(f"[yellow]暂缓[/yellow] {line}")
+            console.print(f"[yellow]暂缓[/yellow] {shown(line)}")
         for occasion, delivery in summary.deliveries.items():
             if delivery.action == DeliveryOutcome.CANCELLED or occasion not in {p.occasion for p in summary.plans}:
                 console.print(f"{occasion}：{label(delivery.action)}")
@@ -164,7 +165,7 @@ def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = Path("config
              fmt, title=f"发信台账（共 {len(rows)} 条）",
              headers=("发送时间", "类别", "场合", "收件人", "主题", "状态", "尝试", "SMTP 结果/错误", "文件"))  # fmt: skip
         for name in strays:
-            console.print(f"[yellow]未登记的文件[/yellow] outbox/{name}（中断的运行留下，未发送）")
+            console.print(f"[yellow]未登记的文件[/yellow] outbox/{shown(name)}（中断的运行留下，未发送）")
     else:
         emit(rows, OUTBOX_COLUMNS, fmt)
 

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.cli.app import ConfigOpt, DataDirOpt, app, console, err_console, load, opened
+from pipeline.cli.clean import shown
 from pipeline.context import open_context
 from pipeline.health import gather
 from pipeline.inbound.imap import PollSummary, poll_once
@@ -34,7 +35,7 @@ def poll_command(config: ConfigOpt = Path("config.toml"), data_dir: DataDirOpt =
             table.add_column(header, overflow="fold")
         for f in failures:
             size = f"{f.size:,}" if f.size is not None else "—"
-            table.add_row(f.folder, str(f.uidvalidity or "—"), str(f.uid), size, str(f.attempts), f.reason)
+            table.add_row(shown(f.folder), str(f.uidvalidity or "—"), str(f.uid), size, str(f.attempts), shown(f.reason))
         console.print(table)
     if not summary.ok:
         raise typer.Exit(1)
@@ -48,8 +49,8 @@ def _print_summary(summary: PollSummary) -> None:
         note = f.error or ("首次同步 / 重新扫描" if f.rescanned else "")
         if not f.done and not f.error:
             note = "未完成（已中断，下次从断点继续）"
-        table.add_row(f.folder, str(f.uidvalidity or "—"), str(f.new), str(f.duplicates), str(f.failed),
-                      str(f.oversize), str(f.recovered), str(f.last_uid), note)  # fmt: skip
+        table.add_row(shown(f.folder), str(f.uidvalidity or "—"), str(f.new), str(f.duplicates), str(f.failed),
+                      str(f.oversize), str(f.recovered), str(f.last_uid), shown(note))  # fmt: skip
     console.print(table)
     if summary.reconnects:
         console.print(f"期间重新连接 {summary.reconnects} 次。")

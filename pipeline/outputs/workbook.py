@@ -8,6 +8,7 @@ would start a formula are prefixed with an apostrophe-like guard.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -35,6 +36,7 @@ from pipeline.vocab import (
     SenderTrust,
     Status,
 )
+from storage.private import create_private
 
 STATUS_COLOURS = {
     "按时报送": "#C6EFCE",
@@ -43,7 +45,10 @@ STATUS_COLOURS = {
     "未报（未到期）": "#DDEBF7",
     "免报": "#EDEDED",
 }
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What may start a formula or DDE call, half- and full-width (Excel and WPS take ＝ as =), and the
+# invisible or blank characters a spreadsheet may skip before it.
+_FORMULA_CHARS = frozenset("=+-@＝＋－＠﹦﹢﹣﹫")
+_LINE_STARTS = ("\t", "\r", "\n")
 
 
 @dataclass
@@ -89,9 +94,20 @@ def safe_text(value: object) -> object:
     """Text a spreadsheet will never evaluate (formula / DDE injection)."""
     if isinstance(value, str):
         value = value.replace("\x00", "")
-        if value.startswith(_FORMULA_STARTS):
+        if looks_like_formula(value):
             return "'" + value
     return value
+
+
+def looks_like_formula(value: str) -> bool:
+    """Whether a spreadsheet could read `value` as a formula: its first visible character starts one."""
+    if value.startswith(_LINE_STARTS):
+        return True
+    for ch in value:
+        if ch.isspace() or unicodedata.category(ch) == "Cf":
+            continue
+        return ch in _FORMULA_CHARS
+    return False
 
 
 def default_report_path(ctx: Context, as_of: datetime) -> Path:
@@ -117,7 +133,7 @@ def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None, extra
         "发件人待确认": unconfirmed_frame(unconfirmed_senders(snapshot), tz),
         **extras.sheets,
     }
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = create_private(out.with_name(out.name + ".tmp"))  # 0600 whatever the umask: mail-derived data
     with pd.ExcelWriter(tmp, engine="xlsxwriter",
                         engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as writer:  # fmt: skip
         for name, frame in frames.items():
