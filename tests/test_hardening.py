@@ -481,3 +481,24 @@ def test_active_content_is_exported_under_a_neutral_extension_and_flagged(tmp_pa
     flagged = {r[header.index("机构")]: r[header.index("活动内容")] for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert flagged[HOSPITAL] and flagged[other], flagged
     assert "活动内容" in out
+
+
+def test_bounded_cuts_only_what_is_over_its_caps() -> None:
+    """GIVEN a usual message THEN bounded() returns it unchanged (same object); GIVEN 500 paragraphs of
+    3,000 characters and a 5,000-character body line THEN lines are cut at LINE_CHARS, the document at
+    about DOCUMENT_CHARS plus its last TAIL_PARAGRAPHS paragraphs (the signature stays)."""
+    from dataclasses import replace
+
+    from parsers.message import parse_message
+    from pipeline.domain import bounds
+
+    usual = parse_message(mail(1, subject=f"{HOSPITAL}自查报告", parts=[attachment(report_docx(HOSPITAL), "a.docx", DOCX)]))
+    assert bounds.bounded(usual) is usual
+    paragraphs = tuple(Paragraph(f"{i:04d}" + "x" * 2996) for i in range(500))
+    part = Part("1", "a.docx", DOCX, DOCX, 1, "0" * 64, PartKind.DOCUMENT, document=DocumentText(paragraphs))
+    capped = bounds.bounded(replace(usual, attachments=(part,), text_body="a" * 5000 + "\nb"))
+    kept = capped.attachments[0].document.paragraphs
+    assert max(len(p.text) for p in kept) == bounds.LINE_CHARS
+    assert kept[-1].text.startswith("0499") and len(kept) < 500
+    assert sum(len(p.text) for p in kept) <= bounds.DOCUMENT_CHARS + (bounds.TAIL_PARAGRAPHS + 1) * bounds.LINE_CHARS
+    assert capped.text_body == "a" * bounds.LINE_CHARS + "\nb"

@@ -29,33 +29,47 @@ def clip_lines(text: str, *, total: int = BODY_CHARS, line: int = LINE_CHARS) ->
     text = text[:total]
     if len(text) <= line:
         return text
-    return "\n".join(part[:line] for part in text.split("\n"))
+    lines = text.split("\n")
+    if max(map(len, lines)) <= line:
+        return text
+    return "\n".join(part[:line] for part in lines)
 
 
 def bounded(parsed: ParsedMessage) -> ParsedMessage:
-    """A copy of `parsed` whose text is capped as the module docstring says (cheap when small)."""
+    """`parsed` with its text capped as the module docstring says; the same object when nothing is over."""
+    body = clip_lines(parsed.text_body)
+    attachments = tuple(_part(p) for p in parsed.attachments)
+    subject, name = parsed.subject[:HEADER_CHARS], parsed.sender.name[:HEADER_CHARS]
+    if (body is parsed.text_body and subject is parsed.subject and name is parsed.sender.name
+            and len(parsed.html_body) <= BODY_CHARS and all(a is b for a, b in zip(attachments, parsed.attachments, strict=True))):  # fmt: skip
+        return parsed
     return replace(
         parsed,
-        subject=parsed.subject[:HEADER_CHARS],
-        sender=replace(parsed.sender, name=parsed.sender.name[:HEADER_CHARS]),
-        text_body=clip_lines(parsed.text_body),
+        subject=subject,
+        sender=replace(parsed.sender, name=name),
+        text_body=body,
         html_body=parsed.html_body[:BODY_CHARS],
-        attachments=tuple(_part(p) for p in parsed.attachments),
+        attachments=attachments,
     )
 
 
 def _part(part: Part) -> Part:
-    return replace(
-        part,
-        filename=part.filename[:FILENAME_CHARS],
-        document=_document(part.document) if part.document is not None else None,
-        message=bounded(part.message) if part.message is not None else None,
-        children=tuple(_part(c) for c in part.children),
-    )
+    document = _document(part.document) if part.document is not None else None
+    message = bounded(part.message) if part.message is not None else None
+    children = tuple(_part(c) for c in part.children)
+    if (document is part.document and message is part.message and len(part.filename) <= FILENAME_CHARS
+            and all(a is b for a, b in zip(children, part.children, strict=True))):  # fmt: skip
+        return part
+    return replace(part, filename=part.filename[:FILENAME_CHARS], document=document, message=message, children=children)
 
 
 def _document(document: DocumentText) -> DocumentText:
     paragraphs = document.paragraphs
+    if (sum(len(p.text) for p in paragraphs) <= DOCUMENT_CHARS and all(len(p.text) <= LINE_CHARS for p in paragraphs)
+            and sum(map(len, document.tables)) <= TABLE_ROWS
+            and all(len(cell) <= LINE_CHARS for table in document.tables for row in table for cell in row)
+            and len(document.title) <= HEADER_CHARS):  # fmt: skip
+        return document
     keep: list[int] = []
     used = 0
     tail_from = max(0, len(paragraphs) - TAIL_PARAGRAPHS)
