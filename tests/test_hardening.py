@@ -502,3 +502,16 @@ def test_bounded_cuts_only_what_is_over_its_caps() -> None:
     assert kept[-1].text.startswith("0499") and len(kept) < 500
     assert sum(len(p.text) for p in kept) <= bounds.DOCUMENT_CHARS + (bounds.TAIL_PARAGRAPHS + 1) * bounds.LINE_CHARS
     assert capped.text_body == "a" * bounds.LINE_CHARS + "\nb"
+
+
+def test_error_messages_quoting_user_text_do_not_crash_or_emit_escapes(tmp_path: Path) -> None:
+    """GIVEN `intake show` asked for a message named `x[/]` + ESC WHEN the error is printed (by the real
+    entry point) THEN it is the Chinese error with the text shown literally: no MarkupError, no ESC."""
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "show", "x[/]\x1b[31m", "-c", str(config)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "没有找到邮件 x[/][31m" in done.stderr and "\x1b" not in done.stderr and "MarkupError" not in done.stderr
