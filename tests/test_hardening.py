@@ -96,9 +96,10 @@ def test_pathological_text_goes_through_the_whole_pipeline_in_bounded_time(tmp_p
     assert ",on_time," in line
 
 
-_PIECES = st.sampled_from(["单位", " ", "\u3000", "\t", "\n", "\r\n", "：", ":", "（", "）", "盖章", "2024", "年", "7",
+_WORDS = st.sampled_from(["单位", " ", "\u3000", "\t", "\n", "\r\n", "：", ":", "（", "）", "盖章", "2024", "年", "7",
                            "月", "日", "-----", "转发的邮件", "发件人:", "自", "查", "报告", "一、", "1.", "健康码",
                            HOSPITAL, "中山三院", "a", "=", "。", "\u200b", "X"])  # fmt: skip
+_PIECES = st.one_of(_WORDS, st.text(max_size=30))  # the rules' own words, and any text at all
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
