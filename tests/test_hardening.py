@@ -251,6 +251,8 @@ def test_the_parser_child_is_not_root_and_cannot_read_the_data_dir(tmp_path: Pat
             box.call("os:listdir", str(data_dir))
         with pytest.raises(SandboxFailure, match="PermissionError"):
             box.call("tests.hostile:read_file", str(data_dir / "intake.sqlite3"))
+        with pytest.raises(SandboxFailure, match="PermissionError"):  # the parent's initial environment
+            box.call("tests.hostile:read_file", f"/proc/{os.getpid()}/environ")
         assert box.parse(mail(1, body="正文"), ParseLimits()).text_body == "正文"
     finally:
         box.close()
