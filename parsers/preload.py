@@ -18,7 +18,11 @@ _PACKAGES = ("encodings", "email", "mailparser", "docx", "openpyxl", "xlrd", "py
 # Standard modules imported lazily by functions the parsers call.
 _MODULES = ("unicodedata", "_strptime", "locale", "zlib", "bz2", "lzma", "_decimal", "decimal", "hashlib", "uuid",
             "quopri", "base64", "binascii", "uu", "calendar", "ipaddress", "fractions", "codecs", "stringprep",
-            "encodings.idna", "copy", "csv", "difflib", "textwrap", "struct", "array", "io", "tempfile", "shutil")  # fmt: skip
+            "encodings.idna", "copy", "csv", "difflib", "textwrap", "struct", "array", "io", "tempfile", "shutil",
+            # imported by the readers on first use (OCR, PDF rendering, OLE, encrypted zips, Outlook):
+            # loaded whole, their own imports of standard modules happen now too
+            "numpy", "cv2", "PIL.Image", "pillow_heif", "onnxruntime", "rapidocr_onnxruntime", "pypdfium2",
+            "olefile", "pyzipper", "extract_msg", "tnefparse")  # fmt: skip
 
 
 def preload() -> int:
