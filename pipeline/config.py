@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from parsers.types import ParseLimits
 from pipeline.config_discovery import find_config, search_order
-from pipeline.config_secret import Secret
+from pipeline.config_secret import Secret, take_env_secret
 from pipeline.errors import ConfigError
 
 DATA_DIR_ENV = "INTAKE_DATA_DIR"
@@ -277,6 +277,9 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         from_address=reader.str("smtp", "from_address", campaign.mailbox_address),
         from_name=reader.str("smtp", "from_name", ""),
     )
+    for secret in (mailbox.password, smtp.password):
+        if secret.env:  # out of the environment now, before any child process is started
+            take_env_secret(secret.env)
     quiet = reader.list("reminders", "quiet_hours", [])
     if quiet and len(quiet) != 2:
         raise ConfigError(f'{cfg_path}：[reminders] quiet_hours 应为两个时刻，例如 ["20:00", "08:00"]')

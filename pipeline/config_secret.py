@@ -9,6 +9,18 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError
 
+# Passwords read from the environment, removed from it at once: a child process (parser, browser,
+# a hook) never inherits them.  Kept here, not on the Secret, so no repr of the config shows one.
+_ENV_SECRETS: dict[str, str] = {}
+
+
+def take_env_secret(name: str) -> str:
+    """The password in environment variable `name`; the variable is removed on first read."""
+    value = os.environ.pop(name, "")
+    if value:
+        _ENV_SECRETS[name] = value
+    return _ENV_SECRETS.get(name, "")
+
 
 @dataclass(frozen=True)
 class Secret:
@@ -18,8 +30,8 @@ class Secret:
     file: Path | None = None
 
     def resolve(self, what: str) -> str:
-        if self.env and os.environ.get(self.env):
-            return os.environ[self.env]
+        if self.env and (value := take_env_secret(self.env)):
+            return value
         if self.file is not None:
             try:
                 mode = self.file.stat().st_mode

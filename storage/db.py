@@ -19,6 +19,7 @@ from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, i
 from sqlalchemy.exc import OperationalError
 
 from .errors import StorageError
+from .private import create_private
 from .schema import MIGRATIONS, now_utc, schema_migrations
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ def open_database(data_dir: Path, url: str = "", *, read_only: bool = False) -> 
         path = data_dir / DB_FILENAME
         if read_only and not path.is_file():
             raise StorageError(f"数据库不存在：{path}（只读命令不会创建它；请检查数据目录）")
+        if not read_only:
+            # Created 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+            create_private(path)
         url = f"sqlite:///{path}"
     else:
         url = os.path.expandvars(url)

@@ -78,6 +78,9 @@ messages = Table(
     Column("problems", JSON, nullable=False, default=list),
     Column("ingested_at", UTCDateTime, nullable=False),
     Column("processed_at", UTCDateTime),
+    # Processing runs started and not finished (reset when the row is ok or failed): a message
+    # that stalls or kills the worker N times is recorded as failed instead of retried forever.
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
 )
 Index("ix_messages_received_at", messages.c.received_at)
 
@@ -384,6 +387,14 @@ def _sender_trust(conn: Connection) -> None:
     metadata.create_all(conn, tables=[sender_confirmations])
 
 
+def _process_attempts(conn: Connection) -> None:
+    """messages.attempts: a pending message is no longer retried first, forever, when it stalls the worker."""
+    from sqlalchemy import inspect
+
+    if "attempts" not in {c["name"] for c in inspect(conn).get_columns("messages")}:
+        conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+
+
 # Named migrations, applied in order, each in its own transaction, recorded by name.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     (
@@ -407,6 +418,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0004_drop_message_kind", _drop_message_kind),
     ("0005_item_problem_codes", _item_problem_codes),
     ("0006_sender_trust", _sender_trust),
+    ("0007_process_attempts", _process_attempts),
 ]
 
 # -- the clerks' web console (0004) ---------------------------------------------------------------

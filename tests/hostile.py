@@ -495,3 +495,35 @@ def eat_memory(megabytes: int) -> int:
 
 def child_pid() -> int:
     return os.getpid()
+
+
+def answer_with_pickle(marker: str) -> str:
+    """Play a compromised parser: write, as the answer frame, a pickle whose loading would run
+    `touch marker` in the parent (the old protocol unpickled answers)."""
+    import fcntl
+    import pickle
+    import stat
+    import struct
+
+    class Exploit:
+        def __reduce__(self) -> tuple:
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps(("ok", Exploit()))
+    for fd in range(3, 64):  # the protocol's private write end: the only write-only pipe
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+                os.write(fd, struct.pack("<Q", len(payload)) + payload)
+                return "sent"
+        except OSError:
+            continue
+    return "no pipe found"
+
+
+def child_environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def read_file(path: str) -> int:
+    with open(path, "rb") as handle:
+        return len(handle.read())

@@ -104,13 +104,15 @@ def test_a_parser_eating_memory_hits_the_cap() -> None:
         box.close()
 
 
-def test_an_answer_naming_other_classes_is_refused() -> None:
-    """GIVEN a (compromised) parser answering with an object of a class a parse never returns
-    WHEN the answer is read THEN it is refused, not unpickled: the child cannot make us run code."""
+def test_an_answer_naming_code_is_refused(tmp_path) -> None:  # noqa: ANN001
+    """GIVEN a (compromised) parser answering with a pickle that would run `touch` when loaded
+    WHEN the answer is read THEN it is refused as data that is not JSON: the child cannot make us run code."""
+    marker = tmp_path / "pwned"
     box = ParseSandbox(timeout_s=30, memory_mb=1024)
     try:
         with pytest.raises(SandboxFailure, match="unreadable answer"):
-            box.call("pathlib:PurePosixPath", "/etc/passwd")
+            box.call("tests.hostile:answer_with_pickle", str(marker))
+        assert not marker.exists()
         assert box.parse(mail(8), ParseLimits()).subject == "自查报告"
     finally:
         box.close()

@@ -239,7 +239,8 @@ def test_export_uses_only_names_of_our_making(ingested: Ingested) -> None:
     cli(ingested.config, "export-reports", "--to", str(target))
     names = [p.name for p in target.rglob("*")]
     assert names and all((target / n).parent == target for n in names)
-    pattern = re.compile(r"^(00_报告清单\.xlsx|\d{2}_[^/\\\x00-\x1f]+_\d{8}(_\d+)?\.[a-z0-9]+)$")
+    # active content (the docm) keeps its type before a neutral .bin: NN_机构_日期.docm.bin
+    pattern = re.compile(r"^(00_报告清单\.xlsx|\d{2}_[^/\\\x00-\x1f]+_\d{8}(_\d+)?\.[a-z0-9]+(\.bin)?)$")
     assert all(pattern.match(n) for n in names), names
     assert not any(ZIP_SLIP_PROBE in n or n.upper().startswith("CON.") for n in names)
     _assert_no_formula(target / "00_报告清单.xlsx")

@@ -266,7 +266,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(setup, imap_accoun
     ctx = setup(batch_size=4)
     db = ctx.data_dir / "intake.sqlite3"
     proc = subprocess.Popen([sys.executable, "-c", SLOW_POLL, str(tmp_path / "config.toml")], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+                            env=with_password(imap_account), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 30
     while db_count(db, "select count(*) from messages") < 10 and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -371,22 +371,29 @@ def test_health_exit_codes(setup, imap_account):
     assert runner.invoke(app, [*args, "--max-age", "0"]).exit_code == 1
 
 
-def intake(config: Config, *args: str, **kwargs) -> subprocess.Popen:  # noqa: ANN003
+def with_password(account: Account) -> dict[str, str]:
+    """The environment for an `intake` child process: loading the config in this process took the
+    password out of os.environ (children never inherit it), so it is handed over explicitly."""
+    return {**os.environ, PASSWORD_ENV: account.password}
+
+
+def intake(config: Config, account: Account, *args: str, **kwargs) -> subprocess.Popen:  # noqa: ANN003
     return subprocess.Popen([*INTAKE, *args, "--config", str(config.path)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # fmt: skip
+                            env=with_password(account), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **kwargs)  # fmt: skip
 
 
 def test_a_second_worker_on_the_same_data_dir_is_refused(setup, imap_account):
     ctx = setup()
     with worker_lock(ctx.data_dir):
-        out, err = intake(ctx.config, "run").communicate(timeout=30)
+        out, err = intake(ctx.config, imap_account, "run").communicate(timeout=30)
     assert "另一个 worker" in err and f"（进程 {os.getpid()}）" in err
 
 
 def test_run_polls_at_start_and_stops_cleanly_on_sigterm(setup, imap_account):
     append_many(imap_account, 2)
     ctx = setup()
-    proc = intake(ctx.config, "run")
+    proc = intake(ctx.config, imap_account, "run")
     deadline = time.monotonic() + 30
     db = ctx.data_dir / "intake.sqlite3"
     while db_count(db, "select count(*) from worker_state where key = 'imap.last_success_at'") == 0:

@@ -20,8 +20,10 @@ import typer
 from typer.core import TyperGroup
 
 from pipeline.cli import zh
+from pipeline.cli.clean import plain, shown
 from pipeline.errors import AmbiguousError, IntakeError
 from pipeline.outputs.sheets import safe_text
+from pipeline.process_guard import make_undumpable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,12 +45,12 @@ class _IntakeGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except AmbiguousError as err:
-            err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+            err_console.print(f"[red]错误：[/red]{shown(err)}")
             for candidate in err.candidates[:15]:
-                err_console.print(f"  · {escape(candidate)}")
+                err_console.print(f"  · {shown(candidate)}")
             raise typer.Exit(2) from err
         except IntakeError as err:
-            err_console.print(f"[red]错误：[/red]{escape(str(err))}")
+            err_console.print(f"[red]错误：[/red]{shown(err)}")
             raise typer.Exit(2) from err
         except Exception as err:
             # SQLAlchemy's OperationalError, matched by name: importing SQLAlchemy here would cost every
@@ -95,10 +97,9 @@ err_console = _LazyConsole(stderr=True)
 
 
 def escape(text: object) -> str:
-    """Escape rich markup in text from mail, files or the user, so brackets print as written."""
-    from rich.markup import escape as rich_escape
+    """Text from mail, files or the user made safe for rich output: controls stripped, markup escaped."""
+    return shown(text)
 
-    return rich_escape(str(text))
 
 CONFIG_HELP = (
     "配置文件路径。未指定时依次查找：环境变量 INTAKE_CONFIG、当前目录的 config.toml、/etc/intake/config.toml。"
@@ -125,7 +126,6 @@ ExcelOpt = Annotated[
     bool,
     typer.Option("--excel", help="输出给 Excel 直接打开的 CSV：UTF-8 带 BOM、中文表头、中文状态（--format csv 的列不变）。"),
 ]
-
 
 def load(config: Path | None, data_dir: Path | None) -> Config:
     """The config of this command: its own --config / --data-dir, else the ones given before it."""
@@ -174,7 +174,8 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
          headers: Sequence[str] | None = None) -> None:  # fmt: skip
     """Print rows as a rich table, CSV (stable columns, UTF-8) or JSON."""
     if fmt is OutputFormat.json:
-        json.dump([{c: row.get(c, "") for c in columns} for row in rows], sys.stdout, ensure_ascii=False, indent=1)
+        json.dump([{c: _plain_value(row.get(c, "")) for c in columns} for row in rows], sys.stdout,
+                  ensure_ascii=False, indent=1)  # fmt: skip
         sys.stdout.write("\n")
         return
     if fmt is OutputFormat.csv:
@@ -183,7 +184,7 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({c: safe_text(row.get(c, "")) for c in columns})  # a clerk may open it in Excel
+            writer.writerow({c: safe_text(_plain_value(row.get(c, ""))) for c in columns})  # a clerk may open it in Excel
         return
     from rich.table import Table
 
@@ -191,7 +192,7 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
     for header in headers or columns:
         table.add_column(str(header), overflow="fold")
     for row in rows:
-        table.add_row(*(escape(str(row.get(c, ""))) for c in columns))
+        table.add_row(*(shown(row.get(c, "")) for c in columns))
     console.print(table)
 
 
@@ -218,6 +219,11 @@ def emit_excel(rows: Sequence[dict], columns: Sequence[str], headers: Sequence[s
         out.flush()
     else:
         sys.stdout.write(data)
+
+
+def _plain_value(value: object) -> object:
+    """JSON keeps numbers, booleans and null; text loses its control characters."""
+    return plain(value) if isinstance(value, str) else value
 
 
 def setup_logging(verbose: bool) -> None:
@@ -252,3 +258,4 @@ def _root(
     """自查报告收件与汇总工具（活动、截止时间与报告模板见配置文件的 [campaign]）。"""
     setup_logging(verbose)
     GLOBAL_OPTIONS.update(config=config, data_dir=data_dir)
+    make_undumpable()  # holds the mailbox password and mail: no core dump, no ptrace by others

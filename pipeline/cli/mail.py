@@ -21,6 +21,7 @@ from pipeline.cli.app import (
     local,
     opened,
 )
+from pipeline.cli.clean import shown
 from pipeline.labels import describe_problem
 from pipeline.labels_zh import label
 from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis
@@ -130,7 +131,7 @@ def show(
     for problem in [*parsed.problems, *([row.parse_error] if row.parse_error else [])]:
         console.print(f"[yellow]警告[/yellow] {escape(str(problem))}")
     for d in decisions:
-        who = d.institution or "—"
+        who = shown(d.institution or "—")
         origin = label(d.origin, Origin)
         console.print(escape(f"判断（{origin}）：{d.item_path} → {label(d.kind, Kind)} {who} 置信度 {d.confidence:.2f} {d.reason}"))
 

@@ -55,7 +55,9 @@ MAX_WEAK_ITEMS = 3  # more weak review items than this, naming several instituti
 DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many times
 UNTRUSTED_ADDRESS = "sender_address_untrusted"  # a known address whose authenticity check failed (weight 0)
 
-_UNIT_LINE = re.compile(r"(报送单位|填报单位|单位名称|报告单位|上报单位|单位)\s*[（(]?\s*(盖章|公章)?\s*[）)]?\s*[:：]")
+# Linear on any line: each optional piece starts with a non-space character, so no two `\s*` can
+# compete for the same run of spaces ("单位" + 1,500 spaces used to backtrack for minutes).
+_UNIT_LINE = re.compile(r"(报送单位|填报单位|单位名称|报告单位|上报单位|单位)\s*(?:[（(]\s*)?(?:(?:盖章|公章)\s*)?(?:[）)]\s*)?[:：]")
 _DATE_LINE = re.compile(r"20\d\d\s*[年.\-/]\s*\d{1,2}\s*[月.\-/]\s*\d{1,2}\s*日?")
 _ADDRESSEE = re.compile(r"[:：]\s*$")
 _SENTENCE_MARKS = re.compile(r"[。，；！？,;!?]")

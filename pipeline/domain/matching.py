@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pipeline.domain.deadline import check_deadline
+
 _DROP = re.compile(r"[\s\u200b\u3000()（）\[\]【】〔〕「」『』《》〈〉\"'“”‘’·•]+")
 _PREFIXES = ("广东省广州市", "广州市", "广东省")
 # Characters that may stand right before a derived variant without naming another place or body.
@@ -26,9 +28,20 @@ MIN_DERIVED_CHARS = 5
 SHORT_ALIAS_CHARS = 3
 
 
+# Invisible characters that hide a name from matching: every format character (Unicode Cf: ZWSP,
+# ZWNJ, ZWJ, U+2060, BOM, soft hyphen, bidi controls, tags …) and the variation selectors.
+# Listed as ranges (Unicode 15); tests check the list against unicodedata.
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef]+"
+)
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width, lower case, no spaces, brackets or quotes (both sides of a match use it)."""
-    return _DROP.sub("", unicodedata.normalize("NFKC", text)).lower()
+    """NFKC (full-width to half-width), no invisible characters, lower case, no spaces, brackets or
+    quotes (both sides of a match use it)."""
+    return _DROP.sub("", unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,7 @@ class NameIndex:
 
     def find(self, text: str, *, normalised: bool = False) -> list[Mention]:
         """Every guarded, leftmost-longest mention of a known name in `text`."""
+        check_deadline()  # called per line: the attribution of one message stops when its time is up
         norm = text if normalised else normalise(text)
         found: list[Mention] = []
         i, n = 0, len(norm)

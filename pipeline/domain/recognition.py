@@ -26,6 +26,7 @@ from functools import cached_property
 
 from parsers.types import DocumentText
 from pipeline.config import SECTION_NUMERALS, CampaignRules
+from pipeline.domain.deadline import check_deadline
 
 _SELF_CHECK = re.compile(r"自\s*查|自\s*检|排\s*查|整\s*改")
 _OTHER_CAMPAIGNS = (
@@ -159,6 +160,7 @@ class Recognizer:
         borrows the template's section headings.  A mail body is usually a cover letter that
         *mentions* the report, so it counts only when it carries the template's sections.
         """
+        check_deadline()
         headings = self.section_headings(lines)
         title = self.title_line(lines)
         head_text = "".join(lines[:12])

@@ -32,6 +32,7 @@ from pipeline.context import Context
 from pipeline.errors import ConfigError, MailboxError, WorkerLockedError
 from pipeline.inbound.ingest import Ingestor, resume_pending
 from pipeline.outputs.history import record_status_changes
+from pipeline.process_guard import is_loopback
 from storage import imapstate as state
 from storage.errors import StorageError
 
@@ -228,6 +229,8 @@ def _connect(cfg: Mailbox, password: str) -> Iterator[IMAPClient]:
     """Connect (TLS / STARTTLS / plain), always with a socket timeout, log in, send ID."""
     if cfg.timeout_s <= 0:
         raise ConfigError("[mailbox] timeout_s（超时秒数）必须大于 0")
+    if cfg.security == "plain" and not is_loopback(cfg.host):
+        raise ConfigError(f"[mailbox] security = plain 只能用于本机邮箱服务器，{cfg.host} 不是：不在未加密的连接上发送密码")
     context = ssl_context(cfg) if cfg.security != "plain" else None
     with _tls_errors(cfg):
         client = IMAPClient(

@@ -15,9 +15,12 @@ from parsers.types import ParsedMessage
 from pipeline.campaign_data import CampaignData
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionResult, attribute_message
+from pipeline.domain.bounds import bounded
+from pipeline.domain.deadline import WorkTimeout, work_deadline
 from pipeline.errors import IntakeError
 from pipeline.inbound.sandbox import ParseHandle, begin_parse
 from pipeline.vocab import Kind, MessageKind, ReceivedBasis
+from storage.attempts import begin_attempt, end_attempts
 from storage.decisions import replace_auto_decisions
 from storage.messages import (
     ItemRow,
@@ -28,6 +31,10 @@ from storage.messages import (
 )
 
 log = logging.getLogger(__name__)
+
+# Processing runs a message may start without finishing (the worker killed or stopped while on it)
+# before it is recorded as failed: otherwise it is resumed first on every run, for ever.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,12 @@ def start_processing(ctx: Context, data: CampaignData, message_id: int, *, raw: 
         row = fetch_message(conn, message_id)
     if row is None:
         raise LookupError(f"message {message_id} does not exist")
+    # Counted before the work (kill -9 included); not fsync'd: a process kill keeps SQLite's WAL.
+    with ctx.db.begin(durable=False) as conn:
+        attempts = begin_attempt(conn, message_id)
+    if attempts > MAX_ATTEMPTS:
+        reason = f"已尝试处理 {MAX_ATTEMPTS} 次都未完成（超时或程序中断），不再自动重试；可用 intake reprocess 重试"
+        return InFlight(ctx, data, row, None, reason)
     if raw is None:
         raw = ctx.raw.get(row.raw_path, row.sha256)
     if len(raw) > ctx.config.max_message_bytes:
@@ -134,7 +147,9 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
     if basis != ReceivedBasis.INTERNALDATE:
         received_at, basis = _receipt_time(parsed)
     try:
-        result = attribute_message(parsed, data.roster, data.facts, data.recognizer)
+        # Bounded text and a deadline: attribution runs here, outside the parse sandbox's time limit.
+        with work_deadline(ctx.config.parse_timeout_s):
+            result = attribute_message(bounded(parsed), data.roster, data.facts, data.recognizer)
         kind = _message_kind(result)
         # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
         # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.
@@ -154,6 +169,10 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
                 processed=True,
             )
             replace_auto_decisions(conn, message_id, result.decisions)
+            end_attempts(conn, message_id)
+    except WorkTimeout as err:
+        log.warning("attribution of message %s stopped: %s", message_id, err)
+        return _fail(ctx, message_id, f"识别与归属超过 {err.seconds:g} 秒，已停止（邮件内容异常）")
     except IntakeError:
         raise  # disk full, locked for too long, bad data files: stop the run, say why
     except Exception as err:  # a bug or a value the database refuses: a failed row, not a pending one
@@ -167,6 +186,7 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
 def _fail(ctx: Context, message_id: int, reason: str) -> ProcessResult:
     with ctx.db.begin() as conn:
         save_parse_failure(conn, message_id, reason)
+        end_attempts(conn, message_id)
     return ProcessResult(message_id, False, MessageKind.NEEDS_REVIEW, (), reason)
 
 

@@ -2,7 +2,10 @@
 
 One persistent child process (`python -c "import pipeline.inbound.sandbox ..."`) runs
 `parse_message` for every message of this process, so the cost per message is
-two pickles over a pipe, not a process start.  The child runs with an address-space
+a JSON round trip over a pipe, not a process start.  Answers are JSON of plain values
+rebuilt field by field (`parsers.plain`): no pickle, so a compromised child cannot name
+a class or a callable in this process.  When started as root the child drops to
+`nobody` (`SANDBOX_USER`) once its modules are loaded, so it cannot read the data dir.  The child runs with an address-space
 limit (`[limits] parse_memory_mb`), no core dumps, no file writes (RLIMIT_FSIZE 0),
 no secrets in its environment and its stdout/stderr pointed at /dev/null (mail text
 never reaches a log).  The parent waits at most `[limits] parse_timeout_s` for an
@@ -20,10 +23,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib
-import io
 import logging
 import os
-import pickle
 import select
 import signal
 import struct
@@ -35,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from parsers import plain
 from parsers.types import ParsedMessage, ParseLimits, Problem, ProblemCode
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ _ROOT = Path(__file__).resolve().parents[2]  # the project root (pipeline/inboun
 _CHILD_CODE = "import pipeline.inbound.sandbox as s; s.serve()"
 # What the child's environment keeps: never the mailbox or SMTP passwords.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "VIRTUAL_ENV", "PYTHONHASHSEED")
+SANDBOX_USER = "nobody"  # who the child runs as when the parent is root
 
 
 class SandboxFailure(Exception):
@@ -144,7 +147,8 @@ class ParseSandbox:
 
     def call(self, target: str, *args: object, timeout_s: float | None = None) -> Any:  # noqa: ANN401
         """Run `module:function(*args)` in the child (tests use it to make a child hang or crash)."""
-        return self._request(("call", (target, args)), self.timeout_s if timeout_s is None else timeout_s)
+        request = {"kind": "call", "target": target, "args": list(args)}
+        return self._request(request, self.timeout_s if timeout_s is None else timeout_s)
 
     def close(self) -> None:
         with self._lock:
@@ -156,7 +160,7 @@ class ParseSandbox:
         """Send a parse to the child and return at once; the sandbox is held until `.result()`."""
         # The raw bytes travel as a frame of their own: pickled inside the request they would be
         # copied once more on each side (a 34 MB mail cost ~100 MB of peak memory that way).
-        data = pickle.dumps(("parse", (None, limits)), protocol=pickle.HIGHEST_PROTOCOL)
+        data = plain.dumps({"kind": "parse", "limits": plain.limits_to_plain(limits)})
         self._lock.acquire()
         try:
             self._send(data, raw)
@@ -165,8 +169,8 @@ class ParseSandbox:
             raise
         return _Pending(self, time.monotonic() + self.timeout_s, self.timeout_s)
 
-    def _request(self, request: tuple[str, tuple], timeout_s: float) -> Any:  # noqa: ANN401
-        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+    def _request(self, request: dict, timeout_s: float) -> Any:  # noqa: ANN401
+        data = plain.dumps(request)
         with self._lock:
             self._send(data)
             return self._receive(time.monotonic() + timeout_s, timeout_s)
@@ -180,7 +184,7 @@ class ParseSandbox:
         except OSError:
             raise SandboxFailure(self._death_reason()) from None
 
-    def _receive(self, deadline: float, timeout_s: float) -> Any:  # noqa: ANN401
+    def _receive(self, deadline: float, timeout_s: float, decode: Any = None) -> Any:  # noqa: ANN401
         proc = self._proc
         if proc is None or proc.stdout is None:
             raise SandboxFailure("parser crashed")
@@ -192,8 +196,8 @@ class ParseSandbox:
         except (EOFError, OSError):
             raise SandboxFailure(self._death_reason()) from None
         try:
-            status, value = _AnswerUnpickler(io.BytesIO(reply)).load()
-        except Exception as err:  # a reply cut short or garbled: treat the child as broken
+            status, value = decode_answer(reply, decode)
+        except Exception as err:  # a reply cut short, garbled or of the wrong shape: the child is broken
             self._stop(graceful=False)
             raise SandboxFailure(f"parser returned an unreadable answer ({type(err).__name__})") from err
         if status == "ok":
@@ -277,7 +281,7 @@ class _Pending:
             raise RuntimeError("result() already collected")
         self._open = False
         try:
-            return self._sandbox._receive(self._deadline, self._timeout_s)
+            return self._sandbox._receive(self._deadline, self._timeout_s, plain.message_from_plain)
         finally:
             self._sandbox._lock.release()
 
@@ -312,17 +316,18 @@ def _close_shared() -> None:
         _shared.close()
 
 
-class _AnswerUnpickler(pickle.Unpickler):
-    """Unpickles only what a parse can return: the child reads hostile files, so its answer is not
-    trusted to name arbitrary callables (a compromised child must not run code in this process)."""
-
-    _ALLOWED = frozenset({("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
-                          ("datetime", "timezone")})  # fmt: skip
-
-    def find_class(self, module: str, name: str) -> Any:  # noqa: ANN401
-        if module == "parsers.types" or (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"unexpected {module}.{name} in the parser's answer")
+def decode_answer(reply: bytes, decode: Any = None) -> tuple[str, Any]:  # noqa: ANN401
+    """(status, value) from the child's answer frame; `decode` rebuilds an "ok" value (e.g. a
+    ParsedMessage from plain data).  Raises on anything that is not that exact shape."""
+    answer = plain.loads(reply)
+    if not isinstance(answer, dict) or set(answer) != {"status", "value"} or not isinstance(answer["status"], str):
+        raise plain.PlainError("answer is not {status, value}")
+    status, value = answer["status"], answer["value"]
+    if status == "ok" and decode is not None:
+        value = decode(value)
+    elif status != "ok" and not isinstance(value, str):
+        raise plain.PlainError("error answer without a reason")
+    return status, value
 
 
 # -- framing -------------------------------------------------------------------------------------
@@ -384,6 +389,10 @@ def serve() -> None:
 
     from parsers.message import parse_message
 
+    if os.geteuid() == 0:  # after the drop below the Python installation may be unreadable
+        from parsers.preload import preload
+
+        preload()
     logging.disable(logging.CRITICAL)
     memory_mb = int(os.environ.get("INTAKE_SANDBOX_MEMORY_MB", "1024"))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump mail to disk
@@ -391,6 +400,7 @@ def serve() -> None:
     if memory_mb > 0:
         cap = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    drop_privileges()
     _write_frame(wfd, b"ready")
     while True:
         try:
@@ -402,26 +412,40 @@ def serve() -> None:
 
 def _answer(request: bytes, parse_message: Any, read_frame: Any) -> bytes:  # noqa: ANN401
     try:
-        kind, args = pickle.loads(request)
+        req = plain.loads(request)
+        kind = req.get("kind")
         if kind == "parse":
-            raw, limits = args
-            if raw is None:  # sent as the next frame
-                raw = read_frame()
-            result: tuple[str, object] = ("ok", parse_message(raw, limits=limits))
+            limits = plain.limits_from_plain(req["limits"])
+            raw = read_frame()  # the raw bytes always follow as their own frame
+            result: dict[str, object] = {"status": "ok", "value": plain.message_to_plain(parse_message(raw, limits=limits))}
         elif kind == "call":
-            target, call_args = args
-            module, _, name = target.partition(":")
-            result = ("ok", getattr(importlib.import_module(module), name)(*call_args))
+            module, _, name = str(req["target"]).partition(":")
+            result = {"status": "ok", "value": getattr(importlib.import_module(module), name)(*req["args"])}
         else:
-            result = ("error", f"unknown request {kind!r}")
-        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            result = {"status": "error", "value": f"unknown request {kind!r}"}
+        return plain.dumps(result)
     except MemoryError:
-        result = ("memory", "")
+        result = {"status": "memory", "value": ""}
     except RecursionError:
-        result = ("error", "RecursionError")
+        result = {"status": "error", "value": "RecursionError"}
     except BaseException as err:  # any failure is an answer, never a dead child
-        result = ("error", f"{type(err).__name__}: {str(err)[:200]}")
-    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        result = {"status": "error", "value": f"{type(err).__name__}: {str(err)[:200]}"}
+    return plain.dumps(result)
+
+
+def drop_privileges() -> None:
+    """As root: become `SANDBOX_USER` (no supplementary groups), so the data dir (0700, root) is
+    out of reach.  Not root: nothing to drop.  Failing to drop is fatal: no root parser."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+
+    user = pwd.getpwnam(SANDBOX_USER)
+    os.setgroups([])
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    if os.geteuid() == 0 or os.getuid() == 0:
+        os._exit(3)
 
 
 def _watch_parent(parent: int) -> None:

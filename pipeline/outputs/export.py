@@ -41,6 +41,7 @@ from pipeline.domain.status import InstitutionStatus, Submission
 from pipeline.errors import IntakeError
 from pipeline.inbound.reparse import reparse
 from pipeline.labels_zh import label
+from pipeline.outputs.active import active_reason, neutral_extension
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import write_sheet
 from pipeline.vocab import Action, ItemPath, Status
@@ -79,6 +80,7 @@ class ExportedFile:
     size: int
     received_at: datetime
     note: str = ""
+    active: str = ""  # why it is active content (exported under a neutral extension); "" when not
 
 
 @dataclass
@@ -220,11 +222,15 @@ def _export_one(ctx: Context, folder: Path, row: InstitutionStatus, sub: Submiss
             note = f"条目 {item_path} 在重新解析后不存在，已导出整封邮件"
         data, content_type, original = raw, ct.MESSAGE, parsed.subject
     ext = extension_for(content_type, original)
+    active = active_reason(content_type, original)
+    if active:
+        ext = neutral_extension(ext)
+        note = "；".join(x for x in (note, f"活动内容（{active}），已改为 .bin 扩展名导出，请勿直接打开") if x)
     name = report_filename(row.institution.row, row.institution.name, sub.received_at, ext,
                            tz=ctx.config.campaign.timezone, seq=seq)  # fmt: skip
     target = _write_inside(folder, name, data)
     return ExportedFile(row.institution.name, row.institution.row, target, sub.message_id, item_path,
-                        original, content_type, len(data), sub.received_at, note)  # fmt: skip
+                        original, content_type, len(data), sub.received_at, note, active)  # fmt: skip
 
 
 def _load(
@@ -282,6 +288,7 @@ def _index_row(r: InstitutionStatus, f: ExportedFile | None, tz) -> dict:  # noq
         "大小（字节）": f.size if f else None,
         "邮件编号": f.message_id if f else None,
         "条目": f.item_path if f else "",
+        "活动内容": f.active if f else "",
         "备注": (f.note if f else "") or ("免报：" + r.exempt_reason if r.status == Status.EXEMPT else ""),
     }
 

@@ -10,6 +10,7 @@ An autofilter is set only when every header cell has a name.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,7 +25,10 @@ STATUS_COLOURS = {
     "未报（未到期）": "#DDEBF7",
     "免报": "#EDEDED",
 }
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What may start a formula or DDE call, half- and full-width (Excel and WPS take ＝ as =), and the
+# invisible or blank characters a spreadsheet may skip before it.
+_FORMULA_CHARS = frozenset("=+-@＝＋－＠﹦﹢﹣﹫")
+_LINE_STARTS = ("\t", "\r", "\n")
 MAX_WIDTH = 48
 
 
@@ -32,9 +36,20 @@ def safe_text(value: object) -> object:
     """Text a spreadsheet will never evaluate (formula / DDE injection)."""
     if isinstance(value, str):
         value = value.replace("\x00", "")
-        if value.startswith(_FORMULA_STARTS):
+        if looks_like_formula(value):
             return "'" + value
     return value
+
+
+def looks_like_formula(value: str) -> bool:
+    """Whether a spreadsheet could read `value` as a formula: its first visible character starts one."""
+    if value.startswith(_LINE_STARTS):
+        return True
+    for ch in value:
+        if ch.isspace() or unicodedata.category(ch) == "Cf":
+            continue
+        return ch in _FORMULA_CHARS
+    return False
 
 
 @dataclass

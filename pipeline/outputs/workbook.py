@@ -24,7 +24,7 @@ from pipeline.outputs.audit import AUDIT_HEADERS, actor_label, audit_records
 from pipeline.outputs.outstanding import outstanding_table
 from pipeline.outputs.review import ReviewItem
 from pipeline.outputs.senders import UnconfirmedSender, unconfirmed_senders
-from pipeline.outputs.sheets import STATUS_COLOURS, Formats, Table, safe_text, write_table
+from pipeline.outputs.sheets import STATUS_COLOURS, Formats, Table, looks_like_formula, safe_text, write_table
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.outputs.summary import write_summary
 from pipeline.outputs.views import MessageView
@@ -39,8 +39,9 @@ from pipeline.vocab import (
     SenderTrust,
     Status,
 )
+from storage.private import create_private
 
-__all__ = ["STATUS_COLOURS", "WorkbookExtras", "build_workbook", "safe_text", "write_sheet"]
+__all__ = ["STATUS_COLOURS", "WorkbookExtras", "build_workbook", "looks_like_formula", "safe_text", "write_sheet"]
 
 
 @dataclass
@@ -108,7 +109,7 @@ def build_workbook(ctx: Context, as_of: datetime, out: Path | None = None, extra
     snapshot = snapshot or build_snapshot(ctx, as_of)
     out = out or default_report_path(ctx, as_of)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = create_private(out.with_name(out.name + ".tmp"))  # 0600 whatever the umask: mail-derived data
     write_workbook(tmp, snapshot, ctx.config, extras)
     tmp.replace(out)
     return out
