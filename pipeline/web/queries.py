@@ -45,7 +45,7 @@ from pipeline.outbound.reminders import (
 )
 from pipeline.outputs.audit import actor_label, audit_records, fetch_trail
 from pipeline.outputs.export import ExportSummary, export_reports
-from pipeline.outputs.review import ReviewItem, parse_item_id
+from pipeline.outputs.review import ReviewItem
 from pipeline.outputs.senders import UnconfirmedSender
 from pipeline.outputs.senders import unconfirmed_senders as unconfirmed_in
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
@@ -84,9 +84,6 @@ def _cached(ctx: Context, key: tuple, compute: Callable[[], T], *, live: bool = 
     return cast(T, memo_of(ctx).get(key, change_marker(ctx), LIVE_MAX_AGE_S if live else None, compute))
 
 
-# -- the read model ----------------------------------------------------------------------------------
-
-
 def campaign_data(ctx: Context) -> CampaignData:
     """Roster, contacts and sender facts (re-read when the data dir changes, e.g. a learned address)."""
     return _cached(ctx, ("data",), lambda: load_campaign_data(ctx))
@@ -96,9 +93,6 @@ def snapshot(ctx: Context, as_of: datetime, *, live: bool = False) -> CampaignSn
     """The campaign as of `as_of`, built once per change of the data (`live`: reusable for a minute)."""
     return _cached(ctx, ("snapshot", None if live else as_of),
                    lambda: build_snapshot(ctx, as_of, data=campaign_data(ctx)), live=live)  # fmt: skip
-
-
-# -- dashboard ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +183,6 @@ def change_marker(ctx: Context) -> str:
         return fetch_change_marker(conn)
 
 
-# -- roster and units --------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class RosterFilter:
     status: str = ""
@@ -249,9 +240,6 @@ def unit_detail(ctx: Context, as_of: datetime, row: int, *, live: bool = False) 
     contacts = [(c.person, c.address) for c in data.contacts if c.institution in names]
     return UnitDetail(snap.status_of(inst.name), reminders, audit_rows(ctx, institution=inst.name),
                       list(dict.fromkeys(contacts)))  # fmt: skip
-
-
-# -- review queue ------------------------------------------------------------------------------------
 
 
 def review_list(ctx: Context, as_of: datetime, *, live: bool = False) -> list[ReviewItem]:
@@ -316,9 +304,6 @@ def find_institutions(ctx: Context, text: str, limit: int = 12) -> list[Institut
     return [i for i in roster if any(key in normalise(v) for v in (i.name, *i.aliases))][:limit]
 
 
-# -- sender trust (issue 12) -------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class SenderToConfirm:
     """A counted submission from an unknown sender, with what confirming it would teach."""
@@ -338,9 +323,6 @@ def unconfirmed_senders(ctx: Context, as_of: datetime | None = None) -> list[Sen
 def decide_sender(ctx: Context, item: str, confirm: bool, *, by: str) -> ConfirmResult:
     """A clerk's verdict on a sender: confirm (learning the previewed address) or reject (not counted)."""
     return confirm_sender(ctx, item, by=by, reject=not confirm)
-
-
-# -- messages ----------------------------------------------------------------------------------------
 
 
 def messages_list(ctx: Context, as_of: datetime, *, live: bool = False, q: str = "", unit: str = "",
@@ -364,9 +346,6 @@ def messages_list(ctx: Context, as_of: datetime, *, live: bool = False, q: str =
             continue
         found.append(v)
     return found[:limit], len(found)
-
-
-# -- reminders and the outbox ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,9 +406,6 @@ def send_reminders(ctx: Context, as_of: datetime, *, by: str) -> ReminderSummary
     return summary
 
 
-# -- actions -----------------------------------------------------------------------------------------
-
-
 def exemptions(ctx: Context, as_of: datetime, *, live: bool = False) -> dict[str, str]:
     return snapshot(ctx, as_of, live=live).exemptions
 
@@ -462,9 +438,6 @@ def export_zip(ctx: Context, as_of: datetime, *, by: str) -> tuple[Path, ExportS
     return target, summary
 
 
-# -- accounts ----------------------------------------------------------------------------------------
-
-
 def accounts(ctx: Context) -> list[User]:
     return list_users(ctx)
 
@@ -485,9 +458,6 @@ def change_account(ctx: Context, username: str, *, by: str, disabled: bool | Non
         set_password(ctx, username, password, by=by)
 
 
-# -- audit -------------------------------------------------------------------------------------------
-
-
 def audit_rows(ctx: Context, *, actor: str = "", institution: str = "", action: str = "") -> list[dict]:
     """Audit entries newest first, filtered by clerk, unit (name, alias or row) and action."""
     roster = campaign_data(ctx).roster
@@ -501,7 +471,3 @@ def audit_rows(ctx: Context, *, actor: str = "", institution: str = "", action: 
             continue
         out.append({**r, "actor_label": actor_label(r["actor"]), "action_label": label(r["action"], Action)})
     return out
-
-
-def item_message(item: str) -> int:
-    return parse_item_id(item)[0]
