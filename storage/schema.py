@@ -461,7 +461,8 @@ web_login_attempts = Table(
     Index("ix_web_login_attempts_at", "at"),
 )
 
-MIGRATIONS.append(("0004_web_console", _create(web_users, web_sessions, web_login_attempts)))
+# The console's tables (defined after the list above, so appended here: they run last).
+MIGRATIONS.append(("0008_web_console", _create(web_users, web_sessions, web_login_attempts)))
 
 
 def now_utc() -> datetime:
