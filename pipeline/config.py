@@ -205,6 +205,7 @@ class Config:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1536
     health: Health = field(default_factory=Health)
+    parse_workers: int = 0  # parser processes; 0: one per free core (pipeline.inbound.pool)
 
     @property
     def data_dir(self) -> Path:
@@ -332,6 +333,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
             report_max_age_hours=float(reader.number("health", "report_max_age_hours", Health.report_max_age_hours, float)),
             holiday_lookahead_days=int(reader.number("health", "holiday_lookahead_days", Health.holiday_lookahead_days, int)),
         ),
+        parse_workers=int(reader.number("limits", "parse_workers", 0, int)),
     )
     reader.reject_unknown()  # last: every key above has been read by now
     return config

@@ -1,0 +1,229 @@
+"""Parse on several parser processes at once; keep slow (OCR) messages from holding back cheap ones.
+
+`processor(ctx, data)` is what `Ingestor` and `resume_pending` process with:
+
+- One parser process (a busy machine, `[limits] parse_workers = 1`, or no isolation):
+  `process.Overlapped`, parsing one message ahead of recording.
+- Several (`parse_workers`, or 0 = one per core that is free when the run starts):
+  `Pipelined` keeps one parse in flight per parser process and records the results in
+  the order the messages came, so recording is the same as with one process.
+- Messages that `slow_lane` predicts to be expensive (their parts need OCR) are parsed on
+  a parser process of their own and recorded whenever they are done, so a scanned report
+  never delays the text reports queued behind it.  Recording them out of order is safe:
+  attribution is a pure function of the message and the campaign data (it reads nothing
+  recorded before), and status is computed from receipt times, not from recording order.
+
+Every parser process is a `sandbox.ParseSandbox` with the same limits (time, memory cap,
+no writes, no secrets); the first is the process-wide shared sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from parsers.types import ParsedMessage
+from pipeline.campaign_data import CampaignData
+from pipeline.config import Config
+from pipeline.context import Context
+from pipeline.inbound.process import InFlight, Overlapped, ProcessResult, start_processing
+from pipeline.inbound.sandbox import ParseHandle, ParseSandbox, SandboxFailure, begin_parse, shared_sandbox
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 4
+# Parts whose text only OCR can read: images sent as attachments (a photographed or scanned page).
+# Inline pictures of a signature are also image/*: a wrong guess only moves a message to the other lane.
+_OCR_PART = re.compile(rb"^content-type:[ \t]*image/(?:jpeg|jpg|png|tiff|bmp|gif|webp)", re.IGNORECASE | re.MULTILINE)
+
+Outcome = tuple[ParsedMessage | None, str]
+
+
+def ocr_available() -> bool:
+    """Whether this installation can OCR (the formats branch's parsers/documents/ocr.py)."""
+    try:
+        import parsers.documents.ocr  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def needs_ocr(raw: bytes) -> bool:
+    """A cheap guess from the raw MIME headers: does this message carry parts only OCR can read?"""
+    return _OCR_PART.search(raw) is not None
+
+
+def worker_count(config: Config) -> int:
+    """How many parser processes to run: `[limits] parse_workers`, or one per free core (0)."""
+    if not config.isolate_parsing:
+        return 1
+    if config.parse_workers > 0:
+        return min(config.parse_workers, MAX_WORKERS)
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(MAX_WORKERS, int(cores - busy)))
+
+
+def processor(ctx: Context, data: CampaignData) -> Overlapped | Pipelined:
+    """The processor for this run (see the module docstring)."""
+    workers = worker_count(ctx.config)
+    slow = needs_ocr if ctx.config.isolate_parsing and ocr_available() else None
+    if workers == 1 and slow is None:
+        return Overlapped(ctx, data)
+    return Pipelined(ctx, data, parsers(ctx.config, workers), slow=slow)
+
+
+class Pipelined:
+    """Like `process.Overlapped`, with one parse in flight per parser process and an optional slow lane.
+
+    `slow(raw)` chooses the messages for the slow lane; `slow_parse(config, raw)` parses one of
+    them (by default on a parser process of its own) and is run on a helper thread.
+    """
+
+    def __init__(self, ctx: Context, data: CampaignData, sandboxes: list[ParseSandbox | None], *,
+                 slow: Callable[[bytes], bool] | None = None,
+                 slow_parse: Callable[[Config, bytes], Outcome] | None = None) -> None:  # fmt: skip
+        self.ctx = ctx
+        self.data = data
+        self.results: list[ProcessResult] = []
+        self._free: list[ParseSandbox | None] = list(sandboxes)
+        self._inflight: deque[tuple[InFlight, ParseSandbox | None]] = deque()
+        self._slow = slow
+        self._slow_parse = slow_parse or _parse_on_slow_sandbox
+        self._slow_pool: ThreadPoolExecutor | None = None
+        self._slow_inflight: deque[tuple[int, Future[Outcome]]] = deque()
+
+    def push(self, message_id: int, *, raw: bytes | None = None) -> None:
+        self._record_slow(wait=False)
+        if raw is not None and self._slow is not None and self._slow(raw):
+            self._push_slow(message_id, raw)
+            return
+        oldest: tuple[InFlight, ParseSandbox | None] | None = None
+        outcome: Outcome | None = None
+        if not self._free:
+            oldest = self._inflight.popleft()
+            outcome = oldest[0].collect()  # frees its parser process for the next message
+            self._free.append(oldest[1])
+        box = self._free.pop()
+        try:
+            flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=_on(box))
+        except BaseException:
+            self._free.append(box)
+            raise
+        finally:  # recorded even when the next one cannot start
+            if oldest is not None and outcome is not None:
+                self.results.append(oldest[0].record(outcome))
+        self._inflight.append((flight, box))
+
+    def close(self) -> None:
+        try:
+            while self._inflight:
+                flight, box = self._inflight.popleft()
+                try:
+                    self.results.append(flight.finish())
+                finally:
+                    self._free.append(box)
+        finally:
+            self._record_slow(wait=True)
+            if self._slow_pool is not None:
+                self._slow_pool.shutdown(wait=True)
+
+    def __enter__(self) -> Pipelined:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the slow lane
+
+    def _push_slow(self, message_id: int, raw: bytes) -> None:
+        if self._slow_pool is None:
+            self._slow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-slow-parse")
+        self._slow_inflight.append((message_id, self._slow_pool.submit(self._slow_parse, self.ctx.config, raw)))
+
+    def _record_slow(self, *, wait: bool) -> None:
+        """Record the slow-lane messages whose parse is done (all of them with `wait`)."""
+        while self._slow_inflight and (wait or self._slow_inflight[0][1].done()):
+            message_id, future = self._slow_inflight.popleft()
+            flight = start_processing(self.ctx, self.data, message_id, raw=b"", parse=_done(future))
+            self.results.append(flight.finish())
+
+
+def _on(box: ParseSandbox | None) -> Callable[[Config, bytes], ParseHandle]:
+    """Begin a parse on this parser process (None: as `begin_parse` decides, e.g. in-process)."""
+    if box is None:
+        return begin_parse
+
+    def begin(config: Config, raw: bytes) -> ParseHandle:
+        try:
+            return ParseHandle(box, raw, config.limits, box.submit(raw, config.limits))
+        except SandboxFailure as err:
+            return ParseHandle(box, raw, config.limits, None, failed=str(err))
+
+    return begin
+
+
+def _done(future: Future[Outcome]) -> Callable[[Config, bytes], ParseHandle]:
+    """A `parse` for start_processing that hands over a slow-lane parse already under way."""
+
+    def begin(config: Config, raw: bytes) -> ParseHandle:
+        try:
+            outcome = future.result()
+        except Exception as err:  # noqa: BLE001 - the row says why
+            outcome = (None, f"解析失败：{type(err).__name__}: {err}")
+        return ParseHandle(None, raw, config.limits, None, done=outcome)
+
+    return begin
+
+
+# -- the parser processes -------------------------------------------------------------------------
+
+_extra: list[ParseSandbox] = []
+_slow_box: ParseSandbox | None = None
+_lock = threading.Lock()
+
+
+def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
+    """`count` parser processes for this config: the shared sandbox and `count - 1` more."""
+    if not config.isolate_parsing:
+        return [None]
+    first = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    with _lock:
+        while len(_extra) < count - 1:
+            _extra.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
+        chosen = [first, *_extra[: count - 1]]
+        for box in _extra:
+            _configure(box, config)
+    return chosen
+
+
+def _configure(box: ParseSandbox, config: Config) -> None:
+    if box.memory_mb != config.parse_memory_mb:
+        box.close()  # the memory cap is set when the child starts
+        box.memory_mb = config.parse_memory_mb
+    box.timeout_s = config.parse_timeout_s
+
+
+def _parse_on_slow_sandbox(config: Config, raw: bytes) -> Outcome:
+    global _slow_box
+    with _lock:
+        if _slow_box is None:
+            _slow_box = ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+        _configure(_slow_box, config)
+        box = _slow_box
+    return _on(box)(config, raw).result()
+
+
+@atexit.register
+def _close_all() -> None:
+    for box in [*_extra, *([_slow_box] if _slow_box is not None else [])]:
+        box.close()
