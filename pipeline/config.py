@@ -146,6 +146,7 @@ class Schedule:
     poll_minutes: int
     report_at: time
     remind_at: time
+    idle: bool = True  # IMAP IDLE: poll at once when mail arrives (pipeline.inbound.idle)
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         poll_minutes=int(reader.number("schedule", "poll_minutes", 5, int)),
         report_at=reader.clock("schedule", "report_at", "08:30"),
         remind_at=reader.clock("schedule", "remind_at", "09:00"),
+        idle=reader.bool("schedule", "idle", True),
     )
     smtp_security = reader.choice("smtp", "security", "tls", ("tls", "starttls", "plain"))
     smtp = Smtp(
