@@ -6,7 +6,8 @@ paid once per batch instead of once per message:
 
 - `put_raw_batch` writes every new file to a temp name, fsyncs all of them at once
   (concurrent fsyncs on one file system share the journal commits), renames them
-  into place and then fsyncs each directory that changed once.
+  into place and then makes the directory entries durable with one syncfs(2) for the
+  batch (one fsync per changed directory where syncfs does not exist).
 - `save_new_messages` inserts the rows of the batch with one multi-row INSERT
   (ids come back through RETURNING) and their sources with one executemany, inside
   the caller's single transaction.
@@ -14,8 +15,10 @@ paid once per batch instead of once per message:
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -93,8 +96,9 @@ def put_raw_batch(store: RawStore, datas: Sequence[bytes]) -> list[StoredRaw]:
         for _fd, tmp, final in temps:
             os.replace(tmp, final)  # only after its bytes are on disk: a final name is never half a file
             dirs.add(final.parent)
-        for folder in sorted(dirs, key=lambda p: len(p.parts), reverse=True):  # leaves first
-            _fsync_dir(folder)
+        if not _syncfs(store.root):  # one call makes every new directory entry durable
+            for folder in sorted(dirs, key=lambda p: len(p.parts), reverse=True):  # else each folder, leaves first
+                _fsync_dir(folder)
     except OSError as err:
         for _fd, tmp, _final in temps:
             Path(tmp).unlink(missing_ok=True)
@@ -133,6 +137,36 @@ def save_new_messages(conn: Connection, new: Sequence[NewMessage]) -> list[int]:
     conn.execute(insert(message_sources),
                  [dict(message_id=i, source=m.source, ref=m.ref, seen_at=now) for i, m in zip(result, new, strict=True)])
     return result
+
+
+def _syncfs(path: Path) -> bool:
+    """Linux syncfs(2) on the file system holding `path`: every renamed entry and new folder of the batch
+    reaches the disk in one call (one fsync per changed folder cost ~4 ms each here).  False where the
+    call does not exist (not Linux): the caller then fsyncs each folder."""
+    if _libc is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs.argtypes = [ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_libc = _load_libc()
 
 
 def _fsync_dir(path: Path) -> None:

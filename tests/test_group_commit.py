@@ -3,7 +3,6 @@ and parsing is spread over parser processes without changing what is recorded.""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import replace
@@ -12,6 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 import pipeline.inbound.group as group
+import storage.batch as storage_batch
 from parsers.types import ParsedMessage
 from pipeline.campaign_data import load_campaign_data
 from pipeline.context import Context
@@ -26,12 +26,20 @@ from .test_ingest import sample_mail, write_folder
 
 
 class Counter:
-    """Counts BEGIN IMMEDIATE (write transactions) and fsync calls while active."""
+    """Counts BEGIN IMMEDIATE (write transactions), fsync and syncfs calls while active."""
 
     def __init__(self, ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
         self.transactions = 0
         self.fsyncs: list[int] = []
+        self.syncfs = 0
         real = os.fsync
+        real_syncfs = storage_batch._syncfs
+
+        def syncfs(path):  # noqa: ANN001, ANN202
+            self.syncfs += 1
+            return real_syncfs(path)
+
+        monkeypatch.setattr(storage_batch, "_syncfs", syncfs)
 
         def fsync(fd: int) -> None:
             self.fsyncs.append(fd)
@@ -68,12 +76,9 @@ def test_a_batch_is_stored_with_one_transaction_after_its_files_are_fsynced(ctx:
     outcomes = group.store_batch(ctx, queue)
     assert order == ["files durable, transactions so far 0"]
     assert counter.transactions == 1
-    # 20 files, then each new folder and the folder holding it once (leaf, its parent, raw/, the data dir),
-    # then SQLite's commit (WAL: at most the log and the database file).
-    shas = [hashlib.sha256(r).hexdigest() for r in raws]
-    leaves = {s[:4] for s in shas}
-    folders = leaves | {s[:2] for s in shas} | {"raw", "data dir"}
-    assert 20 + len(leaves) <= len(counter.fsyncs) <= 20 + len(folders) + 2
+    # Each of the 20 files fsync'd, then ONE syncfs for every directory entry of the batch, then SQLite's
+    # commit (WAL: at most the log and the database file).
+    assert 20 <= len(counter.fsyncs) <= 22 and counter.syncfs == 1
     assert [(s.created, pending) for s, pending in outcomes] == [(True, True)] * 20
     assert rows(ctx, messages) == rows(ctx, message_sources) == 20
     assert [s.key for s, _ in outcomes] == list(range(20))
@@ -130,11 +135,20 @@ def test_nothing_is_durable_before_flush_and_everything_after(ctx: Context) -> N
     assert rows(ctx, messages) == 6 and len(ingestor.results) == 6
 
 
-def test_raw_batch_leaves_no_temp_files_and_owner_only_modes(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("syncfs", [True, False])
+def test_raw_batch_leaves_no_temp_files_and_owner_only_modes(tmp_path, monkeypatch, syncfs) -> None:  # noqa: ANN001
+    """GIVEN a batch with the same bytes twice (with syncfs, and without as on other systems, where each changed
+    folder is fsync'd instead) THEN two files, mode 0600 in 0700 folders, no temp file left."""
     from storage.rawstore import RawStore
 
+    fsynced_dirs: list[int] = []
+    if not syncfs:
+        monkeypatch.setattr(storage_batch, "_libc", None)
+        monkeypatch.setattr(storage_batch, "_fsync_dir", lambda path: fsynced_dirs.append(path))
     store = RawStore(tmp_path)
     stored = put_raw_batch(store, [b"one", b"two", b"one"])
+    if not syncfs:  # the two leaf folders, the folders above them, and raw/ and the data dir (new too)
+        assert len(fsynced_dirs) >= 4
     assert [s.created for s in stored] == [True, True, False]
     files = [p for p in (tmp_path / "raw").rglob("*") if p.is_file()]
     assert len(files) == 2 and all(not p.name.startswith(".tmp-") for p in files)
