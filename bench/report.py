@@ -77,6 +77,9 @@ def _scale_rows(scale: dict) -> list[Row]:
         if big:
             rows.append((f"4. Peak RSS, {where}", f"{s['peak_rss_mb']:.0f} MB", "< 2048 MB",
                          _verdict(s["peak_rss_mb"] < 2048)))  # fmt: skip
+            backup = s.get("backup", {})
+            figure = f"{backup['backup_s']:.1f} s" if "backup_s" in backup else backup.get("skipped", "—")
+            rows.append((f"4. Backup, {where}", figure, "", ""))
     return rows
 
 
