@@ -122,7 +122,7 @@ def save_new_messages(conn: Connection, new: Sequence[NewMessage]) -> list[int]:
     if not new:
         return []
     now = now_utc()
-    rows = [
+    rows: list[dict[str, object]] = [
         dict(sha256=m.stored.sha256, size=m.stored.size, raw_path=m.stored.relpath, received_at=m.received_at,
              received_basis=m.received_basis, message_id_header="", sender_address="", sender_name="", subject="",
              parse_status=ParseState.PENDING, parse_error="", problems=[], ingested_at=now)

@@ -409,7 +409,8 @@ def _tally(ctx: Context, fs: FolderSummary, ingestor: Ingestor) -> list[int]:
     """Count what the batch stored; a message the database refused becomes a failure row (the batch goes on)."""
     stored: list[int] = []
     for result in ingestor.stored:
-        uid = int(result.key)  # type: ignore[call-overload] - the UID given to add()
+        uid = result.key  # the UID given to add()
+        assert isinstance(uid, int)
         if result.error:
             fs.failed += 1
             _record(ctx, fs, uid, None, f"入库失败：{result.error}")

@@ -200,7 +200,7 @@ def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
     with _lock:
         while len(_extra) < count - 1:
             _extra.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
-        chosen = [first, *_extra[: count - 1]]
+        chosen: list[ParseSandbox | None] = [first, *_extra[: count - 1]]
         for box in _extra:
             _configure(box, config)
     return chosen
