@@ -215,3 +215,31 @@ def test_a_slow_message_does_not_hold_back_the_ones_behind_it(ctx: Context) -> N
 def test_ocr_candidates_are_guessed_from_the_headers() -> None:
     assert pool.needs_ocr(mail(1, parts=[attachment(b"\x89PNG", "page1.png", "image/png")]))
     assert not pool.needs_ocr(mail(2, parts=[text_part("只有文字")]))
+
+
+def test_a_failing_record_still_collects_every_parse(ctx: Context, monkeypatch) -> None:
+    """GIVEN two parser processes with parses in flight WHEN recording fails (disk full) THEN the error reaches
+    the caller, every parser process is free again (none left holding an answer: the process can exit), and the
+    unrecorded rows stay pending for the next run."""
+    from pipeline.errors import StorageError
+    from pipeline.inbound import process
+    from pipeline.vocab import ParseState
+
+    cfg = replace(ctx.config, parse_workers=2)
+    ctx = replace(ctx, config=cfg)
+    outcomes = group.store_batch(ctx, [group.Queued(sample_mail(n), "file", f"r{n}", None, n) for n in range(5)])
+
+    def disk_full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise StorageError("数据库写入失败（磁盘已满或不可写？）")
+
+    monkeypatch.setattr(process, "_record", disk_full)
+    boxes = pool.parsers(cfg, 2)
+    with pytest.raises(StorageError), pool.Pipelined(ctx, load_campaign_data(ctx), boxes) as processing:
+        for stored, _pending in outcomes:
+            processing.push(stored.message_id)
+    for box in boxes:
+        assert box is not None and box._lock.acquire(timeout=5)  # free: nobody waits on an answer
+        box._lock.release()
+    with ctx.db.connect() as conn:
+        states = conn.execute(select(messages.c.parse_status)).scalars().all()
+    assert states == [ParseState.PENDING] * 5

@@ -32,8 +32,9 @@ from parsers.types import ParsedMessage
 from pipeline.campaign_data import CampaignData
 from pipeline.config import Config
 from pipeline.context import Context
+from pipeline.inbound import sandbox
 from pipeline.inbound.process import InFlight, Overlapped, ProcessResult, start_processing
-from pipeline.inbound.sandbox import ParseHandle, ParseSandbox, SandboxFailure, begin_parse, shared_sandbox
+from pipeline.inbound.sandbox import ParseHandle, ParseSandbox, SandboxFailure, begin_parse
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Pipelined:
         self._slow = slow
         self._slow_parse = slow_parse or _parse_on_slow_sandbox
         self._slow_pool: ThreadPoolExecutor | None = None
-        self._slow_inflight: deque[tuple[int, Future[Outcome]]] = deque()
+        self._slow_inflight: deque[tuple[InFlight, _FutureHandle | None]] = deque()
 
     def push(self, message_id: int, *, raw: bytes | None = None) -> None:
         self._record_slow(wait=False)
@@ -113,29 +114,41 @@ class Pipelined:
             oldest = self._inflight.popleft()
             outcome = oldest[0].collect()  # frees its parser process for the next message
             self._free.append(oldest[1])
-        box = self._free.pop()
+        box = self._free.pop(0)  # the shared sandbox first: a single message goes where begin_parse sends it
         try:
             flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=_on(box))
         except BaseException:
             self._free.append(box)
             raise
+        else:
+            self._inflight.append((flight, box))
         finally:  # recorded even when the next one cannot start
             if oldest is not None and outcome is not None:
                 self.results.append(oldest[0].record(outcome))
-        self._inflight.append((flight, box))
 
     def close(self) -> None:
-        try:
-            while self._inflight:
-                flight, box = self._inflight.popleft()
-                try:
+        """Finish every message in flight.  When recording fails (disk full), the rest are still
+        collected, so no parser process is left holding an answer; their rows stay pending and the
+        next run resumes them.  The first error is raised at the end."""
+        error: BaseException | None = None
+        while self._inflight:
+            flight, box = self._inflight.popleft()
+            try:
+                if error is None:
                     self.results.append(flight.finish())
-                finally:
-                    self._free.append(box)
+                else:
+                    flight.collect()
+            except BaseException as err:  # noqa: BLE001 - kept and raised once every parse is collected
+                error = error or err
+            finally:
+                self._free.append(box)
+        try:
+            self._record_slow(wait=True, collect_only=error is not None)
         finally:
-            self._record_slow(wait=True)
             if self._slow_pool is not None:
                 self._slow_pool.shutdown(wait=True)
+        if error is not None:
+            raise error
 
     def __enter__(self) -> Pipelined:
         return self
@@ -148,14 +161,46 @@ class Pipelined:
     def _push_slow(self, message_id: int, raw: bytes) -> None:
         if self._slow_pool is None:
             self._slow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-slow-parse")
-        self._slow_inflight.append((message_id, self._slow_pool.submit(self._slow_parse, self.ctx.config, raw)))
+        pool, slow_parse = self._slow_pool, self._slow_parse
 
-    def _record_slow(self, *, wait: bool) -> None:
+        started: list[_FutureHandle] = []
+
+        def begin(config: Config, raw: bytes) -> _FutureHandle:
+            started.append(_FutureHandle(pool.submit(slow_parse, config, raw)))
+            return started[0]
+
+        # Started like any other message (row loaded, limits checked before the work); only the
+        # parse runs on the slow lane's thread.  No handle: refused before parsing (recorded at once).
+        flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=begin)  # type: ignore[arg-type]
+        self._slow_inflight.append((flight, started[0] if started else None))
+
+    def _record_slow(self, *, wait: bool, collect_only: bool = False) -> None:
         """Record the slow-lane messages whose parse is done (all of them with `wait`)."""
-        while self._slow_inflight and (wait or self._slow_inflight[0][1].done()):
-            message_id, future = self._slow_inflight.popleft()
-            flight = start_processing(self.ctx, self.data, message_id, raw=b"", parse=_done(future))
-            self.results.append(flight.finish())
+        while self._slow_inflight:
+            flight, handle = self._slow_inflight[0]
+            if not (wait or handle is None or handle.done()):
+                return
+            self._slow_inflight.popleft()
+            if collect_only:  # an earlier error stops the run: its row stays pending, resumed next time
+                flight.collect()
+            else:
+                self.results.append(flight.finish())
+
+
+class _FutureHandle:
+    """A slow-lane parse under way on a helper thread; quacks like `sandbox.ParseHandle` for `InFlight`."""
+
+    def __init__(self, future: Future[Outcome]) -> None:
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self) -> Outcome:
+        try:
+            return self._future.result()
+        except Exception as err:  # noqa: BLE001 - the row says why
+            return None, f"解析失败：{type(err).__name__}: {err}"
 
 
 def _on(box: ParseSandbox | None) -> Callable[[Config, bytes], ParseHandle]:
@@ -172,19 +217,6 @@ def _on(box: ParseSandbox | None) -> Callable[[Config, bytes], ParseHandle]:
     return begin
 
 
-def _done(future: Future[Outcome]) -> Callable[[Config, bytes], ParseHandle]:
-    """A `parse` for start_processing that hands over a slow-lane parse already under way."""
-
-    def begin(config: Config, raw: bytes) -> ParseHandle:
-        try:
-            outcome = future.result()
-        except Exception as err:  # noqa: BLE001 - the row says why
-            outcome = (None, f"解析失败：{type(err).__name__}: {err}")
-        return ParseHandle(None, raw, config.limits, None, done=outcome)
-
-    return begin
-
-
 # -- the parser processes -------------------------------------------------------------------------
 
 _extra: list[ParseSandbox] = []
@@ -196,7 +228,8 @@ def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
     """`count` parser processes for this config: the shared sandbox and `count - 1` more."""
     if not config.isolate_parsing:
         return [None]
-    first = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    # Looked up on the module at call time, as begin_parse does (one seam for tests and operators).
+    first = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
     with _lock:
         while len(_extra) < count - 1:
             _extra.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
