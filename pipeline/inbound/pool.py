@@ -39,9 +39,10 @@ from pipeline.inbound.sandbox import ParseHandle, ParseSandbox, SandboxFailure, 
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 4
-# Parts whose text only OCR can read: images sent as attachments (a photographed or scanned page).
-# Inline pictures of a signature are also image/*: a wrong guess only moves a message to the other lane.
-_OCR_PART = re.compile(rb"^content-type:[ \t]*image/(?:jpeg|jpg|png|tiff|bmp|gif|webp)", re.IGNORECASE | re.MULTILINE)
+# Parts whose text may need OCR: images (a photographed page) and PDFs (often scans).  Inline pictures
+# of a signature and text PDFs match too: a wrong guess only moves a message to the other lane.
+_OCR_PART = re.compile(rb"^content-type:[ \t]*(?:image/(?:jpeg|jpg|png|tiff|bmp|gif|webp|heic)|application/pdf)",
+                       re.IGNORECASE | re.MULTILINE)  # fmt: skip
 
 Outcome = tuple[ParsedMessage | None, str]
 
