@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from pipeline.config import Config, load_config
 from pipeline.context import Context, open_context
 from tests.conftest import write_config  # one config writer for tests and benchmarks
@@ -36,6 +38,33 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def cpu_timed(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds, result): CPU of this process and of its children, the parser
+    processes included (they live on between calls, so RUSAGE_CHILDREN would miss them)."""
+    me = psutil.Process()
+
+    def children_cpu() -> dict[int, float]:
+        out = {}
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                t = child.cpu_times()
+                out[child.pid] = t.user + t.system
+        return out
+
+    def reaped() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    before_children, before_reaped, before_self = children_cpu(), reaped(), time.process_time()
+    start = time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - start
+    after_children = children_cpu()
+    cpu = time.process_time() - before_self + reaped() - before_reaped
+    cpu += sum(v - before_children.get(pid, 0.0) for pid, v in after_children.items())
+    return wall, cpu, result
 
 
 def median(values: list[float]) -> float:

@@ -5,7 +5,9 @@
 Sections: corpus, pipeline (ingest + reprocess vs the bare baseline, with
 [limits] isolate_parsing on and off when the sandbox exists), attribution (roster
 growth), scale (status + workbook, in child processes), memory (25 MB attachment,
-child processes), imap (bench/imap_bench.py, when present and Dovecot is installed).
+child processes), imap (bench/imap_bench.py, when present and Dovecot is installed),
+arrival (bench/arrival_bench.py: APPEND → status and receipt, IDLE and polling), ocr
+(bench.ocr_bench.run(): pages/s, accuracy, peak memory per page and for a 20-page scan).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .common import RESULTS, ROOT, progress, project_config, run_child
 from .corpus import build_corpus
 from .report import render_table
 
-SECTIONS = ("cli", "pipeline", "attribution", "scale", "memory", "imap")
+SECTIONS = ("cli", "pipeline", "attribution", "scale", "memory", "imap", "arrival", "ocr")
 SCALES = ((96, 500), (10_000, 100_000))
 
 
@@ -57,6 +59,30 @@ def _imap(sync: int, sync_runs: int, runs: int) -> dict:
     return json.loads(out.read_text())
 
 
+def _arrival(appends: int, poll_appends: int) -> dict:
+    """Arrival → status with IDLE and with polling (bench/arrival_bench.py, needs root and Dovecot)."""
+    if os.geteuid() != 0 or shutil.which("dovecot") is None:
+        return {"skipped": "needs root and Dovecot (scripts/setup --with-services)"}
+    try:
+        return run_child("bench.arrival_bench", "--appends", str(appends), "--poll-appends", str(poll_appends),
+                         timeout=3600)  # fmt: skip
+    except RuntimeError as err:
+        return {"skipped": str(err)}
+
+
+def _ocr() -> dict:
+    """OCR pages/s and memory per page: bench/ocr_bench.py from the formats issue, when it is on this branch."""
+    if not (ROOT / "bench" / "ocr_bench.py").exists():
+        return {"skipped": "bench/ocr_bench.py not present"}
+    code = "import json; from bench.ocr_bench import run; print(json.dumps(run(), default=str))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                          check=False)  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        return {"skipped": "bench.ocr_bench failed: " + " | ".join((proc.stderr or "").strip().splitlines()[-3:])}
+    return json.loads(lines[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (medians are reported)")
@@ -64,6 +90,8 @@ def main() -> None:
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
     parser.add_argument("--imap-sync", type=int, default=2000, help="messages in the IMAP first-sync runs")
     parser.add_argument("--imap-sync-runs", type=int, default=3)
+    parser.add_argument("--arrival-appends", type=int, default=20, help="APPENDs timed with IMAP IDLE")
+    parser.add_argument("--arrival-poll-appends", type=int, default=5, help="APPENDs timed with polling only")
     parser.add_argument("--no-isolation-compare", action="store_true",
                         help="measure the pipeline only as configured (skip isolate_parsing on/off)")  # fmt: skip
     args = parser.parse_args()
@@ -123,6 +151,12 @@ def main() -> None:
     if "imap" not in skip:
         progress("IMAP poll figures (bench/imap_bench.py)")
         results["imap"] = _imap(args.imap_sync, args.imap_sync_runs, runs=max(7, args.rounds))
+    if "arrival" not in skip:
+        progress("arrival → status with IMAP IDLE and with polling (bench/arrival_bench.py)")
+        results["arrival"] = _arrival(args.arrival_appends, args.arrival_poll_appends)
+    if "ocr" not in skip:
+        progress("OCR pages/s and memory per page (bench/ocr_bench.py)")
+        results["ocr"] = _ocr()
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(

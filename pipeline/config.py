@@ -124,6 +124,7 @@ class Schedule:
     poll_minutes: int
     report_at: time
     remind_at: time
+    idle: bool = True  # IMAP IDLE: poll at once when mail arrives (pipeline.inbound.idle)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class Config:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1536
     health: Health = field(default_factory=Health)
+    parse_workers: int = 0  # parser processes; 0: one per free core (pipeline.inbound.pool)
 
     @property
     def data_dir(self) -> Path:
@@ -263,6 +265,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         poll_minutes=int(reader.number("schedule", "poll_minutes", 5, int)),
         report_at=reader.clock("schedule", "report_at", "08:30"),
         remind_at=reader.clock("schedule", "remind_at", "09:00"),
+        idle=reader.bool("schedule", "idle", True),
     )
     smtp_security = reader.choice("smtp", "security", "tls", ("tls", "starttls", "plain"))
     smtp = Smtp(
@@ -317,6 +320,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
             report_max_age_hours=float(reader.number("health", "report_max_age_hours", Health.report_max_age_hours, float)),
             holiday_lookahead_days=int(reader.number("health", "holiday_lookahead_days", Health.holiday_lookahead_days, int)),
         ),
+        parse_workers=int(reader.number("limits", "parse_workers", 0, int)),
     )
     reader.reject_unknown()  # last: every key above has been read by now
     return config

@@ -6,7 +6,8 @@ The schedule is data: `job_specs(config)` turns `[schedule]` into a list of
 grace time).  Each job opens its own `Context` from the factory and calls one
 library function, exactly what the matching CLI command calls.  A file lock on
 `<data_dir>/worker.lock` keeps a second worker off the same data dir; SIGTERM and
-SIGINT stop the scheduler after the running job reaches a safe point.
+SIGINT stop the scheduler after the running job reaches a safe point.  With `[schedule] idle`
+an IMAP IDLE watcher (inbound/idle.py) runs the poll job the moment mail arrives.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 
 import psutil
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobEvent
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -32,6 +35,7 @@ from filelock import FileLock, Timeout
 from pipeline.config import Config
 from pipeline.context import Context, ensure_data_dir
 from pipeline.errors import ConfigError, IntakeError, WorkerLockedError
+from pipeline.inbound.idle import IdleWatcher
 from pipeline.inbound.imap import logfmt, poll_once
 from pipeline.outbound.digest import digest_done, send_digest
 from pipeline.outbound.receipts import send_receipts
@@ -110,6 +114,7 @@ def run_worker(ctx_factory: Callable[[], Context], config: Config) -> None:
             extra = {"next_run_time": datetime.now(tz)} if spec.run_at_start else {}
             scheduler.add_job(_run_job, spec.trigger, args=(spec, ctx_factory, stop, tz), id=spec.id,
                               name=spec.id, misfire_grace_time=spec.misfire_grace_s, **extra)  # fmt: skip
+        watcher = _poll_on_arrival(config, scheduler, stop) if config.schedule.idle else None
         stopper: list[threading.Thread] = []
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -125,13 +130,47 @@ def run_worker(ctx_factory: Callable[[], Context], config: Config) -> None:
         try:
             log.info(logfmt("worker_start", pid=os.getpid(), data_dir=config.data_dir, timezone=tz.key,
                             jobs=",".join(f"{s.id}:{s.trigger}" for s in specs)))  # fmt: skip
+            if watcher is not None:
+                watcher.start()
             scheduler.start()
             if stopper:
                 stopper[0].join()
         finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join(timeout=5)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info(logfmt("worker_stopped", pid=os.getpid()))
+
+
+def _poll_on_arrival(config: Config, scheduler: BlockingScheduler, stop: threading.Event) -> IdleWatcher:
+    """An IMAP IDLE watcher that runs the poll job at once when mail arrives.
+
+    A wake-up while the poll is already running would be dropped by max_instances=1 (the
+    running pass may have searched before the mail arrived): it is remembered and the poll
+    runs once more when the current one ends.
+    """
+    tz = config.campaign.timezone
+    again = threading.Event()
+
+    def wake() -> None:
+        if stop.is_set():
+            return
+        with suppress(JobLookupError):
+            scheduler.modify_job("poll", next_run_time=datetime.now(tz))
+
+    def on_event(event: JobEvent) -> None:
+        if event.job_id != "poll":
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            again.set()
+        elif again.is_set():  # the running poll ended: run once more for the mail it may have missed
+            again.clear()
+            wake()
+
+    scheduler.add_listener(on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    return IdleWatcher(config.mailbox, wake, stop)
 
 
 def _shutdown(scheduler: BlockingScheduler) -> None:

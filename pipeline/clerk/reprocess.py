@@ -17,7 +17,7 @@ from datetime import datetime
 from pipeline.campaign_data import load_campaign_data
 from pipeline.context import Context, current_actor
 from pipeline.errors import IntakeError, NotFoundError
-from pipeline.inbound.process import Overlapped
+from pipeline.inbound.pool import processor
 from pipeline.outputs.history import record_status_changes
 from pipeline.outputs.review import item_id, parse_item_id
 from pipeline.outputs.snapshot import build_snapshot
@@ -139,7 +139,7 @@ def reprocess(
     decisions_before = _effective(ctx, wanted)
     statuses_before = {r.institution.name: (r.institution.row, r.status)
                        for r in build_snapshot(ctx, moment, data=data).statuses}  # fmt: skip
-    with Overlapped(ctx, data) as processing:  # the next message is parsed while this one is recorded
+    with processor(ctx, data) as processing:  # parsed in the parser processes while earlier ones are recorded
         for done, message_id in enumerate(ids, 1):
             try:
                 processing.push(message_id)

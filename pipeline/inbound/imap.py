@@ -1,8 +1,8 @@
 """Bring new mail in from the IMAP mailbox: incremental, read-only, nothing lost, nothing duplicated.
 
 Order per batch (ledger first, act after commit): FETCH sizes → FETCH
-BODY.PEEK[] (never sets \\Seen) → `ingest_raw` stores bytes and commits the row
-→ the folder's checkpoint (UIDVALIDITY, last_uid) advances in one transaction →
+BODY.PEEK[] (never sets \\Seen) → the batch's raw bytes fsync'd and its rows committed
+in one transaction (group commit, inbound/group.py) → the folder's checkpoint (UIDVALIDITY, last_uid) advances in one transaction →
 only then, when configured, a keyword flag on the server.  Nothing is ever
 expunged.  A message that cannot be fetched, or is larger than
 `max_message_bytes`, becomes an `imap_failures` row (retried on later polls,
@@ -34,7 +34,6 @@ from pipeline.inbound.ingest import Ingestor, resume_pending
 from pipeline.outputs.history import record_status_changes
 from pipeline.process_guard import is_loopback
 from storage import imapstate as state
-from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -383,15 +382,17 @@ def _store(ctx: Context, data: CampaignData, client: IMAPClient, fs: FolderSumma
             wanted.append(uid)
     for group in _groups(wanted, meta):
         bodies = _fetch(client, group, ["BODY.PEEK[]", "INTERNALDATE"])
-        with Ingestor(ctx, data) as ingestor:  # each message is parsed while the next one is stored
-            stored += _store_group(ctx, fs, ingestor, group, bodies, meta)
+        # The group is stored as one batch (group commit): durable when the Ingestor closes, before
+        # the caller advances the checkpoint; each message is parsed while the next is recorded.
+        with Ingestor(ctx, data, batch_size=len(group) or 1) as ingestor:
+            _queue_group(ctx, fs, ingestor, group, bodies, meta)
+        stored += _tally(ctx, fs, ingestor)
     return stored
 
 
-def _store_group(ctx: Context, fs: FolderSummary, ingestor: Ingestor, group: list[int],
-                 bodies: dict[int, _Fetched], meta: dict[int, _Fetched]) -> list[int]:  # fmt: skip
+def _queue_group(ctx: Context, fs: FolderSummary, ingestor: Ingestor, group: list[int],
+                 bodies: dict[int, _Fetched], meta: dict[int, _Fetched]) -> None:  # fmt: skip
     limit = ctx.config.max_message_bytes
-    stored: list[int] = []
     for uid in group:
         got = bodies.get(uid)
         if got is None or got.raw is None:
@@ -404,14 +405,18 @@ def _store_group(ctx: Context, fs: FolderSummary, ingestor: Ingestor, group: lis
             continue
         received = got.internaldate or (meta[uid].internaldate if uid in meta else None)
         ref = f"{fs.folder}/{fs.uidvalidity if fs.uidvalidity is not None else '-'}/{uid}"
-        try:
-            result = ingestor.add(got.raw, source="imap", ref=ref, received_at=received)
-        except StorageError:
-            raise  # the disk or database is broken: stop, the checkpoint has not moved
-        except Exception as err:  # noqa: BLE001 - one bad message must not stop the batch; it becomes a row
-            log.exception(logfmt("imap_store_failed", folder=fs.folder, uid=uid))
+        ingestor.add(got.raw, source="imap", ref=ref, received_at=received, key=uid)
+
+
+def _tally(ctx: Context, fs: FolderSummary, ingestor: Ingestor) -> list[int]:
+    """Count what the batch stored; a message the database refused becomes a failure row (the batch goes on)."""
+    stored: list[int] = []
+    for result in ingestor.stored:
+        uid = result.key  # the UID given to add()
+        assert isinstance(uid, int)
+        if result.error:
             fs.failed += 1
-            _record(ctx, fs, uid, len(got.raw), f"入库失败：{type(err).__name__}: {err}")
+            _record(ctx, fs, uid, None, f"入库失败：{result.error}")
             continue
         if result.created:
             fs.new += 1

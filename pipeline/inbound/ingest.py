@@ -3,7 +3,9 @@
 Order matters (nothing lost): raw bytes fsync'd → row committed (state pending)
 → parse + attribute → results committed.  A crash at any point leaves either
 nothing or a pending row whose bytes are safe; the next ingest finishes it.
-While one message is parsed (in the parser process), the next one is stored.
+Messages are stored in batches (group commit: one fsync round and one transaction
+per batch, see group.py) and parsed by the parser processes (pool.py) while this
+process records the results in order.
 """
 
 from __future__ import annotations
@@ -16,19 +18,18 @@ from pathlib import Path
 
 from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.context import Context
-from pipeline.inbound.process import Overlapped, ProcessResult
+from pipeline.errors import IntakeError
+from pipeline.inbound.group import BATCH_BYTES, BATCH_SIZE, Queued, Stored, store_batch
+from pipeline.inbound.pool import processor
+from pipeline.inbound.process import ProcessResult
 from pipeline.inbound.sources import SourceProblem, iter_raw_mail
 from pipeline.outputs.history import record_status_changes
-from pipeline.vocab import ParseState, ReceivedBasis
-from storage.messages import (
-    fetch_messages,
-    find_message_by_sha,
-    save_better_receipt,
-    save_new_message,
-    save_source,
-)
+from pipeline.vocab import ParseState
+from storage.messages import fetch_messages
 
 log = logging.getLogger(__name__)
+
+__all__ = ["IngestResult", "IngestSummary", "Ingestor", "Stored", "ingest_paths", "ingest_raw", "resume_pending"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,73 +59,72 @@ def ingest_raw(
 ) -> IngestResult:
     """Store and process one message.  `received_at` is the IMAP INTERNALDATE when known."""
     with Ingestor(ctx, data) as ingestor:
-        stored = ingestor.add(raw, source=source, ref=ref, received_at=received_at)
+        ingestor.add(raw, source=source, ref=ref, received_at=received_at)
+    [stored] = ingestor.stored
+    if stored.error:
+        raise IntakeError(f"邮件未能入库：{stored.error}")
     processed = ingestor.results[-1] if ingestor.results else None
     return IngestResult(stored.message_id, stored.created, processed)
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    message_id: int
-    created: bool  # False: these bytes were already stored
-
-
 class Ingestor:
-    """Takes messages in one after another: each is stored durably at once and parsed while the
-    next one is being stored (see process.Overlapped).  Use as a context manager; `results`
-    holds the processing outcomes in order once it is closed."""
+    """Takes messages in, in batches (group commit, see storage/batch.py), and processes them.
 
-    def __init__(self, ctx: Context, data: CampaignData | None = None) -> None:
+    `add` queues a message; every `batch_size` messages (or `batch_bytes`), and on
+    `flush`/`close`, the queued raw bytes are fsync'd together and their rows committed in one
+    transaction; only then are they handed to processing (parsing runs in the parser
+    processes while this process records the previous results, see pool.py).  So nothing is
+    durable before `flush` or `close` returns: a caller acknowledges a message (the IMAP
+    checkpoint) only after that.  Use as a context manager; `stored` (in `add` order) and
+    `results` (processing outcomes) are complete once it is closed.
+    """
+
+    def __init__(self, ctx: Context, data: CampaignData | None = None, *, batch_size: int = BATCH_SIZE,
+                 batch_bytes: int = BATCH_BYTES) -> None:  # fmt: skip
         self.ctx = ctx
         self.data = data or load_campaign_data(ctx)
-        self._processing = Overlapped(ctx, self.data)
+        self.batch_size = max(batch_size, 1)
+        self.batch_bytes = batch_bytes
+        self.stored: list[Stored] = []
+        self._queue: list[Queued] = []
+        self._queued_bytes = 0
+        self._processing = processor(ctx, self.data)
 
     @property
     def results(self) -> list[ProcessResult]:
         return self._processing.results
 
-    def add(self, raw: bytes, *, source: str, ref: str, received_at: datetime | None = None) -> Stored:
-        """Store `raw` (bytes fsync'd, row committed) and queue it for processing; returns when stored."""
-        message_id, created, pending = store_message(
-            self.ctx, raw, source=source, ref=ref, received_at=received_at
-        )
-        if pending:
-            self._processing.push(message_id, raw=raw)
-        return Stored(message_id, created)
+    def add(self, raw: bytes, *, source: str, ref: str, received_at: datetime | None = None,
+            key: object = None) -> None:  # fmt: skip
+        """Queue `raw`; it is stored with its batch (at the latest on `flush` or `close`)."""
+        self._queue.append(Queued(raw, source, ref, received_at, key))
+        self._queued_bytes += len(raw)
+        if len(self._queue) >= self.batch_size or self._queued_bytes >= self.batch_bytes:
+            self.flush()
+
+    def flush(self) -> list[Stored]:
+        """Store the queued messages durably (one fsync round, one transaction), then queue their processing."""
+        queue, self._queue, self._queued_bytes = self._queue, [], 0
+        if not queue:
+            return []
+        outcomes = store_batch(self.ctx, queue)
+        for item, (stored, pending) in zip(queue, outcomes, strict=True):
+            self.stored.append(stored)
+            if pending:
+                self._processing.push(stored.message_id, raw=item.raw)
+        return [stored for stored, _pending in outcomes]
 
     def close(self) -> None:
-        self._processing.close()
+        try:
+            self.flush()
+        finally:
+            self._processing.close()
 
     def __enter__(self) -> Ingestor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def store_message(
-    ctx: Context, raw: bytes, *, source: str, ref: str, received_at: datetime | None = None
-) -> tuple[int, bool, bool]:
-    """Raw bytes durably stored, then the row committed.  Returns (message id, created, needs processing)."""
-    stored = ctx.raw.put(raw)
-    with ctx.db.begin() as conn:
-        existing = find_message_by_sha(conn, stored.sha256)
-        if existing is not None:
-            save_source(conn, existing.id, source, ref)
-            if received_at is not None:
-                save_better_receipt(conn, existing, received_at, ReceivedBasis.INTERNALDATE)
-            return existing.id, False, existing.parse_status == ParseState.PENDING
-        message_id = save_new_message(
-            conn,
-            sha256=stored.sha256,
-            size=stored.size,
-            raw_path=stored.relpath,
-            received_at=received_at,
-            received_basis=ReceivedBasis.INTERNALDATE if received_at else ReceivedBasis.UNKNOWN,
-            source=source,
-            ref=ref,
-        )
-        return message_id, True, True
 
 
 def ingest_paths(
@@ -148,13 +148,16 @@ def ingest_paths(
                 log.warning("source problem at %s: %s", item.ref, item.reason)
                 summary.unreadable_sources.append(item)
             else:
-                stored = ingestor.add(item.raw, source="file", ref=item.ref)
-                if stored.created:
-                    summary.new += 1
-                else:
-                    summary.duplicates += 1
+                ingestor.add(item.raw, source="file", ref=item.ref, key=item.ref)
             if on_progress is not None:
                 on_progress(item.ref)
+    for stored in ingestor.stored:
+        if stored.error:
+            summary.unreadable_sources.append(SourceProblem(str(stored.key), f"cannot store: {stored.error}"))
+        elif stored.created:
+            summary.new += 1
+        else:
+            summary.duplicates += 1
     summary.failed = sum(1 for r in ingestor.results if not r.parse_ok)
     record_status_changes(ctx, datetime.now(UTC), cause="ingest", roster=data.roster)
     return summary
@@ -164,7 +167,7 @@ def resume_pending(ctx: Context, data: CampaignData) -> int:
     """Finish messages whose bytes and row were stored but whose processing was interrupted."""
     with ctx.db.connect() as conn:
         pending = [m.id for m in fetch_messages(conn, status=ParseState.PENDING)]
-    with Overlapped(ctx, data) as processing:
+    with processor(ctx, data) as processing:
         for message_id in pending:
             processing.push(message_id)
     if pending:

@@ -8,11 +8,13 @@ are never touched here; automatic ones are replaced as a whole.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from parsers.types import ParsedMessage
 from pipeline.campaign_data import CampaignData
+from pipeline.config import Config
 from pipeline.context import Context
 from pipeline.domain.attribution import AttributionResult, attribute_message
 from pipeline.domain.bounds import bounded
@@ -84,8 +86,10 @@ class Overlapped:
         self.close()
 
 
-def start_processing(ctx: Context, data: CampaignData, message_id: int, *, raw: bytes | None = None) -> InFlight:
-    """Load the message and hand it to the parser; `finish()` (or `collect` + `record`) completes it."""
+def start_processing(ctx: Context, data: CampaignData, message_id: int, *, raw: bytes | None = None,
+                     parse: Callable[[Config, bytes], ParseHandle] = begin_parse) -> InFlight:  # fmt: skip
+    """Load the message and hand it to the parser (`parse`: which one, see pool.py); `finish()`
+    (or `collect` + `record`) completes it."""
     with ctx.db.connect() as conn:
         row = fetch_message(conn, message_id)
     if row is None:
@@ -102,7 +106,7 @@ def start_processing(ctx: Context, data: CampaignData, message_id: int, *, raw: 
         reason = f"邮件 {len(raw):,} 字节，超过上限 {ctx.config.max_message_bytes:,}，已保存未解析"
         return InFlight(ctx, data, row, None, reason)
     try:  # in a stoppable worker process unless [limits] isolate_parsing = false
-        return InFlight(ctx, data, row, begin_parse(ctx.config, raw), "")
+        return InFlight(ctx, data, row, parse(ctx.config, raw), "")
     except Exception as err:  # parse_message should not raise; if it does, the row says why
         log.exception("parse failed for message %s", message_id)
         return InFlight(ctx, data, row, None, f"解析失败：{type(err).__name__}: {err}")

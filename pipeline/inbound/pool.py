@@ -1,0 +1,263 @@
+"""Parse on several parser processes at once; keep slow (OCR) messages from holding back cheap ones.
+
+`processor(ctx, data)` is what `Ingestor` and `resume_pending` process with:
+
+- One parser process (a busy machine, `[limits] parse_workers = 1`, or no isolation):
+  `process.Overlapped`, parsing one message ahead of recording.
+- Several (`parse_workers`, or 0 = one per core that is free when the run starts):
+  `Pipelined` keeps one parse in flight per parser process and records the results in
+  the order the messages came, so recording is the same as with one process.
+- Messages that `slow_lane` predicts to be expensive (their parts need OCR) are parsed on
+  a parser process of their own and recorded whenever they are done, so a scanned report
+  never delays the text reports queued behind it.  Recording them out of order is safe:
+  attribution is a pure function of the message and the campaign data (it reads nothing
+  recorded before), and status is computed from receipt times, not from recording order.
+
+Every parser process is a `sandbox.ParseSandbox` with the same limits (time, memory cap,
+no writes, no secrets); the first is the process-wide shared sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from parsers.types import ParsedMessage
+from pipeline.campaign_data import CampaignData
+from pipeline.config import Config
+from pipeline.context import Context
+from pipeline.inbound import sandbox
+from pipeline.inbound.process import InFlight, Overlapped, ProcessResult, start_processing
+from pipeline.inbound.sandbox import ParseHandle, ParseSandbox, SandboxFailure, begin_parse
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 4
+# Parts whose text may need OCR: images (a photographed page) and PDFs (often scans).  Inline pictures
+# of a signature and text PDFs match too: a wrong guess only moves a message to the other lane.
+_OCR_PART = re.compile(rb"^content-type:[ \t]*(?:image/(?:jpeg|jpg|png|tiff|bmp|gif|webp|heic)|application/pdf)",
+                       re.IGNORECASE | re.MULTILINE)  # fmt: skip
+
+Outcome = tuple[ParsedMessage | None, str]
+
+
+def ocr_available() -> bool:
+    """Whether this installation can OCR (the formats branch's parsers/documents/ocr.py)."""
+    try:
+        import parsers.documents.ocr  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def needs_ocr(raw: bytes) -> bool:
+    """A cheap guess from the raw MIME headers: does this message carry parts only OCR can read?"""
+    return _OCR_PART.search(raw) is not None
+
+
+def worker_count(config: Config) -> int:
+    """How many parser processes to run: `[limits] parse_workers`, or one per free core (0)."""
+    if not config.isolate_parsing:
+        return 1
+    if config.parse_workers > 0:
+        return min(config.parse_workers, MAX_WORKERS)
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(MAX_WORKERS, int(cores - busy)))
+
+
+def processor(ctx: Context, data: CampaignData) -> Overlapped | Pipelined:
+    """The processor for this run (see the module docstring)."""
+    workers = worker_count(ctx.config)
+    slow = needs_ocr if ctx.config.isolate_parsing and ocr_available() else None
+    if workers == 1 and slow is None:
+        return Overlapped(ctx, data)
+    return Pipelined(ctx, data, parsers(ctx.config, workers), slow=slow)
+
+
+class Pipelined:
+    """Like `process.Overlapped`, with one parse in flight per parser process and an optional slow lane.
+
+    `slow(raw)` chooses the messages for the slow lane; `slow_parse(config, raw)` parses one of
+    them (by default on a parser process of its own) and is run on a helper thread.
+    """
+
+    def __init__(self, ctx: Context, data: CampaignData, sandboxes: list[ParseSandbox | None], *,
+                 slow: Callable[[bytes], bool] | None = None,
+                 slow_parse: Callable[[Config, bytes], Outcome] | None = None) -> None:  # fmt: skip
+        self.ctx = ctx
+        self.data = data
+        self.results: list[ProcessResult] = []
+        self._free: list[ParseSandbox | None] = list(sandboxes)
+        self._inflight: deque[tuple[InFlight, ParseSandbox | None]] = deque()
+        self._slow = slow
+        self._slow_parse = slow_parse or _parse_on_slow_sandbox
+        self._slow_pool: ThreadPoolExecutor | None = None
+        self._slow_inflight: deque[tuple[InFlight, _FutureHandle | None]] = deque()
+
+    def push(self, message_id: int, *, raw: bytes | None = None) -> None:
+        self._record_slow(wait=False)
+        if raw is not None and self._slow is not None and self._slow(raw):
+            self._push_slow(message_id, raw)
+            return
+        oldest: tuple[InFlight, ParseSandbox | None] | None = None
+        outcome: Outcome | None = None
+        if not self._free:
+            oldest = self._inflight.popleft()
+            outcome = oldest[0].collect()  # frees its parser process for the next message
+            self._free.append(oldest[1])
+        box = self._free.pop(0)  # the shared sandbox first: a single message goes where begin_parse sends it
+        try:
+            flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=_on(box))
+        except BaseException:
+            self._free.append(box)
+            raise
+        else:
+            self._inflight.append((flight, box))
+        finally:  # recorded even when the next one cannot start
+            if oldest is not None and outcome is not None:
+                self.results.append(oldest[0].record(outcome))
+
+    def close(self) -> None:
+        """Finish every message in flight.  When recording fails (disk full), the rest are still
+        collected, so no parser process is left holding an answer; their rows stay pending and the
+        next run resumes them.  The first error is raised at the end."""
+        error: BaseException | None = None
+        while self._inflight:
+            flight, box = self._inflight.popleft()
+            try:
+                if error is None:
+                    self.results.append(flight.finish())
+                else:
+                    flight.collect()
+            except BaseException as err:  # noqa: BLE001 - kept and raised once every parse is collected
+                error = error or err
+            finally:
+                self._free.append(box)
+        try:
+            self._record_slow(wait=True, collect_only=error is not None)
+        finally:
+            if self._slow_pool is not None:
+                self._slow_pool.shutdown(wait=True)
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> Pipelined:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the slow lane
+
+    def _push_slow(self, message_id: int, raw: bytes) -> None:
+        if self._slow_pool is None:
+            self._slow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-slow-parse")
+        pool, slow_parse = self._slow_pool, self._slow_parse
+
+        started: list[_FutureHandle] = []
+
+        def begin(config: Config, raw: bytes) -> _FutureHandle:
+            started.append(_FutureHandle(pool.submit(slow_parse, config, raw)))
+            return started[0]
+
+        # Started like any other message (row loaded, limits checked before the work); only the
+        # parse runs on the slow lane's thread.  No handle: refused before parsing (recorded at once).
+        flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=begin)  # type: ignore[arg-type]
+        self._slow_inflight.append((flight, started[0] if started else None))
+
+    def _record_slow(self, *, wait: bool, collect_only: bool = False) -> None:
+        """Record the slow-lane messages whose parse is done (all of them with `wait`)."""
+        while self._slow_inflight:
+            flight, handle = self._slow_inflight[0]
+            if not (wait or handle is None or handle.done()):
+                return
+            self._slow_inflight.popleft()
+            if collect_only:  # an earlier error stops the run: its row stays pending, resumed next time
+                flight.collect()
+            else:
+                self.results.append(flight.finish())
+
+
+class _FutureHandle:
+    """A slow-lane parse under way on a helper thread; quacks like `sandbox.ParseHandle` for `InFlight`."""
+
+    def __init__(self, future: Future[Outcome]) -> None:
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self) -> Outcome:
+        try:
+            return self._future.result()
+        except Exception as err:  # noqa: BLE001 - the row says why
+            return None, f"解析失败：{type(err).__name__}: {err}"
+
+
+def _on(box: ParseSandbox | None) -> Callable[[Config, bytes], ParseHandle]:
+    """Begin a parse on this parser process (None: as `begin_parse` decides, e.g. in-process)."""
+    if box is None:
+        return begin_parse
+
+    def begin(config: Config, raw: bytes) -> ParseHandle:
+        try:
+            return ParseHandle(box, raw, config.limits, box.submit(raw, config.limits))
+        except SandboxFailure as err:
+            return ParseHandle(box, raw, config.limits, None, failed=str(err))
+
+    return begin
+
+
+# -- the parser processes -------------------------------------------------------------------------
+
+_extra: list[ParseSandbox] = []
+_slow_box: ParseSandbox | None = None
+_lock = threading.Lock()
+
+
+def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
+    """`count` parser processes for this config: the shared sandbox and `count - 1` more."""
+    if not config.isolate_parsing:
+        return [None]
+    # Looked up on the module at call time, as begin_parse does (one seam for tests and operators).
+    first = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    with _lock:
+        while len(_extra) < count - 1:
+            _extra.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
+        chosen: list[ParseSandbox | None] = [first, *_extra[: count - 1]]
+        for box in _extra:
+            _configure(box, config)
+    return chosen
+
+
+def _configure(box: ParseSandbox, config: Config) -> None:
+    if box.memory_mb != config.parse_memory_mb:
+        box.close()  # the memory cap is set when the child starts
+        box.memory_mb = config.parse_memory_mb
+    box.timeout_s = config.parse_timeout_s
+
+
+def _parse_on_slow_sandbox(config: Config, raw: bytes) -> Outcome:
+    global _slow_box
+    with _lock:
+        if _slow_box is None:
+            _slow_box = ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+        _configure(_slow_box, config)
+        box = _slow_box
+    return _on(box)(config, raw).result()
+
+
+@atexit.register
+def _close_all() -> None:
+    for box in [*_extra, *([_slow_box] if _slow_box is not None else [])]:
+        box.close()
