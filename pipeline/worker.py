@@ -36,7 +36,8 @@ from pipeline.config import Config
 from pipeline.context import Context, ensure_data_dir
 from pipeline.errors import ConfigError, IntakeError, WorkerLockedError
 from pipeline.inbound.idle import IdleWatcher
-from pipeline.inbound.imap import logfmt, poll_once
+from pipeline.inbound.imap import poll_once
+from pipeline.logfmt import logfmt
 from pipeline.outbound.digest import digest_done, send_digest
 from pipeline.outbound.receipts import send_receipts
 from pipeline.outbound.reminders import run_reminders

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 
 from pipeline.config import Mailbox
-from pipeline.inbound.imap import _connect, logfmt
+from pipeline.inbound.imap import _connect
+from pipeline.logfmt import logfmt
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from pipeline.config import Mailbox
 from pipeline.context import Context
 from pipeline.errors import ConfigError, MailboxError, WorkerLockedError
 from pipeline.inbound.ingest import Ingestor, resume_pending
+from pipeline.logfmt import logfmt
 from pipeline.outputs.history import record_status_changes
 from pipeline.process_guard import is_loopback
 from storage import imapstate as state
@@ -100,17 +101,6 @@ class _Fetched:
     raw: bytes | None
     size: int | None
     internaldate: datetime | None
-
-
-def logfmt(event: str, **fields: object) -> str:
-    """A structured log line: `event=poll_done folder="垃圾邮件" new=3`."""
-    parts = [f"event={event}"]
-    for key, value in fields.items():
-        text = "" if value is None else str(value)
-        if not text or any(c in text for c in ' ="') or not text.isascii():
-            text = json.dumps(text, ensure_ascii=False)
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
 
 
 def poll_once(ctx: Context, *, stop: threading.Event | None = None) -> PollSummary:
