@@ -108,7 +108,7 @@ def test_bad_lines_are_refused_in_chinese_naming_file_and_line(
     with pytest.raises(DataFileError) as caught:
         load_calendar(path)
     assert caught.value.line == line
-    assert str(caught.value).startswith(f"{path}:{line}: ") and words in str(caught.value)
+    assert str(caught.value).startswith(f"{path} 第 {line} 行：") and words in str(caught.value)
 
 
 def test_missing_or_empty_table_is_a_data_file_error(tmp_path: Path) -> None:
