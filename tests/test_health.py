@@ -84,7 +84,7 @@ def test_gather_reads_the_data_dir(tmp_path: Path, smtp_reject: SmtpServer) -> N
     report = gather(ctx, max_age_minutes=15, now=NOW)
     levels = {c.name: c.level for c in report.checks}
     assert levels == {"收取邮件": Level.OK, "每日报表": Level.WARN, "发送邮件": Level.WARN,
-                      "磁盘空间": levels["磁盘空间"], "节假日表": Level.OK}  # fmt: skip
+                      "磁盘空间": levels["磁盘空间"], "数据文件": Level.OK, "节假日表": Level.OK}  # fmt: skip
     assert report.ok
 
     workbook = ctx.data_dir / "reports" / "自查报告报送情况_20240707_0830.xlsx"
@@ -126,14 +126,14 @@ def test_command_prints_one_line_per_check_and_exits_1_on_an_error(tmp_path: Pat
     done = _health(cfg)
     lines = done.stdout.strip().splitlines()
     assert [line.split("  ", 1)[1].split("：", 1)[0] for line in lines] == [
-        "收取邮件", "每日报表", "发送邮件", "磁盘空间", "节假日表"]  # fmt: skip
+        "收取邮件", "每日报表", "发送邮件", "磁盘空间", "数据文件", "节假日表"]  # fmt: skip
     assert all(line.split("  ", 1)[0] in ("OK", "警告", "错误") for line in lines)
     assert done.returncode == 1 and "1 项错误" in done.stderr
     broken = next(line for line in lines if line.startswith("错误"))
     if case == "disk":
         assert "磁盘空间" in broken and "空间不足" in broken
     else:
-        assert "节假日表" in broken and "holidays.csv:2" in broken and "星期一" in broken
+        assert "节假日表" in broken and "holidays.csv 第 2 行" in broken and "星期一" in broken
 
     if case == "disk":  # the same data dir with an ordinary threshold is healthy (exit 0, warnings allowed)
         cfg.write_text(cfg.read_text(encoding="utf-8").replace(f"min_free_mb = {10**12}", "min_free_mb = 1"),

@@ -108,7 +108,7 @@ def test_bad_lines_are_refused_in_chinese_naming_file_and_line(
     with pytest.raises(DataFileError) as caught:
         load_calendar(path)
     assert caught.value.line == line
-    assert str(caught.value).startswith(f"{path}:{line}: ") and words in str(caught.value)
+    assert str(caught.value).startswith(f"{path} 第 {line} 行：") and words in str(caught.value)
 
 
 def test_missing_or_empty_table_is_a_data_file_error(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_a_broken_table_stops_reminders_not_intake(tmp_path: Path) -> None:
     result = ingest_raw(ctx, simple_mail(sender="a@example.com", subject="自查报告"), source="file", ref="t",
                         received_at=datetime(2026, 12, 1, 9, 0, tzinfo=TZ))  # fmt: skip
     assert result is not None
-    with pytest.raises(DataFileError, match=r"holidays\.csv:2: 日期 '2026-13-01' 不存在"):
+    with pytest.raises(DataFileError, match=r"holidays\.csv 第 2 行：日期 '2026-13-01' 不存在"):
         run_reminders(ctx, datetime(2026, 12, 1, 9, 30, tzinfo=TZ))
     workbook = tmp_path / "报表.xlsx"
     workbook.write_bytes(b"PK\x05\x06" + bytes(18))
