@@ -65,7 +65,8 @@ def ingest(config: Path, *raws: bytes) -> list[int]:
     """Write each mail as an .eml and take it in with `intake ingest`; their message ids."""
     folder = config.parent / "incoming"
     folder.mkdir(exist_ok=True)
-    before = {m["message_id"] for m in run_json(config, "messages")}
+    # Read-only commands do not create a data dir: a fresh one has no messages yet.
+    before = {m["message_id"] for m in run_json(config, "messages")} if (config.parent / "var").exists() else set()
     for n, raw in enumerate(raws):
         (folder / f"{len(list(folder.iterdir())) + n:03d}.eml").write_bytes(raw)
     run(config, "ingest", str(folder))
