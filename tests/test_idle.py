@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -21,7 +22,7 @@ from pipeline.outputs.snapshot import build_snapshot
 from storage.schema import mail_ledger
 
 from .conftest import ROOT
-from .dovecot import make_message
+from .dovecot import PASSWORD_ENV, make_message
 from .test_imap import INTAKE, count, db_count, fast_backoff, setup  # noqa: F401 - fixtures
 
 ARRIVAL_BOUND_S = 10.0  # a new report's status row and receipt within 10 s of the server accepting it
@@ -88,7 +89,9 @@ def test_worker_records_a_new_report_within_seconds_of_arrival(setup, imap_accou
     ctx = setup(schedule={"poll_minutes": 60})
     log = tmp_path / "worker.log"
     with log.open("w") as err:
-        proc = subprocess.Popen([*INTAKE, "run", "--config", str(ctx.config.path)], cwd=ROOT,
+        # Loading the config took the password out of this process's environment: hand it to the worker.
+        env = {**os.environ, PASSWORD_ENV: imap_account.password}
+        proc = subprocess.Popen([*INTAKE, "run", "--config", str(ctx.config.path)], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
     try:
         db = ctx.data_dir / "intake.sqlite3"
