@@ -222,7 +222,7 @@ def test_excel_csv_and_the_stable_contract(tmp_path):
     excel = raw("status", "--excel")
     assert excel.startswith(b"\xef\xbb\xbf")
     text = excel.decode("utf-8-sig")
-    assert text.splitlines()[0] == "机构,区,渠道,状态,首次收到,最近收到,次数,需核对"
+    assert text.splitlines()[0] == "机构,区,渠道,状态,首次收到,最近收到,次数,需核对,发件人"
     assert "逾期未报" in text and "overdue" not in text
     plain = raw("status", "--format", "csv").decode()
     assert not plain.startswith("\ufeff") and plain.splitlines()[0].startswith("institution,district,channel,status")

@@ -514,6 +514,7 @@ def test_error_messages_quoting_user_text_do_not_crash_or_emit_escapes(tmp_path:
     import sys
 
     config = write_config(tmp_path)
+    open_context(load_config(config)).close()  # a data dir to read: `show` is read-only and creates none
     done = subprocess.run([sys.executable, "-m", "pipeline", "show", "x[/]\x1b[31m", "-c", str(config)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2, done.stderr

@@ -103,7 +103,7 @@ def test_receipt_correction_and_digest_render(tmp_path, person, phone):
     roster = load_roster(config.campaign)
     sections = [config.campaign.rules.numbered(s.title) for s in config.campaign.rules.sections]
     for name in ("广州市胸科医院", "广东省人民医院"):
-        facts = dict(greeting=name, their_subject="自查报告", institutions=[name], files=["报告.docx"],
+        facts = dict(greeting=name, institutions=[name], file_count=1,
                      problems=["报告.rar：无法读取"], received_at="2024年7月9日 10:00", now="2024年7月9日 10:05",
                      ask=request_word(roster, [name]))  # fmt: skip
         for template in ("receipt.txt.j2", "correction.txt.j2"):
