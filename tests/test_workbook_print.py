@@ -24,7 +24,7 @@ from pipeline.outputs.workbook import build_workbook
 
 from .conftest import ROOT, write_config
 
-SHEETS = ["汇总", "未报送名单", "报送情况", "来信明细", "待人工核对", "操作记录"]
+SHEETS = ["汇总", "未报送名单", "报送情况", "来信明细", "待人工核对", "发件人待确认", "操作记录"]
 
 
 @pytest.fixture(scope="module")
