@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -24,22 +22,11 @@ from pipeline.cli.app import (
     parse_as_of,
 )
 from pipeline.errors import IntakeError
-from storage.errors import StorageError
 
 user_app = typer.Typer(help="控制台账号：新建、列出、停用、改密码、改角色。", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
 ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """The project's errors as a clean Chinese message and exit code 2 (also when called from tests)."""
-    try:
-        yield
-    except (IntakeError, StorageError) as err:
-        err_console.print(f"[red]错误：[/red]{escape(str(err))}")
-        raise typer.Exit(2) from err
 
 
 def _read_password(prompt: str = "密码") -> str:
@@ -91,7 +78,7 @@ def user_add(
     from pipeline.context import current_actor
     from pipeline.users import ROLE_LABELS, add_user
 
-    with _user_errors(), opened(config, data_dir) as ctx:
+    with opened(config, data_dir) as ctx:
         user = add_user(ctx, username, role, _read_password(), by=current_actor(by))
     console.print(f"已新建账号 {escape(user.username)}（{ROLE_LABELS[user.role]}）。")
 
@@ -101,7 +88,7 @@ def user_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """列出控制台账号。"""
     from pipeline.users import ROLE_LABELS, list_users
 
-    with _user_errors(), opened(config, data_dir) as ctx:
+    with opened(config, data_dir) as ctx:
         users = list_users(ctx)
         cfg = ctx.config
     if not users:
@@ -123,7 +110,7 @@ def user_disable(
     from pipeline.context import current_actor
     from pipeline.users import set_disabled
 
-    with _user_errors(), opened(config, data_dir) as ctx:
+    with opened(config, data_dir) as ctx:
         user = set_disabled(ctx, username, not enable, by=current_actor(by))
     console.print(f"账号 {escape(user.username)} {'已停用' if user.disabled else '已启用'}。")
 
@@ -139,7 +126,7 @@ def user_passwd(
     from pipeline.context import current_actor
     from pipeline.users import set_password
 
-    with _user_errors(), opened(config, data_dir) as ctx:
+    with opened(config, data_dir) as ctx:
         set_password(ctx, username, _read_password("新密码"), by=current_actor(by))
     console.print(f"已修改账号 {escape(username)} 的密码。")
 
@@ -156,7 +143,7 @@ def user_role(
     from pipeline.context import current_actor
     from pipeline.users import ROLE_LABELS, set_role
 
-    with _user_errors(), opened(config, data_dir) as ctx:
+    with opened(config, data_dir) as ctx:
         set_role(ctx, username, role, by=current_actor(by))
     console.print(f"账号 {escape(username)} 的角色改为 {role}（{ROLE_LABELS[role]}）。")
 
