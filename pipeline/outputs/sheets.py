@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 DATE_FORMAT = "yyyy-mm-dd hh:mm"
@@ -30,6 +30,16 @@ STATUS_COLOURS = {
 _FORMULA_CHARS = frozenset("=+-@＝＋－＠﹦﹢﹣﹫")
 _LINE_STARTS = ("\t", "\r", "\n")
 MAX_WIDTH = 48
+
+
+def wall_time(moment: datetime, tz: tzinfo) -> datetime:
+    """Excel has no time zones: the campaign's local wall-clock time as a real date, to the second."""
+    return moment.astimezone(tz).replace(tzinfo=None, microsecond=0)
+
+
+def excel_time(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    """`wall_time`, or None (an empty cell) when there is no moment."""
+    return wall_time(moment, tz) if moment else None
 
 
 def safe_text(value: object) -> object:

@@ -21,7 +21,7 @@ from pipeline import labels_zh
 from pipeline.domain.roster import DISTRICTS
 from pipeline.domain.status import InstitutionStatus
 from pipeline.labels_zh import label
-from pipeline.outputs.sheets import Formats, page_setup, write_cell
+from pipeline.outputs.sheets import Formats, excel_time, page_setup, wall_time, write_cell
 from pipeline.outputs.snapshot import CampaignSnapshot
 from pipeline.vocab import Channel, Status
 
@@ -67,21 +67,12 @@ def by_group(rows: Iterable[InstitutionStatus], key: Callable[[InstitutionStatus
     return [(g, rates(members)) for g, members in sorted(groups.items(), key=lambda kv: (rank.get(kv[0], 99), kv[0]))]
 
 
-def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
-    return _wall(moment, tz) if moment else None
-
-
-def _wall(moment: datetime, tz: tzinfo) -> datetime:
-    """Excel has no time zones: the campaign's local wall-clock time, to the second."""
-    return moment.astimezone(tz).replace(tzinfo=None, microsecond=0)
-
-
 def arrivals(snapshot: CampaignSnapshot, tz: tzinfo) -> list[tuple[datetime, int]]:
     """(moment, cumulative units reported) for each unit's first report, in time order, from 0 to as-of."""
-    firsts = sorted(_wall(s.first_received_at, tz) for s in snapshot.statuses
+    firsts = sorted(wall_time(s.first_received_at, tz) for s in snapshot.statuses
                     if s.first_received_at is not None and s.status != Status.EXEMPT)  # fmt: skip
-    as_of = _wall(snapshot.as_of, tz)
-    start = min([*firsts, _wall(snapshot.deadline, tz) - timedelta(days=3), as_of])
+    as_of = wall_time(snapshot.as_of, tz)
+    start = min([*firsts, wall_time(snapshot.deadline, tz) - timedelta(days=3), as_of])
     points = [(start.replace(hour=0, minute=0, second=0), 0)]
     points += [(moment, n) for n, moment in enumerate(firsts, start=1)]
     points.append((max(as_of, points[-1][0]), len(firsts)))
@@ -100,9 +91,9 @@ def write_summary(book: Any, snapshot: CampaignSnapshot, formats: Formats, *, ca
     overall = rates(statuses)
     sheet.write_string(0, 0, f"{campaign} 报送情况汇总", formats.title)
     facts: list[tuple[str, object, Any]] = [
-        ("截止时间", _local(snapshot.deadline, tz), None),
-        ("统计时点", _local(snapshot.as_of, tz), None),
-        ("生成时间", _local(generated_at, tz), None),
+        ("截止时间", excel_time(snapshot.deadline, tz), None),
+        ("统计时点", excel_time(snapshot.as_of, tz), None),
+        ("生成时间", excel_time(generated_at, tz), None),
         ("名单机构数", overall.total, None),
         ("应报送（不含免报）", overall.must_report, None),
         ("已报送", overall.reported, None),
@@ -151,7 +142,7 @@ def write_summary(book: Any, snapshot: CampaignSnapshot, formats: Formats, *, ca
         for n, (moment, count) in enumerate(points, start=1):
             data.write_datetime(n, 0, moment, formats.date)
             data.write_number(n, 1, count)
-        deadline = _local(snapshot.deadline, tz)
+        deadline = excel_time(snapshot.deadline, tz)
         for n, y in enumerate((0, max(overall.must_report, points[-1][1])), start=1):
             data.write_datetime(n, 2, deadline, formats.date)
             data.write_number(n, 3, y)

@@ -24,7 +24,15 @@ from pipeline.outputs.audit import AUDIT_HEADERS, actor_label, audit_records
 from pipeline.outputs.outstanding import outstanding_table
 from pipeline.outputs.review import ReviewItem
 from pipeline.outputs.senders import UnconfirmedSender, unconfirmed_senders
-from pipeline.outputs.sheets import STATUS_COLOURS, Formats, Table, looks_like_formula, safe_text, write_table
+from pipeline.outputs.sheets import (
+    STATUS_COLOURS,
+    Formats,
+    Table,
+    excel_time,
+    looks_like_formula,
+    safe_text,
+    write_table,
+)
 from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.outputs.summary import write_summary
 from pipeline.outputs.views import MessageView
@@ -62,7 +70,7 @@ def standard_extras(snapshot: CampaignSnapshot, tz: tzinfo) -> WorkbookExtras:
 
 def audit_table(snapshot: CampaignSnapshot, tz: tzinfo) -> Table:
     rows = [
-        [_local(r["at"], tz), actor_label(r["actor"]), label(r["action"], Action), r["target"], r["institution"],
+        [excel_time(r["at"], tz), actor_label(r["actor"]), label(r["action"], Action), r["target"], r["institution"],
          r["description"], r["reason"]]
         for r in audit_records(list(snapshot.audit))
     ]  # fmt: skip
@@ -152,11 +160,6 @@ def write_sheet(writer: Any, name: str, frame: Any, *, campaign: str = "") -> No
     write_table(writer.book, Table.from_frame(name, frame), Formats(writer.book), campaign=campaign)
 
 
-def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
-    # Excel has no time zones: write the campaign's local wall-clock time as a real date, to the second.
-    return moment.astimezone(tz).replace(tzinfo=None, microsecond=0) if moment else None
-
-
 def status_table(rows: list[InstitutionStatus], tz: tzinfo, complete: str, extras: WorkbookExtras) -> Table:
     """报送情况: one row per roster row, in roster order."""
     columns = ["序号", "机构", "区", "报送渠道", "状态", "首次收到", "最近收到", "报送次数", "发件人", "发件人核实", "附件", complete,
@@ -167,7 +170,7 @@ def status_table(rows: list[InstitutionStatus], tz: tzinfo, complete: str, extra
         sections = r.last.sections if r.last else {}
         table.rows.append([
             inst.row, inst.name, inst.district, label(inst.channel, Channel), label(r.status, Status),
-            _local(r.first_received_at, tz), _local(r.last_received_at, tz), len(r.submissions),
+            excel_time(r.first_received_at, tz), excel_time(r.last_received_at, tz), len(r.submissions),
             "；".join(dict.fromkeys(s.sender for s in r.submissions)),
             label(r.sender_trust, SenderTrust) if r.sender_trust else "",
             "；".join(dict.fromkeys(name for s in r.submissions for name in s.filenames)),
@@ -190,7 +193,7 @@ def messages_table(views: list[MessageView], tz: tzinfo, as_of: datetime) -> Tab
             continue
         reasons = "；".join(dict.fromkeys(d.reason for d in v.decisions if d.reason))
         table.rows.append([
-            m.id, _local(m.received_at, tz),
+            m.id, excel_time(m.received_at, tz),
             f"{m.sender_name} <{m.sender_address}>" if m.sender_name else m.sender_address,
             m.subject, label(v.kind, MessageKind), "；".join(v.institutions), reasons or m.parse_error,
         ])  # fmt: skip
@@ -202,7 +205,7 @@ def unconfirmed_table(found: list[UnconfirmedSender], tz: tzinfo) -> Table:
     table = Table("发件人待确认", ["邮件编号", "收到时间", "发件地址", "计入机构", "文件", "是否当前版本", "处理方法"],
                   widths={"发件地址": 30, "计入机构": 30, "文件": 30, "处理方法": 50})  # fmt: skip
     for u in found:
-        table.rows.append([u.item, _local(u.received_at, tz), u.sender, "；".join(u.institutions), "；".join(u.filenames),
+        table.rows.append([u.item, excel_time(u.received_at, tz), u.sender, "；".join(u.institutions), "；".join(u.filenames),
                            "是" if u.current else "否",
                            f"确认：intake confirm {u.item}；不是该机构发的：intake confirm {u.item} --reject"])  # fmt: skip
     return table
@@ -213,6 +216,6 @@ def review_table(queue: list[ReviewItem], tz: tzinfo) -> Table:
     table = Table("待人工核对", ["条目", "收到时间", "发件人", "主题", "附件", "原因", "建议机构", "已计入报送"],
                   widths={"发件人": 30, "主题": 40, "附件": 30, "原因": 40})  # fmt: skip
     for q in queue:
-        table.rows.append([q.item, _local(q.received_at, tz), q.sender, q.subject, q.filename, q.reason,
+        table.rows.append([q.item, excel_time(q.received_at, tz), q.sender, q.subject, q.filename, q.reason,
                            q.suggestion, "是" if q.counted else "否"])  # fmt: skip
     return table
