@@ -8,56 +8,14 @@ act, and outrank automatic ones for the same item.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from storage.db import inserted_id
+from storage.rows import Decision, DecisionRow
 from storage.vocab import ItemPath, Origin
 
 from .schema import decisions, messages, now_utc
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One decision about one item (or the message as a whole: item_path "message")."""
-
-    item_path: str
-    kind: str  # report | unrelated | needs_review
-    institution: str = ""
-    confidence: float = 0.0
-    evidence: list[dict] = field(default_factory=list)
-    reason: str = ""
-    sections: dict = field(default_factory=dict)
-    readable: bool = True
-    via_bureau: str = ""
-    sender_trust: str = ""  # SenderTrust of a report's sender ("" when not judged)
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRow:
-    id: int
-    message_id: int
-    item_path: str
-    kind: str
-    institution: str
-    confidence: float
-    evidence: list[dict]
-    reason: str
-    sections: dict
-    readable: bool
-    via_bureau: str
-    origin: str
-    decided_by: str
-    decided_at: datetime
-    note: str
-    active: bool
-    received_at: datetime | None  # of the message, for status computations
-    sender_address: str
-    subject: str
-    sender_trust: str = ""  # SenderTrust as judged when the decision was made
-
 
 # DecisionRow's fields as columns, in order: rows are built positionally (per-key access to
 # Row._mapping cost more than the query on 100,000 decisions).

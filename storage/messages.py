@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from storage.db import inserted_id
+from storage.rows import ItemRow, MessageRow
 from storage.vocab import BASIS_RANK, ParseState
 
 from .schema import items, message_sources, messages, now_utc
-
-# How trustworthy a receipt time is: a better basis replaces a worse one.
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    id: int
-    sha256: str
-    size: int
-    raw_path: str
-    received_at: datetime | None
-    received_basis: str
-    message_id_header: str
-    sender_address: str
-    sender_name: str
-    subject: str
-    date_header: datetime | None
-    parse_status: str
-    parse_error: str
-    problems: list[str]
-    ingested_at: datetime
-    processed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    path: str
-    filename: str
-    content_type: str
-    kind: str
-    size: int
-    sha256: str
-    problem: str  # the parser's code and English detail, readable in the database
-    text_chars: int
-    problem_code: str = ""  # parsers.types.ProblemCode value; "" when the item is fine
 
 
 def _row(r) -> MessageRow:  # noqa: ANN001 - a SQLAlchemy Row

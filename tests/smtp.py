@@ -225,7 +225,8 @@ def record_report(ctx, raw: bytes, received_at, institutions: tuple[str, ...], *
     Manual decisions outrank automatic attribution, so the test does not depend on it.
     """
     from pipeline.inbound.ingest import ingest_raw
-    from storage.decisions import Decision, save_manual_decision
+    from storage.decisions import save_manual_decision
+    from storage.rows import Decision
 
     result = ingest_raw(
         ctx, raw, source="file", ref=f"test-{received_at.isoformat()}", received_at=received_at

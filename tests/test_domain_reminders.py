@@ -23,8 +23,9 @@ from pipeline.outbound.reminders import (
     plan_reminders,
     reminder_schedule,
 )
-from storage.decisions import Decision, save_manual_decision
+from storage.decisions import save_manual_decision
 from storage.ledger import save_address_status
+from storage.rows import Decision
 from tests.conftest import write_config
 from tests.smtp import record_report, simple_mail
 

@@ -18,7 +18,8 @@ from pipeline.domain.roster import Bureau, Institution, Roster
 from pipeline.domain.status import InstitutionStatus, compute_status
 from pipeline.inbound.ingest import ingest_raw
 from pipeline.outputs.snapshot import build_snapshot
-from storage.decisions import Decision, DecisionRow, replace_auto_decisions, save_manual_decision
+from storage.decisions import replace_auto_decisions, save_manual_decision
+from storage.rows import Decision, DecisionRow
 from tests.conftest import write_config
 from tests.smtp import simple_mail
 

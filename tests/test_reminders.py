@@ -563,7 +563,8 @@ def _play(tmp_path: Path, server: SmtpServer, corpus, *, clerk_confirms_truth: b
     reminders at 09:00.  The context is reopened every day (a restart)."""
     from pipeline.outbound.digest import send_digest
     from pipeline.outbound.receipts import send_receipts
-    from storage.decisions import Decision, save_manual_decision
+    from storage.decisions import save_manual_decision
+    from storage.rows import Decision
 
     settings = smtp_config(server)
     settings["digest"] = {"to": ["clerk@gz.gov.cn"]}

@@ -30,15 +30,10 @@ from pipeline.outputs.review import item_id, parse_item_id
 from pipeline.vocab import Action, ItemPath, Kind, Origin, SenderTrust
 from storage.audit import save_audit
 from storage.confirmations import deactivate_confirmations
-from storage.decisions import (
-    Decision,
-    DecisionRow,
-    deactivate_manual_decisions,
-    fetch_decisions,
-    save_manual_decision,
-)
+from storage.decisions import deactivate_manual_decisions, fetch_decisions, save_manual_decision
 from storage.exemptions import delete_exemption, fetch_exemptions, save_exemption
 from storage.messages import fetch_items, fetch_message
+from storage.rows import Decision, DecisionRow
 from storage.schema import learned_contacts, now_utc
 
 

@@ -35,8 +35,9 @@ from pipeline.outputs.review import item_id, parse_item_id
 from pipeline.vocab import Action, ItemPath, Kind
 from storage.audit import save_audit
 from storage.confirmations import CONFIRMED, REJECTED, deactivate_confirmations, save_confirmation
-from storage.decisions import DecisionRow, fetch_decisions
-from storage.messages import ItemRow, MessageRow, fetch_items, fetch_message
+from storage.decisions import fetch_decisions
+from storage.messages import fetch_items, fetch_message
+from storage.rows import DecisionRow, ItemRow, MessageRow
 from storage.schema import learned_contacts, now_utc
 
 

@@ -37,7 +37,7 @@ from pipeline.domain.roster import Roster
 from pipeline.domain.senders import is_own_address, with_sender_trust
 from pipeline.labels import describe_problem
 from pipeline.vocab import ItemPath, Kind
-from storage.decisions import Decision
+from storage.rows import Decision
 
 W_TITLE = 6.0
 W_UNIT_LINE = 6.0

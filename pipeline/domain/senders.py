@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pipeline.domain.authenticity import SenderCheck
 from pipeline.domain.roster import Roster
-from storage.decisions import Decision
+from storage.rows import Decision
 from storage.vocab import Kind, SenderTrust
 
 

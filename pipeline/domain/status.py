@@ -22,8 +22,7 @@ from pipeline.domain.attribution import ACCEPT_SCORE, evidence_strength
 from pipeline.domain.roster import Institution, Roster
 from pipeline.domain.senders import trust_rank
 from pipeline.vocab import Kind, Origin, SenderTrust, Status
-from storage.decisions import DecisionRow
-from storage.messages import ItemRow
+from storage.rows import DecisionRow, ItemRow
 
 STATUSES = tuple(Status)
 

@@ -24,13 +24,8 @@ from pipeline.inbound.sandbox import ParseHandle, begin_parse
 from pipeline.vocab import Kind, MessageKind, ReceivedBasis
 from storage.attempts import begin_attempt, end_attempts
 from storage.decisions import replace_auto_decisions
-from storage.messages import (
-    ItemRow,
-    MessageRow,
-    fetch_message,
-    save_parse,
-    save_parse_failure,
-)
+from storage.messages import fetch_message, save_parse, save_parse_failure
+from storage.rows import ItemRow, MessageRow
 
 log = logging.getLogger(__name__)
 

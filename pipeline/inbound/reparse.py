@@ -9,8 +9,9 @@ from parsers.types import ParsedMessage
 from pipeline.context import Context
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.inbound.sandbox import parse_stoppable
-from storage.decisions import DecisionRow, fetch_decisions
-from storage.messages import MessageRow, fetch_message, fetch_messages
+from storage.decisions import fetch_decisions
+from storage.messages import fetch_message, fetch_messages
+from storage.rows import DecisionRow, MessageRow
 
 
 def load_message(ctx: Context, reference: str) -> tuple[MessageRow, ParsedMessage, list[DecisionRow]]:

@@ -36,9 +36,9 @@ from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.views import MessageView, message_views
 from pipeline.vocab import DeliveryState, Kind, MailKind, SenderTrust
 from storage.confirmations import CONFIRMED, REJECTED, fetch_confirmations
-from storage.decisions import DecisionRow
 from storage.ledger import OPEN_STATUSES, fetch_ledger
 from storage.messages import fetch_item_index
+from storage.rows import DecisionRow
 
 _NO_REPLY = re.compile(
     r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster|bounces?|notifications?|auto-?reply)"

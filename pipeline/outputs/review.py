@@ -17,7 +17,7 @@ from pipeline.errors import NotFoundError
 from pipeline.outputs.views import MessageView
 from pipeline.vocab import ItemPath, Kind, Origin, ParseState
 from storage.imapstate import FailureRow
-from storage.messages import ItemRow
+from storage.rows import ItemRow
 
 
 @dataclass(frozen=True, slots=True)

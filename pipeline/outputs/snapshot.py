@@ -34,7 +34,8 @@ from storage.decisions import fetch_decisions
 from storage.exemptions import fetch_exemptions
 from storage.imapstate import fetch_failures
 from storage.ledger import LedgerRow, fetch_ledger
-from storage.messages import ItemRow, fetch_item_index, fetch_messages
+from storage.messages import fetch_item_index, fetch_messages
+from storage.rows import ItemRow
 
 CONFIG_EXEMPT_REASON = "配置文件设为免报"
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from pipeline.context import Context
 from pipeline.vocab import ItemPath, Kind, MessageKind, Origin, ParseState
-from storage.decisions import DecisionRow, fetch_decisions
-from storage.messages import MessageRow, fetch_messages
+from storage.decisions import fetch_decisions
+from storage.messages import fetch_messages
+from storage.rows import DecisionRow, MessageRow
 
 
 @dataclass(frozen=True, slots=True)

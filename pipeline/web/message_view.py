@@ -17,7 +17,8 @@ from pipeline.errors import NotFoundError
 from pipeline.inbound.reparse import reparse
 from pipeline.outputs.export import find_part_bytes, safe_filename
 from storage.decisions import fetch_decisions
-from storage.messages import MessageRow, fetch_items, fetch_message, fetch_sources
+from storage.messages import fetch_items, fetch_message, fetch_sources
+from storage.rows import MessageRow
 
 # Sniffed content types a browser may show inline (in an <img> or <iframe>); everything else downloads.
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif"})
