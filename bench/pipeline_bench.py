@@ -2,7 +2,8 @@
 
 Wall and CPU time are both measured (CPU: this process, its parser processes and any
 reaped child), so a ratio below 1 cannot come from hiding work in another process.
-One round = bare baseline over the corpus bytes, then a fresh data dir: ingest every
+One round = bare baseline over the corpus bytes (scans OCR'd, see baseline.py; also timed
+without OCR for reference), then a fresh data dir: ingest every
 mail (an `Ingestor`, as `intake ingest` and the worker do, then one `record_status_changes` as
 `ingest_paths` does), then `reprocess --all` from the raw store.  Ratios are taken
 within a round; the report gives the median of the rounds.  A separate pass times
@@ -71,6 +72,7 @@ def run_rounds(corpus: BenchCorpus, *, rounds: int = 3, isolate: bool | None = N
         work = Path(tmp)
         for r in range(rounds):
             base_s, base_cpu, _ = cpu_timed(lambda: run_baseline(raws))
+            no_ocr_s, _cpu, _ = cpu_timed(lambda: run_baseline(raws, ocr=False))
             ctx = fresh_context(work, overrides)
             try:
                 ingest_s, ingest_cpu, _ = cpu_timed(lambda ctx=ctx: _ingest_all(ctx, raws))
@@ -83,7 +85,8 @@ def run_rounds(corpus: BenchCorpus, *, rounds: int = 3, isolate: bool | None = N
                 raise RuntimeError(
                     f"reprocess: {summary.processed}/{n} processed, {len(summary.failed)} failed"
                 )
-            per_round.append({"baseline_s": base_s, "ingest_s": ingest_s, "reprocess_s": reprocess_s,
+            per_round.append({"baseline_s": base_s, "baseline_no_ocr_s": no_ocr_s, "ingest_s": ingest_s,
+                              "reprocess_s": reprocess_s,
                               "ingest_ratio": ingest_s / base_s, "reprocess_ratio": reprocess_s / base_s,
                               "baseline_cpu_s": base_cpu, "ingest_cpu_s": ingest_cpu, "reprocess_cpu_s": reprocess_cpu,
                               "ingest_cpu_ratio": ingest_cpu / base_cpu,
@@ -106,6 +109,7 @@ def run_rounds(corpus: BenchCorpus, *, rounds: int = 3, isolate: bool | None = N
         "rounds": per_round,
         "messages": n,
         "baseline_s": med("baseline_s"),
+        "baseline_no_ocr_s": med("baseline_no_ocr_s"),
         "ingest_s": med("ingest_s"),
         "reprocess_s": med("reprocess_s"),
         "baseline_msgs_per_s": n / med("baseline_s"),

@@ -21,6 +21,10 @@ def _pipeline_rows(label: str, p: dict) -> list[Row]:
          f"{_cpu(p, 'reprocess')} CPU",
          "≤ 1.0x", _verdict(p["reprocess_ratio"] <= 1.0)),
     ]  # fmt: skip
+    if "baseline_no_ocr_s" in p:
+        rows.append(("   bare baseline without OCR of the scans (reference)",
+                     f"{p['messages'] / p['baseline_no_ocr_s']:.0f} msg/s; with it {p['baseline_msgs_per_s']:.0f} msg/s",
+                     "", ""))  # fmt: skip
     if label != "in_process":
         rows.append(("   durable writes alone (raw fsync + row commit)",
                      f"{p['durable_writes_ms_per_msg']:.1f} ms/msg vs baseline {1000 / p['baseline_msgs_per_s']:.1f} ms/msg",
