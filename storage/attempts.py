@@ -15,8 +15,8 @@ from .schema import messages
 
 def begin_attempt(conn: Connection, message_id: int) -> int:
     """Record one more attempt at processing `message_id`; returns how many have been started."""
-    conn.execute(update(messages).where(messages.c.id == message_id).values(attempts=messages.c.attempts + 1))
-    return int(conn.execute(select(messages.c.attempts).where(messages.c.id == message_id)).scalar_one())
+    raised = update(messages).where(messages.c.id == message_id).values(attempts=messages.c.attempts + 1)
+    return int(conn.execute(raised.returning(messages.c.attempts)).scalar_one())
 
 
 def end_attempts(conn: Connection, message_id: int) -> None:

@@ -85,12 +85,11 @@ def start_processing(ctx: Context, data: CampaignData, message_id: int, *, raw: 
                      parse: Callable[[Config, bytes], ParseHandle] = begin_parse) -> InFlight:  # fmt: skip
     """Load the message and hand it to the parser (`parse`: which one, see pool.py); `finish()`
     (or `collect` + `record`) completes it."""
-    with ctx.db.connect() as conn:
-        row = fetch_message(conn, message_id)
-    if row is None:
-        raise LookupError(f"message {message_id} does not exist")
     # Counted before the work (kill -9 included); not fsync'd: a process kill keeps SQLite's WAL.
     with ctx.db.begin(durable=False) as conn:
+        row = fetch_message(conn, message_id)
+        if row is None:
+            raise LookupError(f"message {message_id} does not exist")
         attempts = begin_attempt(conn, message_id)
     if attempts > MAX_ATTEMPTS:
         reason = f"已尝试处理 {MAX_ATTEMPTS} 次都未完成（超时或程序中断），不再自动重试；可用 intake reprocess 重试"
