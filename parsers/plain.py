@@ -220,7 +220,7 @@ def limits_from_plain(data: object) -> ParseLimits:
     values: dict[str, Any] = {}
     for f in fields(ParseLimits):
         value = d.get(f.name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if (not isinstance(value, bool)) if f.type == "bool" else (isinstance(value, bool) or not isinstance(value, int | float)):
             raise PlainError(f"bad limit {f.name}")
         values[f.name] = value
     return ParseLimits(**values)

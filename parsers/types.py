@@ -49,6 +49,7 @@ class ProblemCode(StrEnum):
     PAGES_CUT = "pages_cut"  # only the first pages were read
     OCR_PAGES_CUT = "ocr_pages_cut"  # OCR stopped at the page budget or the time budget
     OCR_USED = "ocr_used"  # text came from OCR: check it against the scan
+    OCR_DEFERRED = "ocr_deferred"  # OCR left for the OCR lane (limits.defer_ocr): the message is parsed again there
     PARTIAL = "partial"  # some pages or members failed; the rest was read
     CHARSET_GUESSED = "charset_guessed"
     UNSAFE_NAME = "unsafe_name"  # archive member name with .. or an absolute path
@@ -188,6 +189,11 @@ class ParsedMessage:
         for part in self.attachments:
             yield from part.walk()
 
+    @property
+    def ocr_deferred(self) -> bool:
+        """Whether a part was left unread for OCR (parsed with `limits.defer_ocr`)."""
+        return any(w.code is ProblemCode.OCR_DEFERRED for part in self.walk_parts() for w in part.warnings)
+
 
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
@@ -214,6 +220,9 @@ class ParseLimits:
     ocr_dpi: int = 150  # PDF pages are rendered at this resolution for OCR
     max_message_ocr_s: float = 35.0  # OCR time for all documents of one message together
     min_ocr_pixels: int = 250_000  # smaller images (logos, signatures, icons) are not OCR'd
+    # No OCR here: a part that needs it says OCR_DEFERRED, and the caller parses the message again
+    # where OCR may take its time (pipeline.inbound.pool's OCR lane).
+    defer_ocr: bool = False
 
 
 EMPTY_ADDRESS = Address("", "")

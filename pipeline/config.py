@@ -241,6 +241,8 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
     limit_values: dict[str, Any] = {}
     for f in fields(ParseLimits):
         default = getattr(limit_defaults, f.name)
+        if isinstance(default, bool):  # set by the program (defer_ocr: the parser pool), not by operators
+            continue
         limit_values[f.name] = reader.number("limits", f.name, default, type(default))
     limits = ParseLimits(**limit_values)
 

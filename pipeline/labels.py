@@ -37,6 +37,7 @@ PROBLEM_LABELS: dict[ProblemCode, str] = {
     ProblemCode.PAGES_CUT: "页数过多，只读取了前面的页",
     ProblemCode.OCR_PAGES_CUT: "扫描件页数过多，只识别了部分页面",
     ProblemCode.OCR_USED: "文字由扫描件识别得出，请核对原件",
+    ProblemCode.OCR_DEFERRED: "扫描件待识别（排在识别队列中）",
     ProblemCode.PARTIAL: "部分内容无法读取",
     ProblemCode.CHARSET_GUESSED: "文字编码不明，已自动判断",
     ProblemCode.UNSAFE_NAME: "压缩包内文件名含异常路径",

@@ -212,6 +212,78 @@ def test_a_slow_message_does_not_hold_back_the_ones_behind_it(ctx: Context) -> N
     assert len(processing.results) == 6 and all(r.parse_ok for r in processing.results)
 
 
+def _blank_pdf() -> bytes:
+    """A one-page PDF with no text layer (what a scanner sends, minus the ink)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer, out = PdfWriter(), io.BytesIO()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(out)
+    return out.getvalue()
+
+
+def _zipped(name: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_parse_with_deferred_ocr_says_which_messages_need_it() -> None:
+    """GIVEN a zip holding a textless PDF WHEN parsed with defer_ocr THEN no OCR runs and the message says it
+    needs OCR; parsed normally it does not say so; a text message never says so."""
+    from parsers.message import parse_message
+    from parsers.types import ParseLimits
+
+    zipped = mail(1, parts=[attachment(_zipped("扫描件.pdf", _blank_pdf()), "报告.zip", "application/zip")])
+    assert not pool.needs_ocr(zipped)  # the headers do not show the scan
+    assert parse_message(zipped, limits=ParseLimits(defer_ocr=True)).ocr_deferred
+    assert not parse_message(zipped, limits=ParseLimits()).ocr_deferred
+    assert not parse_message(mail(2, parts=[text_part("只有文字")]), limits=ParseLimits(defer_ocr=True)).ocr_deferred
+
+
+def test_a_scan_the_headers_do_not_show_goes_to_the_ocr_lane(ctx: Context) -> None:
+    """GIVEN a zip holding a scanned (textless) PDF, which the MIME headers call a zip, followed by 5 text
+    messages WHEN processed with an OCR lane THEN the zip's message is parsed again on the OCR lane, the text
+    messages are recorded before it, and what is recorded for it is the OCR lane's parse, not the deferred one."""
+    from pipeline.inbound.sandbox import parse_stoppable
+    from storage.messages import fetch_message
+
+    zipped = mail(99, body="扫描件见附件", parts=[attachment(_zipped("扫描件.pdf", _blank_pdf()), "报告.zip", "application/zip")])
+    assert not pool.needs_ocr(zipped)
+    texts = [mail(n, body=f"正文 {n}", parts=[text_part(f"附件 {n}")]) for n in range(5)]
+    on_ocr_lane: list[bytes] = []
+
+    def slow_parse(config, raw):  # noqa: ANN001, ANN202
+        on_ocr_lane.append(raw)
+        time.sleep(2)
+        outcome: tuple[ParsedMessage | None, str] = parse_stoppable(config, raw)
+        return outcome
+
+    data = load_campaign_data(ctx)
+    queue = [group.Queued(raw, "file", f"r{n}", None, n) for n, raw in enumerate([zipped, *texts])]
+    outcomes = group.store_batch(ctx, queue)
+    boxes = pool.parsers(ctx.config, 1)
+    with pool.Pipelined(ctx, data, boxes, slow=pool.needs_ocr, slow_parse=slow_parse) as processing:
+        for (stored, _pending), item in zip(outcomes, queue, strict=True):
+            processing.push(stored.message_id, raw=item.raw)
+        text_done = [r.message_id for r in processing.results]
+    assert on_ocr_lane == [zipped]
+    zip_id = outcomes[0][0].message_id
+    assert zip_id not in text_done and text_done  # the text messages did not wait for the OCR lane
+    assert [r.message_id for r in processing.results][-1] == zip_id
+    assert len(processing.results) == 6 and all(r.parse_ok for r in processing.results)
+    with ctx.db.connect() as conn:
+        row = fetch_message(conn, zip_id)
+    assert row is not None
+    assert not any("ocr_deferred" in problem for problem in row.problems)
+
+
 def test_ocr_candidates_are_guessed_from_the_headers() -> None:
     assert pool.needs_ocr(mail(1, parts=[attachment(b"\x89PNG", "page1.png", "image/png")]))
     assert not pool.needs_ocr(mail(2, parts=[text_part("只有文字")]))

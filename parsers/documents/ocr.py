@@ -271,6 +271,8 @@ def ocr_pages(
     `render(n)` returns page n as a PIL image, or raises ImageRefused (the page is skipped and
     the reason kept).  Paragraphs come back in page order whatever order pages were read in.
     """
+    if limits.defer_ocr:
+        return OcrResult([], [Problem(ProblemCode.OCR_DEFERRED, f"{count} page(s) left for the OCR lane")], 0)
     start = clock()
     seconds = limits.ocr_timeout_s if budget is None else min(limits.ocr_timeout_s, budget.seconds_left)
     try:

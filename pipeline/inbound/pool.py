@@ -7,9 +7,12 @@
 - Several (`parse_workers`, or 0 = one per core that is free when the run starts):
   `Pipelined` keeps one parse in flight per parser process and records the results in
   the order the messages came, so recording is the same as with one process.
-- Messages that `slow_lane` predicts to be expensive (their parts need OCR) are parsed on
-  a parser process of their own and recorded whenever they are done, so a scanned report
-  never delays the text reports queued behind it.  Recording them out of order is safe:
+- Messages that `slow` predicts to be expensive (their parts need OCR) are parsed on
+  a parser process of their own (the OCR lane) and recorded whenever they are done, so a
+  scanned report never delays the text reports queued behind it.  The guess reads only the
+  MIME headers; a scan it cannot see (inside a zip, pasted into a .docx) is found by the
+  parse itself: the other parser processes parse with `defer_ocr`, and a message that came
+  back with OCR left undone is handed to the OCR lane instead of being recorded.  Recording them out of order is safe:
   attribution is a pure function of the message and the campaign data (it reads nothing
   recorded before), and status is computed from receipt times, not from recording order.
 
@@ -27,6 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 from parsers.types import ParsedMessage
 from pipeline.campaign_data import CampaignData
@@ -117,7 +121,8 @@ class Pipelined:
             self._free.append(oldest[1])
         box = self._free.pop(0)  # the shared sandbox first: a single message goes where begin_parse sends it
         try:
-            flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=_on(box))
+            flight = start_processing(self.ctx, self.data, message_id, raw=raw,
+                                      parse=_on(box, defer_ocr=self._slow is not None))  # fmt: skip
         except BaseException:
             self._free.append(box)
             raise
@@ -125,7 +130,14 @@ class Pipelined:
             self._inflight.append((flight, box))
         finally:  # recorded even when the next one cannot start
             if oldest is not None and outcome is not None:
-                self.results.append(oldest[0].record(outcome))
+                self._record(oldest[0], outcome)
+
+    def _record(self, flight: InFlight, outcome: Outcome) -> None:
+        parsed = outcome[0]
+        if parsed is not None and parsed.ocr_deferred:
+            self._reroute_slow(flight)
+        else:
+            self.results.append(flight.record(outcome))
 
     def close(self) -> None:
         """Finish every message in flight.  When recording fails (disk full), the rest are still
@@ -136,7 +148,7 @@ class Pipelined:
             flight, box = self._inflight.popleft()
             try:
                 if error is None:
-                    self.results.append(flight.finish())
+                    self._record(flight, flight.collect())
                 else:
                     flight.collect()
             except BaseException as err:  # noqa: BLE001 - kept and raised once every parse is collected
@@ -159,10 +171,20 @@ class Pipelined:
 
     # -- the slow lane
 
-    def _push_slow(self, message_id: int, raw: bytes) -> None:
+    def _slow_executor(self) -> ThreadPoolExecutor:
         if self._slow_pool is None:
             self._slow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-slow-parse")
-        pool, slow_parse = self._slow_pool, self._slow_parse
+        return self._slow_pool
+
+    def _reroute_slow(self, flight: InFlight) -> None:
+        """A message whose parse left OCR undone: parsed again on the OCR lane (same row, same attempt)."""
+        row = flight.row
+        raw = self.ctx.raw.get(row.raw_path, row.sha256)
+        handle = _FutureHandle(self._slow_executor().submit(self._slow_parse, self.ctx.config, raw))
+        self._slow_inflight.append((InFlight(self.ctx, self.data, row, handle, ""), handle))  # type: ignore[arg-type]
+
+    def _push_slow(self, message_id: int, raw: bytes) -> None:
+        pool, slow_parse = self._slow_executor(), self._slow_parse
 
         started: list[_FutureHandle] = []
 
@@ -204,16 +226,18 @@ class _FutureHandle:
             return None, f"解析失败：{type(err).__name__}: {err}"
 
 
-def _on(box: ParseSandbox | None) -> Callable[[Config, bytes], ParseHandle]:
-    """Begin a parse on this parser process (None: as `begin_parse` decides, e.g. in-process)."""
+def _on(box: ParseSandbox | None, *, defer_ocr: bool = False) -> Callable[[Config, bytes], ParseHandle]:
+    """Begin a parse on this parser process (None: as `begin_parse` decides, e.g. in-process);
+    `defer_ocr`: leave OCR to the OCR lane (see the module docstring)."""
     if box is None:
         return begin_parse
 
     def begin(config: Config, raw: bytes) -> ParseHandle:
+        limits = replace(config.limits, defer_ocr=True) if defer_ocr else config.limits
         try:
-            return ParseHandle(box, raw, config.limits, box.submit(raw, config.limits))
+            return ParseHandle(box, raw, limits, box.submit(raw, limits))
         except SandboxFailure as err:
-            return ParseHandle(box, raw, config.limits, None, failed=str(err))
+            return ParseHandle(box, raw, limits, None, failed=str(err))
 
     return begin
 
