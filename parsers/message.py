@@ -37,6 +37,7 @@ from .headers import (
     received_time,
     recover_raw,
 )
+from .links import find_linked_files
 from .passwords import find_passwords
 from .types import (
     DEFAULT_LIMITS,
@@ -132,6 +133,7 @@ def parse_message(
         ),
         problems=tuple(dict.fromkeys(problems)),
         header_bytes=header_bytes,
+        linked_files=find_linked_files(text_body, html_body, path_prefix=path_prefix),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from parsers.types import (
     Address,
     DocumentText,
+    LinkedFile,
     Paragraph,
     ParsedMessage,
     ParseLimits,
@@ -68,6 +69,7 @@ def message_to_plain(m: ParsedMessage) -> dict:
         "authentication_results": list(m.authentication_results),
         "problems": [_problem_out(p) for p in m.problems],
         "header_bytes": m.header_bytes,
+        "linked_files": [[f.path, f.filename, f.url, f.expires, f.size, f.provider] for f in m.linked_files],
     }
 
 
@@ -138,6 +140,7 @@ def message_from_plain(data: object, _depth: int = 0) -> ParsedMessage:
         authentication_results=_strs(d.get("authentication_results")),
         problems=tuple(_problem_in(p) for p in _list(d.get("problems"))),
         header_bytes=_int(d, "header_bytes"),
+        linked_files=tuple(LinkedFile(*_strs(_list(f, size=6))) for f in _list(d.get("linked_files", []))),
     )
 
 

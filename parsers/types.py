@@ -59,6 +59,8 @@ class ProblemCode(StrEnum):
     HEADER_TOO_LARGE = "header_too_large"
     MIME_TOO_DEEP = "mime_too_deep"
     MANY_FROM = "many_from"  # 2+ From: addresses
+    # -- a file the mail links to ("超大附件"): never fetched, counted by its name, checked by a clerk
+    LINKED_FILE = "linked_file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class PartKind(StrEnum):
     ARCHIVE = "archive"  # zip: children are its members
     MESSAGE = "message"  # attached or forwarded e-mail: `message` is set
     UNREADABLE = "unreadable"  # kept, typed, but no text (rar, doc, wps, scans, encrypted)
+    LINKED = "linked"  # never a Part: the item row of a LinkedFile (a download link in the body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,22 @@ class Part:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkedFile:
+    """A file the mail links to instead of attaching it (QQ Mail / 163 / Coremail "超大附件").
+
+    Only what the mail's body says about it (`parsers.links`); the link is never fetched.
+    `path` is its item path ("link1", or "3/link1" inside the message attached as part 3).
+    """
+
+    path: str
+    filename: str  # as written in the block ("" when the block names none)
+    url: str
+    expires: str = ""  # as written ("2024年7月20日 18:00"), "" when not given
+    size: str = ""  # as written ("86.20M")
+    provider: str = ""  # qq | 163 | coremail | other
+
+
+@dataclass(frozen=True, slots=True)
 class Address:
     name: str
     address: str  # lower-cased addr-spec; "" when missing or unparseable
@@ -175,6 +194,7 @@ class ParsedMessage:
     authentication_results: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()  # defects and decoding repairs worth showing a clerk
     header_bytes: int = 0
+    linked_files: tuple[LinkedFile, ...] = ()  # "超大附件" download links in the body (never fetched)
 
     def header(self, name: str) -> str:
         """First decoded value of a header, "" if absent."""
@@ -193,6 +213,13 @@ class ParsedMessage:
     def ocr_deferred(self) -> bool:
         """Whether a part was left unread for OCR (parsed with `limits.defer_ocr`)."""
         return any(w.code is ProblemCode.OCR_DEFERRED for part in self.walk_parts() for w in part.warnings)
+
+    def walk_linked(self):
+        """Every linked file of this message and of the messages attached to it."""
+        yield from self.linked_files
+        for part in self.walk_parts():
+            if part.message is not None:
+                yield from part.message.linked_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +259,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DocumentText",
     "EMPTY_ADDRESS",
+    "LinkedFile",
     "ParseLimits",
     "ParsedMessage",
     "Paragraph",

@@ -46,6 +46,7 @@ PROBLEM_LABELS: dict[ProblemCode, str] = {
     ProblemCode.HEADER_TOO_LARGE: "邮件头过大",
     ProblemCode.MIME_TOO_DEEP: "邮件结构嵌套过深，内层未读取",
     ProblemCode.MANY_FROM: "邮件有多个发件人地址",
+    ProblemCode.LINKED_FILE: "超大附件只有下载链接，系统不下载",
 }
 
 

@@ -29,12 +29,15 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from parsers.types import DocumentText, ParsedMessage, Part, PartKind
+from parsers.types import DocumentText, LinkedFile, ParsedMessage, Part, PartKind
 from pipeline.domain.authenticity import check_sender
+from pipeline.domain.blocks import UNIT_LINE, signature_indexes, signature_lines, stamp_texts
+from pipeline.domain.claims import W_PROXY, linked_note, proxy_claims, status_claim
 from pipeline.domain.forwards import split_inline_forward
 from pipeline.domain.recognition import Recognition, Recognizer, lines_of
 from pipeline.domain.roster import Roster
 from pipeline.domain.senders import is_own_address, with_sender_trust
+from pipeline.domain.splitting import part_path, split_reports
 from pipeline.labels import describe_problem
 from pipeline.vocab import ItemPath, Kind
 from storage.rows import Decision
@@ -42,6 +45,7 @@ from storage.rows import Decision
 W_TITLE = 6.0
 W_UNIT_LINE = 6.0
 W_SIGNATURE = 4.0
+W_STAMP = 4.0  # the seal's ring text (OCR): as much as a signature
 W_HEADER_FOOTER = 3.0
 W_FILENAME = 3.0
 W_META_TITLE = 2.0
@@ -55,13 +59,7 @@ MAX_WEAK_ITEMS = 3  # more weak review items than this, naming several instituti
 DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many times
 UNTRUSTED_ADDRESS = "sender_address_untrusted"  # a known address whose authenticity check failed (weight 0)
 
-# Linear on any line: each optional piece starts with a non-space character, so no two `\s*` can
-# compete for the same run of spaces ("单位" + 1,500 spaces used to backtrack for minutes).
-_UNIT_LINE = re.compile(r"(报送单位|填报单位|单位名称|报告单位|上报单位|单位)\s*(?:[（(]\s*)?(?:(?:盖章|公章)\s*)?(?:[）)]\s*)?[:：]")
-_DATE_LINE = re.compile(r"20\d\d\s*[年.\-/]\s*\d{1,2}\s*[月.\-/]\s*\d{1,2}\s*日?")
 _ADDRESSEE = re.compile(r"[:：]\s*$")
-_SENTENCE_MARKS = re.compile(r"[。，；！？,;!?]")
-_SIGNATURE_MAX_CHARS = 40
 _SUBJECT_NOISE = re.compile(r"^\s*((re|fw|fwd|答复|回复|转发)\s*[:：]\s*)+", re.IGNORECASE)
 
 
@@ -168,15 +166,24 @@ class _Attributor:
             distrust = check_sender(parsed, self.facts.authserv_id).reason
             sender = self.sender_context(parsed.sender.name, parsed.sender.address, parsed.subject,
                                          parsed.text_body, distrust=distrust)  # fmt: skip
+            sender = self.claimed(sender, parsed)
         substantive = [p for p in parsed.attachments if not p.inline]
+        single = len(substantive) + len(parsed.linked_files) == 1
         decisions: list[Decision] = []
         for part in substantive:
-            decisions.extend(self.part(part, parsed, sender, single=len(substantive) == 1))
+            decisions.extend(self.part(part, parsed, sender, single=single))
+        for link in parsed.linked_files:
+            decisions.extend(self.linked(link, parsed, sender, single=single))
+        if not any(d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW) for d in decisions):
+            decisions.extend(self.body(parsed, sender, depth=depth))
+        claim = status_claim(parsed.subject, parsed.text_body) if depth == 0 else ""
         if any(d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW) for d in decisions):
-            return decisions
-        decisions.extend(self.body(parsed, sender, depth=depth))
-        if any(d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW) for d in decisions):
-            return decisions
+            return [_with_claim(d, claim) for d in decisions]
+        if claim:  # "我院已于7月8日报送" with no report in this mail: a clerk checks what was received
+            known = next((s for s in sender.signals if s[0] == "sender_address"), None)
+            return [Decision(ItemPath.MESSAGE, Kind.NEEDS_REVIEW, institution=self._key(known[1]) if known else "",
+                             reason=f"来信称已报送：“{claim}”，本邮件没有报告，请核对是否漏收",
+                             evidence=[_claim_evidence(claim)])]  # fmt: skip
         reason = self.no_report_reason(parsed, substantive, decisions)
         return [Decision(ItemPath.MESSAGE, Kind.UNRELATED, reason=reason)]
 
@@ -206,10 +213,24 @@ class _Attributor:
         # The display name claims nothing: anyone can write "番禺区卫生健康局 <anyone@evil.example>".
         for mention in self.roster.index.find(_SUBJECT_NOISE.sub("", subject)):
             signals.append(("subject", mention.key, W_SUBJECT, subject))
-        for line in _signature_lines(body.splitlines()):
+        for line in signature_lines(body.splitlines()):
             for mention in self.roster.index.find(line):
                 signals.append(("body_signature", mention.key, W_BODY_SIGNATURE, line))
         return _Sender(True, "", tuple(signals), distrust)
+
+    def claimed(self, sender: _Sender, parsed: ParsedMessage) -> _Sender:
+        """The sender's signals once "代××报送" is read: ××'s claim counts, the sender's own units do not.
+
+        The claim names who the report is FROM; the sender's trust is still judged against ×× by
+        `with_sender_trust` (a stranger's claim is counted but unconfirmed).
+        """
+        claims = [c for c in proxy_claims(parsed.subject, parsed.text_body, self.roster) if self._key(c.key)]
+        if not claims:
+            return sender
+        keys = {self._key(c.key) for c in claims}
+        own = tuple((sig, key, weight if self._key(key) in keys else 0.0, text) for sig, key, weight, text in sender.signals)
+        made = tuple(("proxy_claim", c.key, W_PROXY, f"{c.text}（发件人 {parsed.sender.address or '未知'}）") for c in claims)
+        return replace(sender, signals=own + made)
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -220,6 +241,11 @@ class _Attributor:
                 found.extend(self.part(child, parsed, _Sender(False, sender.bureau, ()), single=False))
             if part.problem:
                 found.append(Decision(part.path, Kind.NEEDS_REVIEW, reason=f"压缩包有问题：{describe_problem(part.problem)}", readable=False))
+            blocked = next((c for c in part.walk() if c.kind is PartKind.UNREADABLE), None)
+            if blocked is not None and not any(d.kind in (Kind.REPORT, Kind.NEEDS_REVIEW) for d in found):
+                # Nothing inside could be read as a report: the archive's own name (and the mail, when it
+                # is the only attachment) speaks for it, as for any unreadable attachment.
+                found.extend(self.unreadable(replace(part, problem=blocked.problem), parsed, sender, single=single))
             return found
         if part.kind is PartKind.MESSAGE:
             if part.message is None:
@@ -228,6 +254,10 @@ class _Attributor:
             return [d for d in inner if d.item_path != ItemPath.MESSAGE] or []
         if part.kind is PartKind.DOCUMENT and part.document is not None:
             lines = lines_of(part.document)
+            several = split_reports(lines, self.recognizer)
+            if several:  # a compilation: each report is an item, like an attachment of a bundle
+                return [self.report(part_path(part.path, n), "", None, seg, self.recognizer.recognise_text(seg), sender,
+                                    single=False) for n, seg in enumerate(several, 1)]  # fmt: skip
             recognition = self.recognizer.recognise_text(lines, filename=part.filename)
             if not recognition.is_report:
                 return [Decision(part.path, Kind.UNRELATED, reason=recognition.why)]
@@ -235,20 +265,41 @@ class _Attributor:
         return self.unreadable(part, parsed, sender, single=single)
 
     def unreadable(self, part: Part, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
-        names_a_report = self.recognizer.names_a_report
-        announces = names_a_report(part.filename) or (single and names_a_report(parsed.subject) and sender.speaks_for_itself)
-        if not announces or part.content_type.startswith("image/") and not names_a_report(part.filename):
-            return [Decision(part.path, Kind.UNRELATED, reason=f"{describe_problem(part.problem) or '无法读取'}，且未标明是报告")]
-        evidence = _Evidence()
-        scores: dict[str, float] = defaultdict(float)
-        self._score_text("filename", _stem(part.filename), W_FILENAME, scores, evidence)
-        if single:
-            self._score_sender(sender, scores, evidence)
-        decision = self.decide(part.path, scores, evidence, sections={}, readable=False, sender=sender)
         problem = describe_problem(part.problem) or "无法读取"
+        decision = self.by_name(part.path, part.filename, parsed, sender, single=single,
+                                image=part.content_type.startswith("image/"))  # fmt: skip
+        if decision is None:
+            return [Decision(part.path, Kind.UNRELATED, reason=f"{problem}，且未标明是报告")]
         if decision.kind == Kind.REPORT:
             return [replace(decision, reason=f"附件无法读取：{problem}。已按文件名或邮件信息计入，请人工核对文件")]
         return [replace(decision, reason=f"附件无法读取：{problem}。{decision.reason}")]
+
+    def linked(self, link: LinkedFile, parsed: ParsedMessage, sender: _Sender, *, single: bool) -> list[Decision]:
+        """A "超大附件" link: counted by its file name like an unreadable attachment, never fetched."""
+        note = linked_note(link)
+        decision = self.by_name(link.path, link.filename, parsed, sender, single=single)
+        if decision is None:
+            return [Decision(link.path, Kind.UNRELATED, reason=f"{note}（未标明是报告）", readable=False)]
+        evidence = [*decision.evidence, {"signal": "linked_file", "institution": decision.institution, "weight": 0.0,
+                                         "text": f"{link.filename} {link.expires or '有效期未写明'}"[:80]}]  # fmt: skip
+        counted = "已按文件名或邮件信息计入。" if decision.kind == Kind.REPORT else f"{decision.reason}。"
+        return [replace(decision, reason=counted + note, evidence=evidence)]
+
+    def by_name(self, path: str, filename: str, parsed: ParsedMessage, sender: _Sender, *, single: bool,
+                image: bool = False) -> Decision | None:  # fmt: skip
+        """An item nobody can read, weighed by its name (and the mail's signals when it is the only one);
+        None when neither its name nor the mail says it is a report."""
+        names_a_report = self.recognizer.names_a_report
+        speaks = sender.speaks_for_itself or any(s[0] == "proxy_claim" for s in sender.signals)
+        announces = names_a_report(filename) or (single and names_a_report(parsed.subject) and speaks)
+        if not announces or image and not names_a_report(filename):
+            return None
+        evidence = _Evidence()
+        scores: dict[str, float] = defaultdict(float)
+        self._score_text("filename", _stem(filename), W_FILENAME, scores, evidence)
+        if single:
+            self._score_sender(sender, scores, evidence)
+        return self.decide(path, scores, evidence, sections={}, readable=False, sender=sender)
 
     def body(self, parsed: ParsedMessage, sender: _Sender, *, depth: int) -> list[Decision]:
         own_part, forwarded = split_inline_forward(parsed.text_body)
@@ -287,11 +338,16 @@ class _Attributor:
             self._score_text("title", recognition.title, W_TITLE, scores, evidence)
             used.update(i for i, line in enumerate(lines) if line == recognition.title)
         for i, line in enumerate(lines):
-            match = _UNIT_LINE.search(line)
+            match = UNIT_LINE.search(line)
             if match and i not in used:
                 self._score_text("unit_line", line[match.end() :], W_UNIT_LINE, scores, evidence)
                 used.add(i)
-        for i in _signature_indexes(lines):
+        stamps = stamp_texts(document)
+        for i, line in enumerate(lines):
+            if line in stamps and i not in used:  # the red seal's ring text, read by OCR
+                self._score_text("stamp", line, W_STAMP, scores, evidence)
+                used.add(i)
+        for i in signature_indexes(lines):
             if i not in used:
                 self._score_text("signature", lines[i], W_SIGNATURE, scores, evidence)
                 used.add(i)
@@ -402,27 +458,10 @@ def _stem(filename: str) -> str:
     return filename.rsplit(".", 1)[0] if "." in filename else filename
 
 
-def _signature_indexes(lines: list[str]) -> list[int]:
-    """Lines of the closing signature block: the short, name-like lines just above (or on) the date line.
-
-    A sentence ("我院与某医院组建医联体。") is never a signature, however short.
-    """
-
-    def name_like(line: str) -> bool:
-        return len(line) <= _SIGNATURE_MAX_CHARS and not _SENTENCE_MARKS.search(line)
-
-    start = max(-1, len(lines) - 8)
-    date_index = next((i for i in range(len(lines) - 1, start, -1) if _DATE_LINE.search(lines[i])), None)
-    if date_index is None:
-        return [i for i in range(max(0, len(lines) - 3), len(lines)) if name_like(lines[i])]
-    picked = [date_index] if name_like(lines[date_index]) else []
-    for i in range(date_index - 1, max(-1, date_index - 4), -1):
-        if not name_like(lines[i]):
-            break
-        picked.append(i)
-    return picked
+def _with_claim(decision: Decision, claim: str) -> Decision:
+    """The decision with a "我院已…报送" claim in its evidence (weight 0: it proves nothing)."""
+    return replace(decision, evidence=[*decision.evidence, _claim_evidence(claim)]) if claim else decision
 
 
-def _signature_lines(body_lines: list[str]) -> list[str]:
-    lines = [line.strip() for line in body_lines if line.strip()]
-    return [lines[i] for i in _signature_indexes(lines)] if lines else []
+def _claim_evidence(claim: str) -> dict:
+    return {"signal": "status_claim", "institution": "", "weight": 0.0, "text": claim[:80]}

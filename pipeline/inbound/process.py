@@ -20,6 +20,7 @@ from pipeline.domain.attribution import AttributionResult, attribute_message
 from pipeline.domain.bounds import bounded
 from pipeline.domain.deadline import WorkTimeout, work_deadline
 from pipeline.errors import IntakeError
+from pipeline.inbound.extra_items import extra_item_rows
 from pipeline.inbound.sandbox import ParseHandle, begin_parse
 from pipeline.vocab import Kind, MessageKind, ReceivedBasis
 from storage.attempts import begin_attempt, end_attempts
@@ -149,6 +150,7 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
         with work_deadline(ctx.config.parse_timeout_s):
             result = attribute_message(bounded(parsed), data.roster, data.facts, data.recognizer)
         kind = _message_kind(result)
+        rows = list(item_rows(parsed))
         # Not fsync'd on its own: if a power cut loses it, the row is still `pending` and resumed, and
         # the next durable commit (the next row, the IMAP checkpoint, the audit) flushes it anyway.
         with ctx.db.begin(durable=False) as conn:
@@ -161,7 +163,7 @@ def _record(ctx: Context, data: CampaignData, row: MessageRow, parsed: ParsedMes
                 subject=parsed.subject,
                 date_header=parsed.date,
                 problems=[*map(str, parsed.problems), *_part_warnings(parsed), *_receipt_problem(basis)],
-                item_rows=list(item_rows(parsed)),
+                item_rows=[*rows, *extra_item_rows(parsed, rows, result.decisions)],
                 received_at=received_at,
                 received_basis=basis,
                 processed=True,
