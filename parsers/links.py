@@ -36,7 +36,7 @@ _PROVIDERS = (
     ("qq", re.compile(r"(?:^|\.)(?:mail|exmail|wx|iwx)\.qq\.com/(?:cgi-bin/ftnExs_download|ftn/download)", re.I)),
     ("qq", re.compile(r"\.ftn\.qq\.com/ftn_handler", re.I)),
     ("163", re.compile(r"(?:^|\.)(?:mail\.163|mail\.126|mail\.yeah|dashi\.163)\.(?:com|net)/(?:large-attachment-download|html/cloud-attachment-download)", re.I)),  # noqa: E501
-    ("coremail", re.compile(r"/coremail/[^?#\s]{0,200}(?:attach|ftn|bigfile|netfile)", re.I)),
+    ("coremail", re.compile(r"^[^/?#]{1,260}/coremail/", re.I)),  # a Coremail server's own download page
 )
 _URL = re.compile(r"https?://[A-Za-z0-9.\-]{1,253}(?::\d{1,5})?(?:[/?#][^\s<>\"'，。；）)\]]{0,2000})?", re.I)
 _NAME = re.compile(

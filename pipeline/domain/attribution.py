@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from parsers.types import DocumentText, LinkedFile, ParsedMessage, Part, PartKind
 from pipeline.domain.authenticity import check_sender
-from pipeline.domain.blocks import UNIT_LINE, signature_indexes, signature_lines, stamp_texts
+from pipeline.domain.blocks import UNIT_LINE, near_stamp_name, signature_indexes, signature_lines, stamp_texts
 from pipeline.domain.claims import W_PROXY, linked_note, proxy_claims, status_claim
 from pipeline.domain.forwards import split_inline_forward
 from pipeline.domain.recognition import Recognition, Recognizer, lines_of
@@ -346,6 +346,10 @@ class _Attributor:
         for i, line in enumerate(lines):
             if line in stamps and i not in used:  # the red seal's ring text, read by OCR
                 self._score_text("stamp", line, W_STAMP, scores, evidence)
+                near = "" if self.roster.index.find(line) else near_stamp_name(line, self.roster)
+                if near and self._key(near):  # a glyph or two misread on the ring: a little less sure
+                    scores[self._key(near)] += W_STAMP - 1.0
+                    evidence.add("stamp", self._key(near), W_STAMP - 1.0, line)
                 used.add(i)
         for i in signature_indexes(lines):
             if i not in used:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 from parsers.types import DocumentText
+from pipeline.domain.matching import normalise
+from pipeline.domain.roster import Roster
 
 # Linear on any line: each optional piece starts with a non-space character, so no two `\s*` can
 # compete for the same run of spaces ("单位" + 1,500 spaces used to backtrack for minutes).
@@ -17,6 +19,9 @@ DATE_LINE = re.compile(r"20\d\d\s*[年.\-/]\s*\d{1,2}\s*[月.\-/]\s*\d{1,2}\s*�
 _SENTENCE_MARKS = re.compile(r"[。，；！？,;!?]")
 _SIGNATURE_MAX_CHARS = 40
 STAMP_SUFFIX = "-stamp"  # OCR's paragraph for a red seal's ring text: where="ocr-page-N-stamp"
+_RING_CHARS = 60  # a seal's ring holds ~20 glyphs; anything longer is not one
+_MIN_RING_NAME = 6  # shorter aliases ("太和医院") are too easy to hit by chance
+_GLYPHS_PER_MISS = 8
 
 
 def signature_indexes(lines: list[str]) -> list[int]:
@@ -59,3 +64,29 @@ def unit_block(lines: list[str]) -> str:
         return units[-1]
     signature = [lines[i] for i in sorted(signature_indexes(lines)) if not DATE_LINE.search(lines[i])]
     return " ".join(signature) if any(DATE_LINE.search(line) for line in lines[-8:]) else ""
+
+
+def near_stamp_name(text: str, roster: Roster) -> str:
+    """The roster name a seal's ring text reads as when OCR misread a glyph or two ("番里区" for "番禺区").
+
+    A ring is set in a circle and OCR'd after unwrapping: single-glyph misreadings are common, whole
+    words rarely are.  A name counts when some window of the text differs from it (or an alias of
+    6+ characters) in at most one glyph per `_GLYPHS_PER_MISS`, and no other name comes as close;
+    "" otherwise (two hospitals differing in one glyph, 第二/第三人民医院, then need the text to decide).
+    """
+    compact = normalise(text)[:_RING_CHARS]
+    best: dict[str, int] = {}
+    for inst in roster:
+        for name in (inst.name, *inst.aliases):
+            target = normalise(name)
+            if len(target) < _MIN_RING_NAME or len(target) > len(compact):
+                continue
+            allowed = max(1, len(target) // _GLYPHS_PER_MISS)
+            misses = min(sum(a != b for a, b in zip(compact[i : i + len(target)], target, strict=True))
+                         for i in range(len(compact) - len(target) + 1))  # fmt: skip
+            if misses <= allowed:
+                best[inst.name] = min(best.get(inst.name, misses), misses)
+    ranked = sorted(best.items(), key=lambda kv: kv[1])
+    if not ranked or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+        return ""
+    return ranked[0][0]
