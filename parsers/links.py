@@ -18,8 +18,8 @@ is a bounded repetition without nesting, and at most `_MAX_FILES` files are retu
 
 from __future__ import annotations
 
+import html
 import re
-from html.parser import HTMLParser
 
 from parsers.types import LinkedFile
 
@@ -27,6 +27,7 @@ _SCAN_CHARS = 200_000
 _MAX_LINES = 4_000
 _LINE_CHARS = 4_000
 _MAX_FILES = 20
+_MAX_LINKS = 500  # links looked at per body (a newsletter has dozens; a hostile body millions)
 _URL_CHARS = 600  # what is kept of a link (QQ's keys run to ~300 characters)
 _BLOCK_LINES = 40  # how far below a "超大附件" heading links still belong to the block
 
@@ -50,6 +51,9 @@ _EXPIRY = re.compile(
     rf"|({_DATE})\s{{0,3}}(?:到期|过期|前有效)"
 )
 _SIZE = re.compile(r"[（(]\s{0,2}(\d{1,7}(?:\.\d{1,3})?\s{0,2}(?:[KMGT]i?B?|字节|bytes?))", re.I)
+_TAG = re.compile(r"\s{0,3}(/?)\s{0,3}([A-Za-z][A-Za-z0-9]{0,9})")
+_TAG_CHARS = 4_000
+_HREF = re.compile(r"""\bhref\s{0,3}=\s{0,3}(?:"([^"]{0,2000})"|'([^']{0,2000})'|([^\s"'>]{1,2000}))""", re.I)
 _BLOCK_TAGS = frozenset({"p", "div", "br", "tr", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6", "td", "ul", "ol"})
 
 
@@ -77,22 +81,33 @@ def _scan(lines: list[str], found: dict[str, dict[str, str]]) -> None:
     # Lines holding no link of their own: only those may lend a name, size or expiry to a link
     # on a neighbouring line (a line with a link describes that link).
     bare = ["" if _URL.search(line) else line for line in lines]
+    facts: dict[tuple[int, bool], tuple[str, str, str]] = {}  # (line, own?) -> (name, expiry, size), read once
+
+    def read(j: int, text: str, *, own: bool = False) -> tuple[str, str, str]:
+        if (j, own) not in facts:
+            facts[j, own] = (_last_name(text), _first(_EXPIRY, text), _first(_SIZE, text))
+        return facts[j, own]
+
+    links = 0
     for i, line in enumerate(lines):
         if _MARKER.search(line):
             block_end = i + _BLOCK_LINES
         for match in _URL.finditer(line):
+            links += 1
+            if links > _MAX_LINKS:
+                return
             url = match.group(0).rstrip(".,;:!?")[:_URL_CHARS]
             provider = _provider(url)
             if not provider and i > block_end:
                 continue
-            before = [bare[j] for j in range(i - 1, max(-1, i - 3), -1)]  # nearest first
-            around = before + [bare[j] for j in range(i + 1, min(len(lines), i + 3))]
-            here = _URL.sub(" ", line)
-            name = _last_name(here) or next((n for t in before if (n := _last_name(t))), "")
+            before = [read(j, bare[j]) for j in range(i - 1, max(-1, i - 3), -1)]  # nearest first
+            around = before + [read(j, bare[j]) for j in range(i + 1, min(len(lines), i + 3))]
+            here = read(i, _URL.sub(" ", line), own=True)
+            name = here[0] or next((t[0] for t in before if t[0]), "")
             if not name and not provider:
                 continue  # a link under the heading that names no file ("推荐客户端极速下载")
-            expires = _first(_EXPIRY, here) or next((e for t in around if (e := _first(_EXPIRY, t))), "")
-            size = _first(_SIZE, here) or next((s for t in around if (s := _first(_SIZE, t))), "")
+            expires = here[1] or next((t[1] for t in around if t[1]), "")
+            size = here[2] or next((t[2] for t in around if t[2]), "")
             entry = found.get(url)
             if entry is None:
                 if len(found) >= _MAX_FILES:
@@ -126,42 +141,41 @@ def _text_lines(text: str) -> list[str]:
 
 
 def _html_lines(markup: str) -> list[str]:
-    renderer = _LinkText()
-    try:
-        renderer.feed(markup[:_SCAN_CHARS])
-        renderer.close()
-    except (AssertionError, ValueError):  # html.parser on broken markup: keep what was read
-        pass
-    return _text_lines("".join(renderer.out))
+    """HTML as text lines, each link's address written after its text.
 
-
-class _LinkText(HTMLParser):
-    """HTML as text lines, each link's address written after its text as " <href> "."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._hrefs: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.out.append("\n")
-        if tag == "a":
-            self._hrefs.append(next((v or "" for k, v in attrs if k == "href"), ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag == "a" and self._hrefs:
-            href = self._hrefs.pop()
+    A hand-rolled tag walk rather than html.parser: every character is looked at a bounded number
+    of times, so an unclosed quote or a million open tags cost linear time.
+    """
+    markup = markup[:_SCAN_CHARS]
+    out: list[str] = []
+    hrefs: list[str] = []
+    skip = ""
+    pos = 0
+    while pos < len(markup):
+        lt = markup.find("<", pos)
+        if not skip:
+            out.append(html.unescape(markup[pos : lt if lt >= 0 else len(markup)]))
+        if lt < 0:
+            break
+        gt = markup.find(">", lt)
+        if gt < 0:
+            break  # an unclosed tag ends what can be read
+        tag = _TAG.match(markup, lt + 1, min(gt, lt + 1 + _TAG_CHARS))
+        pos = gt + 1
+        if tag is None:
+            continue
+        closing, name = tag.group(1) == "/", tag.group(2).lower()
+        if skip:
+            skip = "" if closing and name == skip else skip
+        elif name in ("script", "style") and not closing:
+            skip = name
+        elif name == "a" and not closing:
+            found = _HREF.search(markup, lt, min(gt, lt + _TAG_CHARS))
+            hrefs.append(html.unescape(next((g for g in found.groups() if g), "")) if found else "")
+        elif name == "a" and hrefs:
+            href = hrefs.pop()
             if href.lower().startswith(("http://", "https://")):
-                self.out.append(f" {href} ")
-        elif tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.out.append(data)
+                out.append(f" {href} ")
+        elif name in _BLOCK_TAGS:
+            out.append("\n")
+    return _text_lines("".join(out))

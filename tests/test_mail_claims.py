@@ -174,9 +174,9 @@ def test_split_items_are_addressable_by_the_clerk(ctx) -> None:
     WHEN a clerk assigns "<id>:1#2" to another unit
     THEN the item exists in the items table with the file's name, and the assignment takes."""
     from pipeline.clerk.assign import assign
-    from storage.decisions import fetch_decisions
     from pipeline.inbound.ingest import ingest_paths
     from pipeline.outputs.views import message_views
+    from storage.decisions import fetch_decisions
     from storage.messages import fetch_items
 
     lines = [x for u in (ERYUAN, SANYUAN) for x in report_lines(u)]
@@ -216,19 +216,25 @@ def qq_mail(*, name: str = QQ_NAME, subject: str = "电子健康码自查报告"
                    mailer="QQMail 2.x")  # fmt: skip
 
 
-NETEASE_URL = "https://mail.163.com/large-attachment-download/index.html?p=X-NETEASE-HUGE-ATTACHMENT&file=Sy2W9lTU-w7vguqZ"
+NETEASE_URL = "https://mail.163.com/large-attachment-download/index.html?p=X-NETEASE-HUGE-ATTACHMENT&file=Sy2W9lTU-w7v"
 
 
-def netease_html(name: str, expiry: str) -> str:
-    """163's block: an icon link, the file name as a link, size and "… 到期" in a span, a 下载 link."""
-    url = NETEASE_URL.replace("&", "&amp;")
+def netease_html(files: list[tuple[str, str, str]]) -> str:
+    """163's block: per file (name, expiry, file key) an icon link, the name as a link, size and "… 到期"
+    in a span, and a 下载 link — the same address three times."""
+    rows = []
+    for name, expiry, key in files:
+        url = f"{NETEASE_URL}{key}".replace("&", "&amp;")
+        rows.append(
+            f'<div style="height:36px;padding:6px 4px"><div style="float:left;width:36px"><a href="{url}"></a></div>'
+            f'<div><div style="font-size:12px"><a href="{url}">{name}</a>'
+            f'<span style="color:#bbb"> (112.4M, {expiry} 到期)</span></div>'
+            f'<div style="font-size:12px"><a href="{url}">下载</a></div></div></div>'
+        )
     return (
         '<div style="padding:4px"><div style="font-size:14px"><b>从网易163邮箱发来的超大附件</b>'
         '<a class="bigattach-mailmaster-download" href="http://u.163.com/RcUwvU56g">推荐客户端极速下载</a></div>'
-        '<div style="padding:4px"><div style="height:36px;padding:6px 4px">'
-        f'<div style="float:left;width:36px"><a href="{url}"></a></div><div><div style="font-size:12px">'
-        f'<a href="{url}">{name}</a><span style="color:#bbb"> (112.4M, {expiry} 到期)</span></div>'
-        f'<div style="font-size:12px"><a href="{url}">下载</a></div></div></div></div></div>'
+        f'<div style="padding:4px">{"".join(rows)}</div></div>'
     )
 
 
@@ -252,16 +258,17 @@ def test_qq_large_attachment_counts_by_its_name_and_is_flagged(roster, facts) ->
 
 
 def test_163_and_coremail_blocks(roster, facts) -> None:
-    """GIVEN a 163 mail whose HTML block links the file three times (icon, name, 下载) and a Coremail
+    """GIVEN a 163 mail whose HTML block links each of two files three times (icon, name, 下载) and a Coremail
     government mailbox's plain block ("有效期至：")
     WHEN parsed
-    THEN each yields exactly one linked file with its name and expiry, and 163's promotion link is
+    THEN each file is one linked file with its own name and expiry, and 163's promotion link is
     not taken for a file."""
-    html = netease_html(f"{SANYUAN}自查报告.docx", "2024年7月24日 10:05")
+    html = netease_html([(f"{SANYUAN}自查报告.docx", "2024年7月24日 10:05", "gqZ"), ("附件2.xlsx", "2024年7月25日 9:00", "Hk1")])
     raw = webmail(sender="panyu3y@163.com", subject="自查报告", text="请查收", html=html, mailer="Coremail Webmail")
-    (link,) = parse_message(raw).linked_files
-    assert (link.filename, link.expires, link.provider) == (f"{SANYUAN}自查报告.docx", "2024年7月24日 10:05", "163")
-    assert link.url == NETEASE_URL
+    assert [(x.path, x.filename, x.expires, x.provider, x.url) for x in parse_message(raw).linked_files] == [
+        ("link1", f"{SANYUAN}自查报告.docx", "2024年7月24日 10:05", "163", NETEASE_URL + "gqZ"),
+        ("link2", "附件2.xlsx", "2024年7月25日 9:00", "163", NETEASE_URL + "Hk1"),
+    ]
     coremail = ("您好，报告附件较大，已作为超大附件发送：\n\n超大附件列表：\n"
                 f"{QIYUAN}自查报告.zip （156.3M）\n有效期至：2024-07-25 17:30\n"
                 "下载地址：https://mail.panyu7y.example/coremail/common/nfFile.jsp?share_link=5c1f0e&uid=xxk\n")  # fmt: skip
@@ -454,3 +461,23 @@ def test_a_scanned_page_counts_by_its_seal(roster, facts) -> None:
     (d,) = attribute(raw, roster, facts)
     assert (d.kind, d.institution) == (Kind.REPORT, ERYUAN), d.evidence
     assert any(e["signal"] == "stamp" and e["institution"] == ERYUAN for e in d.evidence)
+
+
+def test_link_scan_is_linear_on_hostile_bodies() -> None:
+    """GIVEN bodies built to make the block scan slow: a "超大附件" heading followed by thousands of links
+    on one line, 100,000 name-like characters without an extension, and unclosed HTML anchors
+    WHEN scanned
+    THEN each takes well under a second and at most 20 files come back."""
+    import time
+
+    hostile = [
+        "超大附件\n" + " ".join(f"报告{i}.docx http://x.example/{i}" for i in range(20_000)),
+        "超大附件\n" + "报" * 100_000 + " https://wx.mail.qq.com/ftn/download?k=1\n" * 3,
+        "",
+    ]
+    html = "<div>超大附件</div>" + '<a href="https://mail.163.com/large-attachment-download/?file=' * 20_000
+    for text, markup in ((hostile[0], ""), (hostile[1], ""), (hostile[2], html)):
+        started = time.monotonic()
+        files = find_linked_files(text, markup)
+        assert time.monotonic() - started < 1.0
+        assert len(files) <= 20
