@@ -481,3 +481,17 @@ def test_link_scan_is_linear_on_hostile_bodies() -> None:
         files = find_linked_files(text, markup)
         assert time.monotonic() - started < 1.0
         assert len(files) <= 20
+
+
+def test_splitting_is_bounded_on_hostile_documents() -> None:
+    """GIVEN a document of 20,000 title-like lines (and one of 300 titles each followed by sections)
+    WHEN checked for several reports
+    THEN the answer (no split) comes at once: the title count is capped before any part is weighed."""
+    import time
+
+    from pipeline.domain.splitting import split_reports
+
+    for lines in ([TITLE] * 20_000, [x for _ in range(300) for x in (TITLE, *SECTIONS)]):
+        started = time.monotonic()
+        assert split_reports(lines, RECOGNIZER) == []
+        assert time.monotonic() - started < 2.0

@@ -19,6 +19,7 @@ from pipeline.domain.recognition import Recognizer, is_summary_table
 MIN_LINES = 8  # a complete report has a title, 2+ headings with text and a closing
 MIN_HEADINGS = 2
 MAX_PARTS = 50  # a compilation of a whole district is ~30 units
+_TITLES_PER_PART = 3  # a cover page or a quoted title besides each report's own
 _LEAD_LINES = 2  # a part may start this many name-like lines above its title (the 红头 unit name)
 _LEAD_CHARS = 40
 _SENTENCE = re.compile(r"[。，；：:！？,;!?]")
@@ -34,8 +35,8 @@ def split_reports(lines: list[str], recognizer: Recognizer) -> list[list[str]]:
     if len(lines) < MIN_LINES * 2 or is_summary_table(lines):
         return []
     titles = [i for i, line in enumerate(lines) if recognizer.title_line([line])]
-    if len(titles) < 2:
-        return []
+    if not 2 <= len(titles) <= MAX_PARTS * _TITLES_PER_PART:
+        return []  # more title-like lines than any compilation has: a list of titles, not reports
     starts = [0] + [_start(lines, t, floor) for floor, t in zip(titles, titles[1:], strict=False)]
     segments = [lines[a:b] for a, b in zip(starts, [*starts[1:], len(lines)], strict=True)]
     parts: list[list[str]] = []
