@@ -46,6 +46,7 @@ from pipeline.web.message_view import (  # noqa: F401 - re-exported: routes use 
     Download,
     MessageDetail,
     PartView,
+    parse_ahead,
     part_download,
     raw_download,
 )
@@ -235,6 +236,9 @@ def review_detail(ctx: Context, item: str, as_of: datetime, *, live: bool = Fals
         body = message.parsed.text_body[:3000] if message.parsed else ""
         part = next((p for p in message.parts if p.path == q.item_path), None)
         notes = [h for h in message.history if h["action"] == Action.NOTE and h["target"] == q.item]
+    following = next((n for n in queue[index + 1:] if n.message_id and n.message_id != q.message_id), None)
+    if following is not None and following.message_id:
+        parse_ahead(ctx, following.message_id)  # the clerk's next item opens without waiting for the sandbox
     suggestion = campaign_data(ctx).roster.by_name.get(q.suggestion) if q.suggestion else None
     return ReviewDetail(q, current_version(ctx, q.message_id) if q.message_id else "", index + 1, len(queue),
                         queue[index + 1].item if index + 1 < len(queue) else "", part, body,
