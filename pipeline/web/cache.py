@@ -10,10 +10,9 @@ request.  So, per open data dir (one console, one cache):
   (`storage.changes.fetch_change_marker`), which is read BEFORE computing, so a change made
   meanwhile is picked up by the next request;
 - the mail facts under every snapshot (messages, active decisions, items) are kept between
-  changes and brought up to date by reading only the messages whose rows or decisions
-  changed (`MailCache`), so a new mail or a clerk's decision costs a few small queries,
-  not a full read.  Anything it cannot place (a pending message that failed, a second source
-  giving a better receipt time, many changed messages at once) triggers a full read.
+  changes and brought up to date by reading only the messages that changed (`MailCache`), so
+  a new mail or a clerk's decision costs a few small queries, not a full read.  Many changed
+  messages at once (reprocessing all) or a database that went back (a restore) mean a full read.
 
 One snapshot per change of the data serves every page and the reminder plan.
 """
@@ -84,10 +83,13 @@ class MailCache:
     """The mail facts of one data dir, kept between reads and updated by what changed.
 
     Messages are never deleted; a message's decisions are replaced as a whole when it is
-    (re)processed (new ids), a clerk's decision is a new row and its undo deactivates one: so
-    the messages to re-read are the new ones and those whose set of active decision ids
-    changed.  Their rows, decisions (with the manual-over-automatic rule applied per message,
-    as `fetch_decisions` does) and items are read again; everything else is kept.
+    (re)processed (new ids), a clerk's decision is a new row and its undo deactivates one; a
+    message's row changes in place when it is processed or fails (it leaves the pending set) or
+    when a second source brings a better receipt time (a new source row).  So the messages to
+    re-read are: new ids, those entering or leaving the pending set, those with a new source,
+    and those whose set of active decision ids changed.  Their rows, decisions (the
+    manual-over-automatic rule is per message, as `fetch_decisions` applies it) and items are
+    read again; everything else is kept.
     """
 
     def __init__(self) -> None:
