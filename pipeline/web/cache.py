@@ -37,8 +37,9 @@ from storage.changes import (
     fetch_mail_marker,
     fetch_sourced_since,
 )
-from storage.decisions import DecisionRow, fetch_decisions
-from storage.messages import ItemRow, MessageRow, fetch_item_index, fetch_items, fetch_message, fetch_messages
+from storage.decisions import fetch_decisions
+from storage.messages import fetch_item_index, fetch_items, fetch_message, fetch_messages
+from storage.rows import DecisionRow, ItemRow, MessageRow
 
 LIVE_MAX_AGE_S = 60.0  # a "now" page may reuse a result this old when nothing has changed since
 INCREMENTAL_LIMIT = 2_000  # more changed messages than this (reprocess all): one full read is cheaper
