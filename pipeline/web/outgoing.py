@@ -55,8 +55,11 @@ def reminder_preview(ctx: Context, as_of: datetime, *, compose: bool = True, liv
                      snap: CampaignSnapshot | None = None) -> ReminderPreview:  # fmt: skip
     """What a reminder run at `as_of` would do; nothing is written (the outbox is untouched).
 
-    Plans from `snap` (or the cached snapshot as of `as_of`): no second read of the campaign.
+    Plans from `snap` (or the cached snapshot as of `as_of`): no second read of the campaign.  A
+    `live` page's snapshot may be up to a minute old: the preview is then as of its moment.
     """
+    snap = snap or snapshot(ctx, as_of, live=live)
+    as_of = snap.as_of
     occasion, why = due_occasion(ctx, as_of)
     preview = ReminderPreview(as_of, "", why, send_enabled=ctx.config.reminders.send)
     if occasion is None:
@@ -64,7 +67,6 @@ def reminder_preview(ctx: Context, as_of: datetime, *, compose: bool = True, liv
     label = "截止前提醒" if occasion.phase == ReminderPhase.BEFORE else f"第 {occasion.round} 次逾期提醒"
     preview.occasion = f"{occasion.day:%Y-%m-%d}（{label}）"
     data = campaign_data(ctx)
-    snap = snap or snapshot(ctx, as_of, live=live)
     preview.plans, preview.held = plan_reminders(ctx, as_of, occasion, data=data, snapshot=snap)
     wanted = {p.occasion for p in preview.plans}
     preview.recorded = {r.occasion: r for r in snap.ledger if r.occasion in wanted}
