@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
-from .schema import audit_log, decisions, exemptions, imap_failures, learned_contacts, mail_ledger, messages
+from .schema import (
+    audit_log,
+    decisions,
+    exemptions,
+    imap_failures,
+    learned_contacts,
+    mail_ledger,
+    message_sources,
+    messages,
+)
 from .vocab import ParseState
 
 
@@ -33,3 +42,30 @@ def fetch_change_marker(conn: Connection) -> str:
         conn.execute(select(func.count()).select_from(learned_contacts)).scalar(),
     ]
     return "-".join("" if p is None else str(p) for p in parts)
+
+
+
+def fetch_mail_marker(conn: Connection) -> tuple[int, int, frozenset[int]]:
+    """(max message id, max message-source id, ids of messages still pending): with
+    `fetch_active_decision_ids` and `fetch_sourced_since`, what a reader that keeps the stored mail
+    between reads needs to find the messages to read again (new ones, ones processed or failed
+    since, ones a second source may have given a better receipt time)."""
+    pending = conn.execute(select(messages.c.id).where(messages.c.parse_status == ParseState.PENDING)).scalars()
+    return (
+        conn.execute(select(func.max(messages.c.id))).scalar() or 0,
+        conn.execute(select(func.max(message_sources.c.id))).scalar() or 0,
+        frozenset(pending),
+    )
+
+
+def fetch_sourced_since(conn: Connection, after_source_id: int) -> set[int]:
+    """Messages with a source recorded after `after_source_id` (a duplicate arrival may move a receipt time)."""
+    rows = conn.execute(select(message_sources.c.message_id).where(message_sources.c.id > after_source_id))
+    return set(rows.scalars())
+
+
+def fetch_active_decision_ids(conn: Connection) -> dict[int, int]:
+    """Every active decision's id -> its message id (one index scan): a reader keeping the decisions
+    between reads finds the messages whose decisions were added, replaced or deactivated."""
+    rows = conn.execute(select(decisions.c.id, decisions.c.message_id).where(decisions.c.active.is_(True)))
+    return dict(rows.tuples().all())

@@ -52,14 +52,22 @@ def _mode(dry: bool) -> str:
     return "[yellow]预览模式：只写入发件箱，不发送[/yellow]" if dry else "[green]发送模式[/green]"
 
 
+UnitOpt = Annotated[
+    list[str] | None,
+    typer.Option("--unit", help="只给这些单位发本次催报（名称、简称或名单序号，可重复）；区属单位发其区卫健局的整封提醒。"),
+]
+
+
 @app.command()
-def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt = None,
+def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, unit: UnitOpt = None, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """催报一次：按提醒策略给未报送的单位（区属单位经区卫健局）发提醒，列出发给谁、为什么。每个场合只发一次。"""
     from pipeline.outbound.reminders import run_reminders
     with opened(config, data_dir) as ctx:
         moment = parse_as_of(as_of, ctx.config)
-        summary = run_reminders(ctx, moment, dry_run=True if dry_run else None)
+        summary = run_reminders(ctx, moment, dry_run=True if dry_run else None, units=tuple(unit or ()))
+        for line in summary.not_due:
+            console.print(f"[yellow]未催报[/yellow] {escape(line)}")
         console.print(f"{_mode(summary.dry_run)}  统计时点 {local(moment, ctx.config)}")
         for bounce in summary.bounces:
             if bounce.ignored:  # kept and listed, changing nothing

@@ -35,7 +35,7 @@ from pipeline.context import Context
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.contacts import Contact
 from pipeline.domain.courtesy import request_word
-from pipeline.domain.roster import Roster
+from pipeline.domain.roster import Roster, resolve_unit
 from pipeline.domain.workdays import (
     CalendarGapError,
     WorkCalendar,
@@ -44,11 +44,12 @@ from pipeline.domain.workdays import (
     is_workday,
     workday_on_or_before,
 )
+from pipeline.errors import NotFoundError
 from pipeline.holidays import load_calendar
 from pipeline.inbound.reparse import reparse_headers
 from pipeline.outbound.compose import OutgoingMail, Recipient, local_time, render
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
-from pipeline.outputs.snapshot import build_snapshot
+from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.vocab import AddressHealth, Channel, DeliveryState, MailKind, ParseState, ReminderPhase, Status
 from storage.imapstate import save_state
 from storage.ledger import (
@@ -101,6 +102,8 @@ class ReminderSummary:
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # occasion -> what happened
     held: list[str] = field(default_factory=list)  # institutions not chased, with the reason
     bounces: list[Bounce] = field(default_factory=list)
+    units: tuple[str, ...] = ()  # the units a clerk chose (canonical names); () = every unit due
+    not_due: list[str] = field(default_factory=list)  # chosen units no mail of this occasion covers, with why
 
     @property
     def sent(self) -> list[Delivery]:
@@ -186,10 +189,16 @@ def due_occasion(ctx: Context, as_of: datetime) -> tuple[Occasion | None, str]:
 # ---------------------------------------------------------------- planning
 
 
-def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion, *,
-                   data: CampaignData | None = None) -> tuple[list[ReminderPlan], list[str]]:  # fmt: skip
-    """The mails of one occasion: (plans, institutions held back with the reason)."""
+def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion, *, data: CampaignData | None = None,
+                   snapshot: CampaignSnapshot | None = None) -> tuple[list[ReminderPlan], list[str]]:  # fmt: skip
+    """The mails of one occasion: (plans, institutions held back with the reason).
+
+    Pass the caller's `snapshot` as of `as_of` (the console's) to plan from it instead of reading
+    the campaign again.
+    """
     data = data or load_campaign_data(ctx)
+    if snapshot is None or snapshot.as_of != as_of:
+        snapshot = build_snapshot(ctx, as_of, data=data)
     roster = data.roster
     wanted = Status.PENDING if occasion.phase == ReminderPhase.BEFORE else Status.OVERDUE
     by_name: dict[str, list[Contact]] = defaultdict(list)
@@ -200,7 +209,7 @@ def plan_reminders(ctx: Context, as_of: datetime, occasion: Occasion, *,
         failing = fetch_failing_addresses(conn)
     units: dict[tuple[str, str], list[str]] = {}
     held: list[str] = []
-    for row in build_snapshot(ctx, as_of, data=data).statuses:
+    for row in snapshot.statuses:
         name = row.institution.name
         if row.status != wanted:
             continue
@@ -276,18 +285,33 @@ def compose_reminder(ctx: Context, roster: Roster, plan: ReminderPlan, occasion:
 # ---------------------------------------------------------------- the job
 
 
-def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None) -> ReminderSummary:
-    """One reminder pass as of `as_of`: bounces first, then the due occasion's mails, each at most once."""
+def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None,
+                  units: tuple[str, ...] = ()) -> ReminderSummary:  # fmt: skip
+    """One reminder pass as of `as_of`: bounces first, then the due occasion's mails, each at most once.
+
+    `units` (names, aliases or roster numbers of institutions or bureaus; raises NotFoundError for
+    one that names nothing) sends only the mails of the due occasion that cover them, now — a
+    clerk's "send now".  A mail is never cut down: choosing one district-run institution sends
+    its bureau's whole mail, since the occasion (reminder:<unit>:<date>) is then done for the
+    scheduled run too.  Open ledger rows of other units are left alone.
+    """
     dry = dry_run_default(ctx.config, dry_run)
+    data = load_campaign_data(ctx)
+    chosen = choose_units(data.roster, units)
     bounces = process_bounces(ctx)
     occasion, why = due_occasion(ctx, as_of)
-    summary = ReminderSummary(as_of, dry, occasion, why, bounces=bounces)
-    with ctx.db.begin() as conn:  # a hold is a fact the health check and the digest report
-        save_state(conn, STATE_REMINDER_HOLD, f"{as_of.isoformat()} {why}" if why.startswith(HOLD_PREFIX) else "")
-    data = load_campaign_data(ctx)
+    summary = ReminderSummary(as_of, dry, occasion, why, bounces=bounces, units=chosen)
+    if not chosen:  # a hold is a fact the health check and the digest report (the scheduled pass's)
+        with ctx.db.begin() as conn:
+            save_state(conn, STATE_REMINDER_HOLD, f"{as_of.isoformat()} {why}" if why.startswith(HOLD_PREFIX) else "")
     data.require_clean()  # a reminder from a half-read contacts file would miss someone: refuse, say why
     if occasion is not None:
         summary.plans, summary.held = plan_reminders(ctx, as_of, occasion, data=data)
+        if chosen:
+            summary.plans, summary.held, summary.not_due = select_plans(data.roster, summary.plans, summary.held, chosen)
+    elif chosen:
+        summary.not_due = [f"{name}：{why}" for name in chosen]
+    mine = {p.unit for p in summary.plans}
     current = {p.occasion for p in summary.plans if not p.skipped}
     with Outbox(ctx, dry_run=dry, clock=as_of) as outbox:
         for plan in summary.plans:
@@ -297,11 +321,48 @@ def run_reminders(ctx: Context, as_of: datetime, *, dry_run: bool | None = None)
                 )
         if occasion is not None:
             for row in outbox.open_rows((MailKind.REMINDER,)):
+                if chosen and not any(row.occasion.startswith(f"reminder:{u}:") for u in mine):
+                    continue  # a clerk's choice: other units' rows are the scheduled pass's business
                 if row.occasion not in current:  # superseded, or the institution has reported since
                     summary.deliveries[row.occasion] = outbox.cancel(
                         row, "提醒已过时（已报送或已有新一轮提醒），不再重发"
                     )
     return summary
+
+
+def choose_units(roster: Roster, texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The canonical names (roster row or bureau) of what a clerk typed or ticked; NotFoundError names a miss."""
+    chosen: list[str] = []
+    for text in texts:
+        typed = text.strip()
+        found = resolve_unit(roster, typed)
+        if typed.isdigit() and int(typed) in roster.by_row:
+            name = roster.group(roster.by_row[int(typed)].name)[0]
+        elif found.name is None:
+            raise NotFoundError(f"催报单位：{found.problem}")
+        else:
+            name = found.name
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def select_plans(roster: Roster, plans: list[ReminderPlan], held: list[str],
+                 chosen: tuple[str, ...]) -> tuple[list[ReminderPlan], list[str], list[str]]:  # fmt: skip
+    """The plans covering a chosen unit (as the mail's addressee or as a listed institution), the held
+    lines of chosen units, and each chosen unit no mail covers, with why (in Chinese)."""
+    wanted = set(chosen)
+
+    def covers(plan: ReminderPlan) -> set[str]:
+        return wanted & {plan.unit, *(roster.group(n)[0] for n in plan.institutions)}
+
+    picked = [p for p in plans if covers(p)]
+    covered = set().union(*(covers(p) for p in picked)) if picked else set()
+    kept = [line for line in held if line.split("：", 1)[0] in wanted]
+    held_names = {line.split("：", 1)[0] for line in kept}
+    not_due = [f"{name}：{'暂缓催报（有待人工核对的来信）' if name in held_names else '本次提醒场合不需催报（已报送、免报或不在催报范围）'}"
+               for name in chosen if name not in covered]  # fmt: skip
+    return picked, kept, not_due
 
 
 # ---------------------------------------------------------------- bounces

@@ -35,7 +35,7 @@ from storage.exemptions import fetch_exemptions
 from storage.imapstate import fetch_failures
 from storage.ledger import LedgerRow, fetch_ledger
 from storage.messages import fetch_item_index, fetch_messages
-from storage.rows import ItemRow
+from storage.rows import DecisionRow, ItemRow, MessageRow
 
 CONFIG_EXEMPT_REASON = "配置文件设为免报"
 
@@ -72,25 +72,37 @@ class CampaignSnapshot:
         return (s for s in self.statuses if s.status in wanted)
 
 
+@dataclass(frozen=True)
+class MailFacts:
+    """The stored mail and the active decisions on it, uncut by any moment: the bulk of a snapshot's
+    reads.  A long-lived reader (the console) may keep them between snapshots and pass them in."""
+
+    messages: tuple[MessageRow, ...]  # every message, in receipt order (as fetch_messages)
+    decisions: tuple[DecisionRow, ...]  # active ones, in fetch_decisions' order
+    items: dict[tuple[int, str], ItemRow]
+
+
 def exempt_reasons(config_exempt: tuple[str, ...], clerk_exempt: dict[str, str]) -> dict[str, str]:
     """Exempt rows: from config.toml, then clerks' `intake exempt` decisions (which carry their reason)."""
     return {**dict.fromkeys(config_exempt, CONFIG_EXEMPT_REASON), **clerk_exempt}
 
 
 def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None = None,
-                   roster: Roster | None = None) -> CampaignSnapshot:  # fmt: skip
+                   roster: Roster | None = None, mail: MailFacts | None = None) -> CampaignSnapshot:  # fmt: skip
     """Read the stored facts once and compute the campaign as of `as_of`.
 
-    Pass the job's `data` (or just a `roster`) to reuse what is already loaded.
+    Pass the job's `data` (or just a `roster`) to reuse what is already loaded, and `mail` to use
+    mail facts read just before instead of reading them here.
     """
     if roster is None:
         data = data or load_campaign_data(ctx)
         roster = data.roster
     contacts = data.contacts if data is not None else ()
     with ctx.db.connect() as conn:
-        messages = [m for m in fetch_messages(conn) if m.received_at is None or m.received_at <= as_of]
-        decisions = list(fetch_decisions(conn))
-        items = fetch_item_index(conn)
+        if mail is None:
+            mail = MailFacts(tuple(fetch_messages(conn)), tuple(fetch_decisions(conn)), fetch_item_index(conn))
+        messages = [m for m in mail.messages if m.received_at is None or m.received_at <= as_of]
+        decisions, items = list(mail.decisions), mail.items
         clerk_exempt = {name: e.reason for name, e in fetch_exemptions(conn).items()}
         failures = fetch_failures(conn)  # still in the mailbox: a fact of now, like the clerks' decisions
         ledger = tuple(r for r in fetch_ledger(conn) if (r.as_of or r.created_at) <= as_of)

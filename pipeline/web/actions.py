@@ -83,7 +83,11 @@ def reprocess(call: Call) -> Response:
 
 @action("clerk")
 def send_reminders(call: Call) -> Response:
-    summary = queries.send_reminders(call.ctx, as_of(call), by=call.user)
+    """The whole pass, or (ticked `unit` boxes, with `selected=1`) only the mails covering those units."""
+    units = tuple(u.strip() for u in call.form.getlist("unit") if isinstance(u, str) and u.strip()) if call.form else ()
+    if call.arg("selected") == "1" and not units:
+        raise IntakeError("请先勾选要催报的单位")
+    summary = queries.send_reminders(call.ctx, as_of(call), by=call.user, units=units)
     return _render(call, "remind_result.html", s=summary)
 
 

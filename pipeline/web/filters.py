@@ -9,7 +9,16 @@ from jinja2 import Environment
 
 from pipeline.config import Config
 from pipeline.labels_zh import SOURCE, label
-from pipeline.vocab import Action, Channel, DeliveryState, MailKind, MessageKind, ReceivedBasis, Status
+from pipeline.vocab import (
+    Action,
+    Channel,
+    DeliveryOutcome,
+    DeliveryState,
+    MailKind,
+    MessageKind,
+    ReceivedBasis,
+    Status,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,7 @@ def install(env: Environment, config: Config) -> None:
         kind=lambda code: label(code, MessageKind),
         mailkind=lambda code: label(code, MailKind),
         ledger=lambda code: label(code, DeliveryState),
+        outcome=lambda code: label(code, DeliveryOutcome),  # what one run did: 此前已处理 …
         source=lambda code: SOURCE.get(code, code),
         basis=lambda code: label(code, ReceivedBasis),
         action_label=lambda code: label(code, Action),

@@ -6,8 +6,11 @@ kept apart so each module stays small.  Reparsing goes through the same sandbox 
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from parsers.types import ParsedMessage
@@ -23,6 +26,9 @@ from storage.rows import MessageRow
 # Sniffed content types a browser may show inline (in an <img> or <iframe>); everything else downloads.
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif"})
 _parse_lock = threading.Lock()  # one reparse at a time: the parse sandbox serves one request at a time
+PARSED_KEPT = 16  # reparsed messages kept (by content hash): a clerk going back and forth, the next item
+_prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reparse-ahead")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +55,35 @@ class MessageDetail:
     version: str  # of its decisions, carried by the undo forms
 
 
-def _parsed(ctx: Context, row: MessageRow):  # noqa: ANN202 - ParsedMessage
+def _parsed(ctx: Context, row: MessageRow) -> ParsedMessage:
+    """The message parsed again in the sandbox, or the kept result: stored bytes never change (they are
+    addressed by their SHA-256) and one console has one config, so a reparse is worth keeping — a
+    sandboxed parse costs seconds where the parser child starts as root and drops it."""
+    kept: OrderedDict[str, ParsedMessage] = ctx.__dict__.setdefault("_web_parsed", OrderedDict())
     with _parse_lock:
-        return reparse(ctx, row)
+        if row.sha256 in kept:
+            kept.move_to_end(row.sha256)
+            return kept[row.sha256]
+        parsed = reparse(ctx, row)
+        kept[row.sha256] = parsed
+        while len(kept) > PARSED_KEPT:
+            kept.popitem(last=False)
+        return parsed
+
+
+def parse_ahead(ctx: Context, message_id: int) -> None:
+    """Reparse a message in the background (the review queue's next item), so that it opens at once."""
+
+    def work() -> None:
+        try:
+            with ctx.db.connect() as conn:
+                row = fetch_message(conn, message_id)
+            if row is not None:
+                _parsed(ctx, row)
+        except Exception:  # a message that does not parse is reported when it is opened
+            log.debug("event=parse_ahead_failed message_id=%s", message_id, exc_info=True)
+
+    _prefetcher.submit(work)
 
 
 def message_detail(ctx: Context, message_id: int, history_of: Callable[[Context], list[dict]]) -> MessageDetail:

@@ -9,18 +9,13 @@ marker so that polling and stepping through the queue do not rebuild it.
 
 from __future__ import annotations
 
-import email
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from pathlib import Path
-from typing import TypeVar, cast
 
-from pipeline.campaign_data import CampaignData, load_campaign_data
 from pipeline.clerk.assign import AssignResult, ExemptResult, current_version
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
@@ -34,65 +29,43 @@ from pipeline.domain.roster import Institution, resolve_institution
 from pipeline.domain.status import InstitutionStatus
 from pipeline.errors import IntakeError, NotFoundError
 from pipeline.labels_zh import label
-from pipeline.outbound.compose import build_message
-from pipeline.outbound.reminders import (
-    ReminderPlan,
-    ReminderSummary,
-    compose_reminder,
-    due_occasion,
-    plan_reminders,
-    run_reminders,
-)
 from pipeline.outputs.audit import actor_label, audit_records, fetch_trail
 from pipeline.outputs.export import ExportSummary, export_reports
+from pipeline.outputs.outstanding import ContactLine, contact_lines
 from pipeline.outputs.review import ReviewItem
 from pipeline.outputs.senders import UnconfirmedSender
 from pipeline.outputs.senders import unconfirmed_senders as unconfirmed_in
-from pipeline.outputs.snapshot import CampaignSnapshot, build_snapshot
 from pipeline.outputs.views import MessageView
 from pipeline.outputs.workbook import build_workbook
 from pipeline.users import User, add_user, list_users, set_disabled, set_password, set_role
 from pipeline.vocab import Action, Channel, Kind, Status
-from pipeline.web.cache import LIVE_MAX_AGE_S, memo_of
+from pipeline.web.cache import cached as _cached
+from pipeline.web.cache import campaign_data, change_marker, snapshot
 from pipeline.web.message_view import (  # noqa: F401 - re-exported: routes use only `queries`
     INLINE_TYPES,
     Download,
     MessageDetail,
     PartView,
+    parse_ahead,
     part_download,
     raw_download,
 )
 from pipeline.web.message_view import message_detail as _message_detail
-from storage.audit import save_audit
-from storage.changes import fetch_change_marker
-from storage.ledger import LedgerRow, fetch_failing_addresses
+from pipeline.web.outgoing import (  # noqa: F401 - re-exported: routes use only `queries`
+    PlannedMail,
+    ReminderPreview,
+    outbox_rows,
+    reminder_preview,
+    send_reminders,
+)
+from storage.ledger import LedgerRow
 
 REPORTED = (Status.ON_TIME, Status.LATE)
-_PREVIEW_HIDDEN = ("Message-ID", "Content-Transfer-Encoding", "MIME-Version", "Content-Type")
 
 
 def message_detail(ctx: Context, message_id: int) -> MessageDetail:
     """One message with its reparsed tree, decisions, sources and audit history."""
     return _message_detail(ctx, message_id, lambda c: audit_rows(c))
-
-
-T = TypeVar("T")
-
-
-def _cached(ctx: Context, key: tuple, compute: Callable[[], T], *, live: bool = False) -> T:
-    """`compute()` or its earlier result for the same data; `live` results (as of "now") expire."""
-    return cast(T, memo_of(ctx).get(key, change_marker(ctx), LIVE_MAX_AGE_S if live else None, compute))
-
-
-def campaign_data(ctx: Context) -> CampaignData:
-    """Roster, contacts and sender facts (re-read when the data dir changes, e.g. a learned address)."""
-    return _cached(ctx, ("data",), lambda: load_campaign_data(ctx))
-
-
-def snapshot(ctx: Context, as_of: datetime, *, live: bool = False) -> CampaignSnapshot:
-    """The campaign as of `as_of`, built once per change of the data (`live`: reusable for a minute)."""
-    return _cached(ctx, ("snapshot", None if live else as_of),
-                   lambda: build_snapshot(ctx, as_of, data=campaign_data(ctx)), live=live)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +90,7 @@ class RateRow:
 class OverdueRow:
     institution: Institution
     status: str
-    contacts: tuple[tuple[str, str], ...]  # (person, address)
+    contacts: ContactLine  # whom to phone: the unit's own contacts, else its bureau's
     needs_review: bool
 
 
@@ -152,17 +125,14 @@ def _dashboard(ctx: Context, as_of: datetime, live: bool = False) -> Dashboard:
     snap = snapshot(ctx, as_of, live=live)
     rows = list(snap.statuses)
     counts = {str(s): n for s, n in snap.counts().items()}
-    districts = list(dict.fromkeys(r.institution.district or "（市直及其他）" for r in rows))
-    by_district = [_rate(d, [r for r in rows if (r.institution.district or "（市直及其他）") == d]) for d in districts]
+    groups: dict[str, list[InstitutionStatus]] = {}
+    for r in rows:  # one pass: thousands of rows, dozens of districts
+        groups.setdefault(r.institution.district or "（市直及其他）", []).append(r)
+    by_district = [_rate(d, members) for d, members in groups.items()]
     by_channel = [_rate(label(c), [r for r in rows if r.institution.channel == c]) for c in Channel]
-    contacts: dict[str, list[tuple[str, str]]] = {}
-    for c in campaign_data(ctx).contacts:
-        contacts.setdefault(c.institution, []).append((c.person, c.address))
-    missing = [
-        OverdueRow(r.institution, r.status, tuple(dict.fromkeys(contacts.get(r.institution.name, []))), r.needs_review)
-        for r in rows
-        if r.status in (Status.OVERDUE, Status.PENDING)
-    ]
+    lines = contact_lines(snap)
+    missing = [OverdueRow(r.institution, r.status, lines(r.institution.name), r.needs_review)
+               for r in rows if r.status in (Status.OVERDUE, Status.PENDING)]  # fmt: skip
     return Dashboard(
         as_of=as_of,
         deadline=ctx.config.campaign.deadline,
@@ -173,14 +143,9 @@ def _dashboard(ctx: Context, as_of: datetime, live: bool = False) -> Dashboard:
         arrivals=sorted(r.first_received_at for r in rows if r.first_received_at and r.status in REPORTED),
         missing=missing,
         review_count=len(snap.review_items),
-        reminder=reminder_preview(ctx, as_of, compose=False),
+        reminder=reminder_preview(ctx, as_of, compose=False, snap=snap),
         marker=marker,
     )
-
-
-def change_marker(ctx: Context) -> str:
-    with ctx.db.connect() as conn:
-        return fetch_change_marker(conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +191,7 @@ class UnitDetail:
     status: InstitutionStatus
     reminders: list[LedgerRow]
     audit: list[dict]
-    contacts: list[tuple[str, str]]
+    contacts: ContactLine
 
 
 def unit_detail(ctx: Context, as_of: datetime, row: int, *, live: bool = False) -> UnitDetail:
@@ -237,9 +202,8 @@ def unit_detail(ctx: Context, as_of: datetime, row: int, *, live: bool = False) 
     snap = snapshot(ctx, as_of, live=live)
     names = set(data.roster.group(inst.name))
     reminders = [lr for lr in snap.ledger if names & set(lr.institutions)]
-    contacts = [(c.person, c.address) for c in data.contacts if c.institution in names]
     return UnitDetail(snap.status_of(inst.name), reminders, audit_rows(ctx, institution=inst.name),
-                      list(dict.fromkeys(contacts)))  # fmt: skip
+                      contact_lines(snap)(inst.name))  # fmt: skip
 
 
 def review_list(ctx: Context, as_of: datetime, *, live: bool = False) -> list[ReviewItem]:
@@ -272,6 +236,9 @@ def review_detail(ctx: Context, item: str, as_of: datetime, *, live: bool = Fals
         body = message.parsed.text_body[:3000] if message.parsed else ""
         part = next((p for p in message.parts if p.path == q.item_path), None)
         notes = [h for h in message.history if h["action"] == Action.NOTE and h["target"] == q.item]
+    following = next((n for n in queue[index + 1:] if n.message_id and n.message_id != q.message_id), None)
+    if following is not None and following.message_id:
+        parse_ahead(ctx, following.message_id)  # the clerk's next item opens without waiting for the sandbox
     suggestion = campaign_data(ctx).roster.by_name.get(q.suggestion) if q.suggestion else None
     return ReviewDetail(q, current_version(ctx, q.message_id) if q.message_id else "", index + 1, len(queue),
                         queue[index + 1].item if index + 1 < len(queue) else "", part, body,
@@ -346,64 +313,6 @@ def messages_list(ctx: Context, as_of: datetime, *, live: bool = False, q: str =
             continue
         found.append(v)
     return found[:limit], len(found)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedMail:
-    plan: ReminderPlan
-    subject: str
-    text: str  # the exact message as it would go out (headers + decoded body)
-
-
-@dataclass
-class ReminderPreview:
-    as_of: datetime
-    occasion: str  # "2024-07-11（第 1 次逾期提醒）" or ""
-    why_none: str
-    plans: list[ReminderPlan] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    mails: list[PlannedMail] = field(default_factory=list)
-    send_enabled: bool = False
-
-
-def reminder_preview(ctx: Context, as_of: datetime, *, compose: bool = True) -> ReminderPreview:
-    """What a reminder run at `as_of` would do; nothing is written (the outbox is untouched)."""
-    occasion, why = due_occasion(ctx, as_of)
-    preview = ReminderPreview(as_of, "", why, send_enabled=ctx.config.reminders.send)
-    if occasion is None:
-        return preview
-    label = "截止前提醒" if occasion.phase == "before" else f"第 {occasion.round} 次逾期提醒"
-    preview.occasion = f"{occasion.day:%Y-%m-%d}（{label}）"
-    data = campaign_data(ctx)
-    preview.plans, preview.held = plan_reminders(ctx, as_of, occasion, data=data)
-    if compose:
-        for plan in preview.plans:
-            if plan.skipped:
-                continue
-            mail = compose_reminder(ctx, data.roster, plan, occasion, as_of)
-            raw = build_message(ctx.config, mail, message_id="<preview@localhost>", date=as_of)
-            parsed = email.message_from_bytes(raw, policy=policy.default)
-            headers = "\n".join(f"{k}: {v}" for k, v in parsed.items() if k not in _PREVIEW_HIDDEN)
-            preview.mails.append(PlannedMail(plan, mail.subject, headers + "\n\n" + mail.body))
-    return preview
-
-
-def outbox_rows(ctx: Context, as_of: datetime, *, live: bool = False) -> tuple[list[LedgerRow], dict[str, str]]:
-    """The outgoing-mail ledger up to `as_of` (newest first) and the addresses known to bounce."""
-    with ctx.db.connect() as conn:
-        failing = fetch_failing_addresses(conn)
-    return list(reversed(snapshot(ctx, as_of, live=live).ledger)), failing
-
-
-def send_reminders(ctx: Context, as_of: datetime, *, by: str) -> ReminderSummary:
-    """Run the reminder pass now (the same ledger as the worker: an occasion is never mailed twice)."""
-    summary = run_reminders(ctx, as_of)
-    with ctx.db.begin() as conn:
-        save_audit(conn, actor=by, action=Action.SEND_REMINDERS, target=summary.occasion.day.isoformat() if summary.occasion else "",
-                   institution=";".join(n for p in summary.plans for n in p.institutions),
-                   details={"as_of": as_of.isoformat(), "dry_run": summary.dry_run, "mails": len(summary.deliveries),
-                            "why_none": summary.why_none})  # fmt: skip
-    return summary
 
 
 def exemptions(ctx: Context, as_of: datetime, *, live: bool = False) -> dict[str, str]:

@@ -139,7 +139,7 @@ def message_part_view(call: Call) -> Response:
 @page()
 def outbox(call: Call) -> Response:
     moment = as_of(call)
-    preview = queries.reminder_preview(call.ctx, moment)
+    preview = queries.reminder_preview(call.ctx, moment, live=live(call))
     ledger, failing = queries.outbox_rows(call.ctx, moment, live=live(call))
     return call.request.app.state.console.render(call, "outbox.html", p=preview, ledger=ledger, failing=failing,
                                                  as_of=moment)  # fmt: skip
