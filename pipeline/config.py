@@ -233,8 +233,8 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
         chosen_dir = Path(data_dir)
     elif env_dir:
         chosen_dir = Path(env_dir)
-    else:
-        chosen_dir = Path(file_dir)
+    else:  # relative to the config file's folder, like every other path in it (not to where intake runs)
+        chosen_dir = base / file_dir
     storage = Storage(data_dir=chosen_dir.absolute(), database_url=reader.str("storage", "database_url", ""))
 
     limit_defaults = ParseLimits()

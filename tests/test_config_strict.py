@@ -68,6 +68,19 @@ def test_a_misspelt_key_inside_a_template_section_is_named(tmp_path: Path) -> No
     assert "未知配置项 [campaign] sections[1] requird，是否想写 required？" in str(err.value)
 
 
+def test_a_relative_data_dir_is_taken_from_the_config_files_folder(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """GIVEN [storage] data_dir = "var" WHEN intake runs from another folder THEN the data dir is the one
+    beside config.toml, not a new "var" wherever the operator happens to stand."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = write_config(folder, {"storage": {"data_dir": "var"}})
+    elsewhere = tmp_path / "somewhere-else"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("INTAKE_DATA_DIR", raising=False)
+    assert load_config(path).data_dir == (folder / "var").resolve()
+
+
 def test_a_key_that_is_read_only_sometimes_is_still_known(tmp_path: Path) -> None:
     """GIVEN [storage] data_dir and [reminders] templates (read conditionally before) WHEN a data dir
     is given on the command line THEN the file still loads, and templates is a real path field."""
