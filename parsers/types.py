@@ -221,6 +221,15 @@ class ParsedMessage:
             if part.message is not None:
                 yield from part.message.linked_files
 
+    def part_at(self, item_path: str) -> Part | None:
+        """The attachment node an item path names; one report of several in a document ("3#2") is in
+        its document's node ("3").  None for a linked file or the message itself."""
+        node = item_path.partition("#")[0]
+        return next((p for p in self.walk_parts() if p.path == node), None)
+
+    def linked_at(self, item_path: str) -> LinkedFile | None:
+        return next((link for link in self.walk_linked() if link.path == item_path), None)
+
 
 @dataclass(frozen=True, slots=True)
 class ParseLimits:

@@ -196,6 +196,36 @@ def test_split_items_are_addressable_by_the_clerk(ctx) -> None:
     assert manual == [("1#2", QIYUAN)]
 
 
+def test_split_items_export_their_document_and_links_say_where_the_file_is(ctx) -> None:
+    """GIVEN a compilation of two units' reports in one .docx and a large-attachment mail, both stored
+    WHEN the reports are exported and the console is asked for the link's file
+    THEN each unit's export is the .docx itself (not the whole mail), the linked unit's export is the mail
+    with a note naming the link, and the console's download refuses in Chinese with the link."""
+    from pipeline.errors import NotFoundError
+    from pipeline.inbound.ingest import ingest_paths
+    from pipeline.outputs.export import export_reports
+    from pipeline.outputs.views import message_views
+    from pipeline.web.message_view import part_download
+
+    document = docx_of([x for u in (ERYUAN, SANYUAN) for x in report_lines(u)])
+    folder = ctx.data_dir.parent / "in"
+    folder.mkdir()
+    dated = b"Date: Tue, 09 Jul 2024 10:00:00 +0800\r\n"  # a receipt time, so the reports are submissions
+    (folder / "a.eml").write_bytes(dated + mail(sender="wsj@panyu.example", subject="两家单位的自查报告",
+                                                attachments=[("汇编.docx", document)]))  # fmt: skip
+    (folder / "b.eml").write_bytes(qq_mail(name=f"{LIUYUAN}电子健康码自查报告.pdf", subject="自查报告"))
+    ingest_paths(ctx, [folder])
+    summary = export_reports(ctx, ctx.data_dir.parent / "out", by="测试")
+    by_unit = {f.institution: f for f in summary.files}
+    assert by_unit[ERYUAN].path.read_bytes() == document and by_unit[SANYUAN].path.read_bytes() == document
+    assert not by_unit[ERYUAN].note and by_unit[ERYUAN].path.suffix == ".docx"
+    assert "超大附件的下载链接" in by_unit[LIUYUAN].note and QQ_URL in by_unit[LIUYUAN].note
+    linked = next(v for v in message_views(ctx) if LIUYUAN in v.institutions)
+    with pytest.raises(NotFoundError) as refused:
+        part_download(ctx, linked.message.id, "link1")
+    assert "系统也不下载" in str(refused.value) and QQ_URL in str(refused.value)
+
+
 # --- "超大附件" download links ------------------------------------------------------------------
 
 QQ_URL = ("https://wx.mail.qq.com/ftn/download?func=3&key=7d363834fce09c93f603333f4265514b02575a06505156061a5709"

@@ -204,7 +204,7 @@ def _export_one(ctx: Context, folder: Path, row: InstitutionStatus, sub: Submiss
                 cache: dict[int, tuple[bytes, ParsedMessage]]) -> ExportedFile:  # fmt: skip
     raw, parsed = _load(ctx, sub.message_id, cache)
     note = ""
-    part = _find_part(parsed, item_path)
+    part = parsed.part_at(item_path)
     if item_path == ItemPath.BODY:
         data = _body_text(parsed).encode("utf-8-sig")
         content_type, original = ct.TEXT, "（邮件正文）"
@@ -218,7 +218,10 @@ def _export_one(ctx: Context, folder: Path, row: InstitutionStatus, sub: Submiss
         else:
             data = found
     else:
-        if item_path != ItemPath.MESSAGE:
+        link = parsed.linked_at(item_path)
+        if link is not None:  # a "超大附件": the file is not in the mail and is never fetched
+            note = f"「{link.filename or item_path}」是超大附件的下载链接，系统不下载：已导出整封邮件，请打开链接 {link.url} 下载"
+        elif item_path != ItemPath.MESSAGE:
             note = f"条目 {item_path} 在重新解析后不存在，已导出整封邮件"
         data, content_type, original = raw, ct.MESSAGE, parsed.subject
     ext = extension_for(content_type, original)
@@ -245,10 +248,6 @@ def _load(
         cache.clear()  # one message at a time: raw mail can be large
         cache[message_id] = (raw, reparse(ctx, row))
     return cache[message_id]
-
-
-def _find_part(parsed: ParsedMessage, path: str) -> Part | None:
-    return next((p for p in parsed.walk_parts() if p.path == path), None)
 
 
 def _body_text(parsed: ParsedMessage) -> str:

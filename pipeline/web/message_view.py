@@ -134,7 +134,11 @@ def part_download(ctx: Context, message_id: int, path: str) -> Download:
     if row is None or path not in known:
         raise NotFoundError(f"邮件 {message_id} 没有附件 {path}")
     parsed = _parsed(ctx, row)
-    part = next((p for p in parsed.walk_parts() if p.path == path), None)
+    part = parsed.part_at(path)
+    link = parsed.linked_at(path) if part is None else None
+    if link is not None:
+        raise NotFoundError(f"「{link.filename or path}」是超大附件的下载链接，不在邮件里，系统也不下载："
+                            f"请打开链接 {link.url} 下载后核对" + (f"（有效期至 {link.expires}）" if link.expires else ""))  # fmt: skip
     data = find_part_bytes(ctx.raw.get(row.raw_path, row.sha256), part, ctx.config.limits.max_expanded_bytes) if part else None
     if part is None or data is None:
         raise NotFoundError(f"邮件 {message_id} 附件 {path} 的内容无法取出")

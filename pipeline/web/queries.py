@@ -234,7 +234,8 @@ def review_detail(ctx: Context, item: str, as_of: datetime, *, live: bool = Fals
     if q.message_id:
         message = message_detail(ctx, q.message_id)
         body = message.parsed.text_body[:3000] if message.parsed else ""
-        part = next((p for p in message.parts if p.path == q.item_path), None)
+        node = q.item_path.partition("#")[0]  # one report of several in a document: shown with its document
+        part = next((p for p in message.parts if p.path == node), None)
         notes = [h for h in message.history if h["action"] == Action.NOTE and h["target"] == q.item]
     following = next((n for n in queue[index + 1:] if n.message_id and n.message_id != q.message_id), None)
     if following is not None and following.message_id:
