@@ -108,7 +108,7 @@ def type_name(content_type: str) -> str:
     return _TYPE_NAMES.get(content_type, "无法识别的文件")
 
 
-def _spaced(name: str) -> str:
+def spaced(name: str) -> str:
     """A space between a Chinese word and a Latin one ("这是 PDF 文件"), as Chinese typesetting has it."""
     return f" {name}" if name[:1].isascii() else name
 
@@ -122,7 +122,7 @@ def describe_refusal(reason: Refusal | str, detail: str = "") -> str:
     if reason == Refusal.EMPTY:
         return "文件只有空白字符，不是邮件，未导入" if detail == "blank" else "空文件（0 字节），不是邮件，未导入"
     if reason == Refusal.DOCUMENT:
-        return f"这是{_spaced(type_name(detail))}，不是邮件，未导入"
+        return f"这是{spaced(type_name(detail))}，不是邮件，未导入"
     if reason == Refusal.NOT_MAIL:
         if detail in (ct.OCTET, ""):
             return "无法识别的二进制数据，不是邮件，未导入"
