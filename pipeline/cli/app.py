@@ -34,16 +34,25 @@ if TYPE_CHECKING:
 zh.install()
 
 
+class HeldError(IntakeError):
+    """Raised by a command whose job was held back, not done, for a reason an operator must fix
+    (reminders on a day the holiday table does not know).  Exit 1, like `intake health` with an 错误."""
+
+
 class _IntakeGroup(TyperGroup):
     """The one place where the project's errors become a Chinese message and an exit code.
 
-    Exit 2 for any `IntakeError` (bad input, configuration, data files, storage), 3 when the
-    database stayed busy past the retries.  Runs for `intake` and for tests invoking the app alike.
+    Exit 2 for any `IntakeError` (bad input, configuration, data files, storage), 1 for `HeldError`
+    (the job was held, the reason said), 3 when the database stayed busy past the retries.  Runs for
+    `intake` and for tests invoking the app alike.
     """
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer's Context is click's
         try:
             return super().invoke(ctx)
+        except HeldError as err:
+            err_console.print(f"[red]未执行：[/red]{shown(err)}")
+            raise typer.Exit(1) from err
         except AmbiguousError as err:
             err_console.print(f"[red]错误：[/red]{shown(err)}")
             for candidate in err.candidates[:15]:

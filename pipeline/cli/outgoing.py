@@ -11,6 +11,7 @@ from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
     FormatOpt,
+    HeldError,
     OutputFormat,
     app,
     console,
@@ -45,7 +46,10 @@ CONTACT_COLUMNS = (
     "status",
     "last_error",
     "last_used_at",
+    "phone",  # added later: CSV/JSON columns only ever grow at the end
 )
+CONTACT_TABLE_COLUMNS = ("institution", "address", "person", "role", "phone", "source", "status", "last_error",
+                         "last_used_at")  # fmt: skip
 
 
 def _mode(dry: bool) -> str:
@@ -56,7 +60,7 @@ def _mode(dry: bool) -> str:
 def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """催报一次：按提醒策略给未报送的单位（区属单位经区卫健局）发提醒，列出发给谁、为什么。每个场合只发一次。"""
-    from pipeline.outbound.reminders import run_reminders
+    from pipeline.outbound.reminders import HOLD_PREFIX, run_reminders
     with opened(config, data_dir) as ctx:
         moment = parse_as_of(as_of, ctx.config)
         summary = run_reminders(ctx, moment, dry_run=True if dry_run else None)
@@ -69,8 +73,10 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
             console.print(
                 f"[red]退信[/red] {escape(bounce.address)}（{escape(bounce.occasion)}）：{escape(bounce.diagnostic[:100])}，已标记为失效地址"
             )
+        held = summary.why_none.startswith(HOLD_PREFIX)  # the calendar does not know the day: not merely "none due"
         if summary.occasion is None:
-            console.print(f"本次没有催报：{escape(summary.why_none)}")
+            if not held:
+                console.print(f"本次没有催报：{escape(summary.why_none)}")
         else:
             o = summary.occasion
             phase = "截止前提醒" if o.phase == ReminderPhase.BEFORE else f"第 {o.round} 次逾期提醒"
@@ -89,6 +95,8 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
         for occasion, delivery in summary.deliveries.items():
             if delivery.action == DeliveryOutcome.CANCELLED or occasion not in {p.occasion for p in summary.plans}:
                 console.print(escape(f"{occasion}：{label(delivery.action)}"))
+    if held:
+        raise HeldError(f"{summary.why_none}（已记录；intake health 也会报告）")
 
 
 def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> str:
@@ -201,8 +209,9 @@ def contacts(
             "status": ("退信" if u.status == AddressHealth.FAILING else "正常") if table else u.status,
             "last_error": u.last_error,
             "last_used_at": local(u.last_used_at, cfg) if table else iso(u.last_used_at, cfg),
+            "phone": u.contact.phone,
         }
         for u in uses
     ]
-    emit(rows, CONTACT_COLUMNS, fmt, title=f"联系人（共 {len(rows)} 个）",
-         headers=("单位", "邮箱", "联系人", "职务", "来源", "状态", "退信原因", "最近发信"))  # fmt: skip
+    emit(rows, CONTACT_TABLE_COLUMNS if table else CONTACT_COLUMNS, fmt, title=f"联系人（共 {len(rows)} 个）",
+         headers=("单位", "邮箱", "联系人", "职务", "电话", "来源", "状态", "退信原因", "最近发信"))  # fmt: skip
