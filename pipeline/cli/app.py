@@ -22,8 +22,6 @@ from typer.core import TyperGroup
 from pipeline.cli import zh
 from pipeline.cli.clean import plain, shown
 from pipeline.errors import AmbiguousError, IntakeError
-from pipeline.outputs.sheets import safe_text
-from pipeline.process_guard import make_undumpable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -190,6 +188,8 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
     if fmt is OutputFormat.csv:
         import csv
 
+        from pipeline.outputs.sheets import safe_text
+
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
@@ -209,6 +209,8 @@ def emit_excel(rows: Sequence[dict], columns: Sequence[str], headers: Sequence[s
     """CSV for a clerk's Excel: a UTF-8 BOM (so Chinese Excel does not show mojibake), Chinese headers,
     CRLF lines, and text that can never become a formula."""
     import csv
+
+    from pipeline.outputs.sheets import safe_text
 
     out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
     lines: list[str] = []
@@ -265,6 +267,8 @@ def _root(
     data_dir: DataDirOpt = None,
 ) -> None:
     """自查报告收件与汇总工具（活动、截止时间与报告模板见配置文件的 [campaign]）。"""
+    from pipeline.process_guard import make_undumpable  # ctypes: not for `intake --help`
+
     setup_logging(verbose)
     GLOBAL_OPTIONS.update(config=config, data_dir=data_dir)
     make_undumpable()  # holds the mailbox password and mail: no core dump, no ptrace by others

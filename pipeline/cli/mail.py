@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from parsers.types import Part, PartKind
 from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
@@ -22,12 +21,13 @@ from pipeline.cli.app import (
     opened,
 )
 from pipeline.cli.clean import shown
-from pipeline.labels import describe_problem
 from pipeline.labels_zh import label
 from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis, Refusal
 
 if TYPE_CHECKING:
     from rich.tree import Tree
+
+    from parsers.types import Part
 
 # CSV/JSON contract: new columns only ever go at the end.
 MESSAGE_COLUMNS = ("message_id", "received_at", "sender", "subject", "kind", "institutions", "message_id_header",
@@ -183,6 +183,9 @@ def show(
 
 
 def _add_part(tree: Tree, part: Part) -> None:
+    from parsers.types import PartKind
+    from pipeline.labels import describe_problem
+
     label = escape(f"{part.path} {part.filename or '（无文件名）'} [{part.content_type}] {part.size:,} 字节")
     if part.kind is PartKind.UNREADABLE or part.problem:
         label += f" [red]{escape(describe_problem(part.problem) or '无法读取')}[/red]"
