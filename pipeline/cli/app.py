@@ -6,8 +6,6 @@ Messages about the clerks' data are in Chinese; logs stay in English.
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -181,6 +179,8 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
          headers: Sequence[str] | None = None) -> None:  # fmt: skip
     """Print rows as a rich table, CSV (stable columns, UTF-8) or JSON."""
     if fmt is OutputFormat.json:
+        import json
+
         json.dump([{c: _plain_value(row.get(c, "")) for c in columns} for row in rows], sys.stdout,
                   ensure_ascii=False, indent=1)  # fmt: skip
         sys.stdout.write("\n")
@@ -238,6 +238,8 @@ def _plain_value(value: object) -> object:
 
 
 def setup_logging(verbose: bool) -> None:
+    import logging
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -21,8 +21,6 @@ from pipeline.cli.app import (
     opened,
 )
 from pipeline.cli.clean import shown
-from pipeline.labels_zh import label
-from pipeline.vocab import Kind, MessageKind, Origin, ReceivedBasis, Refusal
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -83,6 +81,8 @@ def refused(
 ) -> None:
     """列出 intake ingest 未导入的文件（不是邮件、空文件、无法读取）：路径、原因、大小、最近一次出现时间。"""
     from pipeline.inbound.mailsniff import describe_refusal
+    from pipeline.labels_zh import label
+    from pipeline.vocab import Refusal
     from storage.refusals import fetch_refusals
     with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
@@ -113,7 +113,9 @@ def messages(
     data_dir: DataDirOpt = None,
 ) -> None:
     """列出所有已保存的邮件：收到时间、发件人、主题、类型、归属机构。"""
+    from pipeline.labels_zh import label
     from pipeline.outputs.views import message_views
+    from pipeline.vocab import MessageKind
     with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         rows = []
@@ -150,6 +152,8 @@ def show(
 
     from pipeline import labels_zh
     from pipeline.inbound.reparse import load_message
+    from pipeline.labels_zh import label
+    from pipeline.vocab import Kind, Origin, ReceivedBasis
     from storage.messages import fetch_sources
     with opened(config, data_dir, read_only=True) as ctx:
         row, parsed, decisions = load_message(ctx, message)

@@ -23,8 +23,6 @@ from pipeline.cli.app import (
     opened,
     parse_as_of,
 )
-from pipeline.labels_zh import label
-from pipeline.vocab import AddressHealth, Channel, DeliveryOutcome, DeliveryState, MailKind, ReminderPhase
 
 if TYPE_CHECKING:
     from pipeline.outbound.mailer import Delivery
@@ -60,7 +58,9 @@ def _mode(dry: bool) -> str:
 def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """催报一次：按提醒策略给未报送的单位（区属单位经区卫健局）发提醒，列出发给谁、为什么。每个场合只发一次。"""
+    from pipeline.labels_zh import label
     from pipeline.outbound.reminders import HOLD_PREFIX, run_reminders
+    from pipeline.vocab import Channel, DeliveryOutcome, ReminderPhase
     with opened(config, data_dir) as ctx:
         moment = parse_as_of(as_of, ctx.config)
         summary = run_reminders(ctx, moment, dry_run=True if dry_run else None)
@@ -101,6 +101,7 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, config: ConfigOpt 
 
 def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> str:
     """What happened to one planned mail, for the clerk's table."""
+    from pipeline.labels_zh import label
     if skipped:
         return f"{skipped_label}：{skipped}"
     if delivery is None:
@@ -114,7 +115,9 @@ def receipts(
     dry_run: DryRunOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
 ) -> None:
     """给已收到报告的发件人发回执（无法读取或缺章节的发补正通知）；每封来信最多一封，不回复自动邮件。"""
+    from pipeline.labels_zh import label
     from pipeline.outbound.receipts import send_receipts
+    from pipeline.vocab import MailKind
     with opened(config, data_dir) as ctx:
         cfg = ctx.config
         summary = send_receipts(ctx, parse_as_of(None, cfg), dry_run=True if dry_run else None)
@@ -140,6 +143,8 @@ def receipts(
 def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """列出发信台账：每封催报、回执、日报的场合、收件人、状态、SMTP 结果和发件箱中的 .eml 文件。"""
+    from pipeline.labels_zh import label
+    from pipeline.vocab import DeliveryState, MailKind
     from storage.ledger import fetch_ledger
     with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
@@ -188,6 +193,7 @@ def contacts(
 ) -> None:
     """列出联系人：来源（联系人文件 / 从报送中学到）、是否退信、最近一次发信时间。"""
     from pipeline.clerk.contacts import list_contacts
+    from pipeline.vocab import AddressHealth
     from storage.ledger import save_address_status
     with opened(config, data_dir, read_only=not reset) as ctx:
         cfg = ctx.config
