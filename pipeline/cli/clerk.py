@@ -8,8 +8,6 @@ database that stays busy while the worker writes is reported, not a crash.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,17 +41,24 @@ REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "rea
 ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]
 
 
-class _BusyNotice(logging.Handler):
-    """Turns storage.db's "database busy, retrying" log line into a message the clerk can read."""
+def json_text(value: object) -> str:
+    import json
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if "busy" in record.getMessage():
-            err_console.print("[yellow]数据库忙（后台程序正在写入），正在重试…[/yellow]")
+    return json.dumps(value, ensure_ascii=False)
 
 
 @contextmanager
 def _clerk_errors() -> Iterator[None]:
     """While a clerk's command runs, say so when the database is busy and the command is retrying."""
+    import logging  # here, not at import: `intake --help` never logs
+
+    class _BusyNotice(logging.Handler):
+        """Turns storage.db's "database busy, retrying" log line into a message the clerk can read."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "busy" in record.getMessage():
+                err_console.print("[yellow]数据库忙（后台程序正在写入），正在重试…[/yellow]")
+
     handler = _BusyNotice(level=logging.WARNING)
     db_log = logging.getLogger("storage.db")
     db_log.addHandler(handler)
@@ -327,7 +332,7 @@ def audit(
             "at": local(r["at"], cfg) if table else iso(r["at"], cfg),
             "actor": actor_label(r["actor"]) if table else r["actor"],
             "action": label(r["action"], Action) if table else r["action"],
-            "details": json.dumps(r["details"], ensure_ascii=False)
+            "details": json_text(r["details"])
             if fmt is OutputFormat.csv
             else r["details"],
         }
