@@ -20,6 +20,7 @@ from pipeline.vocab import (
     MessageKind,
     Origin,
     ReceivedBasis,
+    Refusal,
     SenderTrust,
     Status,
 )
@@ -90,6 +91,14 @@ DELIVERY_OUTCOME = {
     DeliveryOutcome.WAITING: "待重发（预览模式不发送）",
     DeliveryOutcome.CANCELLED: "已取消",
 }
+REFUSAL = {
+    Refusal.EMPTY: "空文件",
+    Refusal.DOCUMENT: "其他类型的文件",
+    Refusal.NOT_MAIL: "不是邮件",
+    Refusal.UNREADABLE: "无法读取",
+    Refusal.DAMAGED_ENTRY: "mbox 中的邮件已损坏",
+    Refusal.STORE_FAILED: "保存失败",
+}
 SOURCE = {"file": "文件", "imap": "邮箱（文件夹/UIDVALIDITY/UID）"}
 
 _BY_CLASS: dict[type[StrEnum], dict] = {
@@ -105,6 +114,7 @@ _BY_CLASS: dict[type[StrEnum], dict] = {
     MailKind: MAIL_KIND,
     Action: ACTION,
     SenderTrust: SENDER_TRUST,
+    Refusal: REFUSAL,
 }
 
 

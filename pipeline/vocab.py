@@ -22,6 +22,7 @@ from storage.vocab import (
     Origin,
     ParseState,
     ReceivedBasis,
+    Refusal,
     SenderTrust,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "MailKind",
     "MessageKind",
     "Origin",
+    "Refusal",
     "ParseState",
     "ReceivedBasis",
     "ReminderPhase",

@@ -13,10 +13,9 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, insert, select, update
 
 from .db import inserted_id
+from .rows import CONFIRMED as CONFIRMED  # defined with the rows (read without SQLAlchemy too)
+from .rows import REJECTED as REJECTED
 from .schema import now_utc, sender_confirmations
-
-CONFIRMED = "confirmed"
-REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

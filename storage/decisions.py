@@ -12,8 +12,9 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from storage.db import inserted_id
+from storage.overrides import without_overridden
 from storage.rows import Decision, DecisionRow
-from storage.vocab import ItemPath, Origin
+from storage.vocab import Origin
 
 from .schema import decisions, messages, now_utc
 
@@ -119,10 +120,4 @@ def fetch_decisions(conn: Connection, *, message_id: int | None = None) -> Itera
     )
     if message_id is not None:
         query = query.where(decisions.c.message_id == message_id)
-    rows = [DecisionRow(*r) for r in conn.execute(query)]  # columns are selected in field order
-    overridden = {(r.message_id, r.item_path) for r in rows if r.origin == Origin.MANUAL}
-    overridden_messages = {r.message_id for r in rows if r.origin == Origin.MANUAL and r.item_path == ItemPath.MESSAGE}
-    for r in rows:
-        if r.origin == Origin.AUTO and ((r.message_id, r.item_path) in overridden or r.message_id in overridden_messages):
-            continue
-        yield r
+    yield from without_overridden([DecisionRow(*r) for r in conn.execute(query)])  # columns selected in field order

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# A clerk's verdict on the sender of a message (table sender_confirmations).
+CONFIRMED = "confirmed"
+REJECTED = "rejected"
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

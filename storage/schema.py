@@ -464,6 +464,24 @@ web_login_attempts = Table(
 # The console's tables (defined after the list above, so appended here: they run last).
 MIGRATIONS.append(("0008_web_console", _create(web_users, web_sessions, web_login_attempts)))
 
+# Files `intake ingest` refused as not being mail (storage.vocab.Refusal), one row per path and
+# content; a rerun over the same folder updates `last_seen_at` and `times` (storage/refusals.py).
+ingest_refusals = Table(
+    "ingest_refusals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ref", Text, nullable=False),  # the path (or "path#mbox:N")
+    Column("sha256", String(64), nullable=False, default=""),  # "" when the bytes could not be read
+    Column("size", Integer),
+    Column("reason", String(20), nullable=False),
+    Column("detail", Text, nullable=False, default=""),  # the sniffed type or the error's name, never file text
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("times", Integer, nullable=False, default=1),
+    UniqueConstraint("ref", "sha256", name="uq_ingest_refusals"),
+)
+MIGRATIONS.append(("0009_ingest_refusals", _create(ingest_refusals)))
+
 
 def now_utc() -> datetime:
     return datetime.now(UTC)

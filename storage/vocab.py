@@ -129,3 +129,14 @@ class AddressHealth(StrEnum):
 
     OK = "ok"
     FAILING = "failing"
+
+
+class Refusal(StrEnum):
+    """Why `intake ingest` refused a file as not being mail (table ingest_refusals)."""
+
+    EMPTY = "empty"  # zero bytes, or only blanks
+    DOCUMENT = "document"  # a known file type that is not mail (detail: the sniffed content type)
+    NOT_MAIL = "not_mail"  # text or bytes without mail headers
+    UNREADABLE = "unreadable"  # the file could not be read (detail: the OS error's name)
+    DAMAGED_ENTRY = "damaged_entry"  # an mbox entry that could not be read
+    STORE_FAILED = "store_failed"  # looked like mail, but could not be stored (detail: the error)

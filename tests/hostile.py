@@ -67,6 +67,7 @@ class HostileCase:
     refusal: str = ""  # substring of a problem / parse error the pipeline must record ("" = none needed)
     genuine: str = ""  # roster name of the genuine report it carries, which must be attributed
     review: str = ""  # substring of the review reason it must get ("" = none needed)
+    refused: str = ""  # not mail: no row, a refusal with this reason (storage.vocab.Refusal) recorded instead
 
     @property
     def filename(self) -> str:
@@ -231,9 +232,9 @@ def hostile_corpus() -> list[HostileCase]:
     rng = random.Random(7)
     cases: list[HostileCase] = []
 
-    def add(attack: str, raw: bytes, refusal: str = "", genuine: str = "", review: str = "") -> None:
+    def add(attack: str, raw: bytes, refusal: str = "", genuine: str = "", review: str = "", refused: str = "") -> None:
         slug = re.sub(r"[^a-z0-9]+", "-", attack.split(":")[0].lower()).strip("-")[:48]
-        cases.append(HostileCase(f"{len(cases) + 1:02d}-{slug}", raw, attack, refusal, genuine, review))
+        cases.append(HostileCase(f"{len(cases) + 1:02d}-{slug}", raw, attack, refusal, genuine, review, refused))
 
     sysu3 = "中山大学附属第三医院"
     full = mail(1, subject="自查报告", sender="中山三院信息科 <xxk@sysu3.example>",
@@ -250,9 +251,11 @@ def hostile_corpus() -> list[HostileCase]:
     add("0-byte and garbage attachments",
         mail(4, parts=[attachment(b"", "空文件.docx"), attachment(rng.randbytes(4096), "自查报告.docx"),
                        attachment(rng.randbytes(2048), "报告.pdf", "application/pdf")]), "empty")  # fmt: skip
-    add("0-byte file", b"")
-    add("garbage file", rng.randbytes(8192))
-    add("garbage with NULs and no header end", b"\x00\xff\xfe" * 3000 + b"From: x\x00\r\nSubject: \x00\x01")
+    # Not mail at all: refused by `intake ingest` with the reason recorded (ingest_refusals), no row.
+    add("0-byte file", b"", refused="empty")
+    add("garbage file", rng.randbytes(8192), refused="not_mail")
+    add("garbage with NULs and no header end", b"\x00\xff\xfe" * 3000 + b"From: x\x00\r\nSubject: \x00\x01",
+        refused="not_mail")
 
     gd2 = "广东省第二人民医院"
     add("25 MB attachment beside a genuine report",
@@ -441,17 +444,25 @@ def evaluate(ctx, folder: Path, cases: list[HostileCase]) -> list[Verdict]:  # n
     from sqlalchemy import select
 
     from pipeline.outputs.views import message_views
+    from storage.refusals import fetch_refusals
     from storage.schema import items, message_sources
 
     with ctx.db.connect() as conn:
         by_ref = {r.ref: r.message_id for r in conn.execute(select(message_sources))}
+        refused = {r.ref: r.reason for r in fetch_refusals(conn)}
         item_problems: dict[int, list[str]] = {}
         for r in conn.execute(select(items.c.message_id, items.c.problem)):
             item_problems.setdefault(r.message_id, []).append(r.problem)
     views = {v.message.id: v for v in message_views(ctx)}
     verdicts = []
     for case in cases:
-        message_id = by_ref.get(str(folder / case.filename))
+        ref = str(folder / case.filename)
+        message_id = by_ref.get(ref)
+        if case.refused:
+            got = refused.get(ref, "")
+            problem = "" if message_id is None and got == case.refused else f"stored as {message_id}, refused as {got!r}"
+            verdicts.append(Verdict(case, message_id, problem))
+            continue
         view = views.get(message_id) if message_id is not None else None
         verdicts.append(
             Verdict(case, message_id, _judge(case, view, item_problems.get(message_id or -1, [])))

@@ -77,9 +77,9 @@ def tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def cli(config: Path, *args: str) -> str:
+def cli(config: Path, *args: str, code: int = 0) -> str:
     result = runner.invoke(app, [*args, "--config", str(config)], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.exit_code == code, (result.output, result.exception)
     return result.output
 
 
@@ -100,7 +100,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
         mp.setenv("TMPDIR", str(root / "tmp"))
         mp.setattr(tempfile, "tempdir", str(root / "tmp"))
         started = time.perf_counter()
-        output = cli(config, "ingest", str(folder))
+        output = cli(config, "ingest", str(folder), code=1)  # 1: the files that are not mail were refused
         seconds = time.perf_counter() - started
     assert "新增" in output
     ctx = open_context(load_config(config))
@@ -112,19 +112,22 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
 
 
 def test_every_file_is_accounted_for(ingested: Ingested) -> None:
-    """GIVEN every corpus file WHEN ingested THEN each has a stored row; byte-identical files share one."""
+    """GIVEN every corpus file WHEN ingested THEN each mail has a stored row (byte-identical files share one)
+    and each file that is not mail has none, its refusal recorded instead."""
     verdicts = evaluate(ingested.ctx, ingested.folder, ingested.cases)
-    assert verdicts and all(v.message_id is not None for v in verdicts), [
-        v.case.name for v in verdicts if v.message_id is None
-    ]
-    assert len({v.message_id for v in verdicts}) == len(ingested.cases)
+    mails = [v for v in verdicts if not v.case.refused]
+    assert mails and all(v.message_id is not None for v in mails), [v.case.name for v in mails if v.message_id is None]
+    assert len({v.message_id for v in mails}) == len(mails)
+    refused = [v for v in verdicts if v.case.refused]
+    assert len(refused) == 3 and all(v.held for v in refused), [(v.case.name, v.problem) for v in refused]
     from sqlalchemy import select
 
     from storage.schema import message_sources
 
     with ingested.ctx.db.connect() as conn:
         refs = {r.ref: r.message_id for r in conn.execute(select(message_sources))}
-    assert {str(p) for p in ingested.paths} <= set(refs)
+    not_mail = {str(ingested.folder / c.filename) for c in ingested.cases if c.refused}
+    assert {str(p) for p in ingested.paths} - not_mail <= set(refs) and not not_mail & set(refs)
     copy = ingested.paths[-1]
     assert refs[str(copy)] == refs[str(ingested.paths[0])]
 

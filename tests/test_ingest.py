@@ -74,11 +74,16 @@ def test_mbox_and_maildir_sources(ctx, tmp_path):
 
 
 def test_unparseable_message_is_stored_and_listed_with_reason(ctx, tmp_path):
-    (tmp_path / "bad.eml").write_bytes(b"\x00\xff garbage without headers")
-    (tmp_path / "huge.eml").write_bytes(b"Subject: big\r\n\r\n" + b"x" * 200)
+    """GIVEN a mail over the size limit and a garbage file WHEN ingested THEN the mail is stored as failed with
+    its reason; the garbage is not a message at all (refused, see test_ingest_refusals.py)."""
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "bad.eml").write_bytes(b"\x00\xff garbage without headers")
+    (folder / "huge.eml").write_bytes(b"Subject: big\r\n\r\n" + b"x" * 200)
     ctx = replace(ctx, config=replace(ctx.config, max_message_bytes=100))
-    summary = ingest_paths(ctx, [tmp_path])
-    assert summary.new == 2
+    summary = ingest_paths(ctx, [folder])
+    assert summary.new == 1
+    assert [(Path(p.ref).name, p.reason) for p in summary.unreadable_sources] == [("bad.eml", "not_mail")]
     with ctx.db.connect() as conn:
         rows = {r.size: r for r in conn.execute(select(messages))}
     huge = rows[max(rows)]

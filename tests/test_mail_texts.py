@@ -24,7 +24,8 @@ from .conftest import write_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = datetime(2024, 7, 12, 9, 0, tzinfo=TZ)
-CONTRADICTIONS = [("请忽略", "请回复"), ("请忽略", "告知发送时间")]
+# A mail must not say both; the last two: a stamped (盖章) report is often a scan, which OCR reads.
+CONTRADICTIONS = [("请忽略", "请回复"), ("请忽略", "告知发送时间"), ("盖章", "勿用扫描"), ("盖章", "扫描图片）")]
 
 
 class _Ctx:
@@ -98,10 +99,9 @@ def test_courtesy_rule_reads_the_roster(tmp_path):
 @pytest.mark.parametrize("person,phone", [("李文", "020-83000000"), ("", "")])
 def test_receipt_correction_and_digest_render(tmp_path, person, phone):
     """GIVEN receipts and corrections to a directed and a non-directed unit, and the digest THEN each renders
-    with the 落款 and, for the correction, the config's sections and the right 请 / 烦请."""
+    with the 落款 and, for the correction, the template's name, the stamp and the right 请 / 烦请."""
     config = _config(tmp_path, person=person, phone=phone)
     roster = load_roster(config.campaign)
-    sections = [config.campaign.rules.numbered(s.title) for s in config.campaign.rules.sections]
     for name in ("广州市胸科医院", "广东省人民医院"):
         facts = dict(greeting=name, institutions=[name], file_count=1,
                      problems=["报告.rar：无法读取"], received_at="2024年7月9日 10:00", now="2024年7月9日 10:05",
@@ -110,8 +110,8 @@ def test_receipt_correction_and_digest_render(tmp_path, person, phone):
             subject, body = render(config, template, **facts)
             assert subject and name in body
             _check(body, config)
-            if template == "correction.txt.j2":
-                assert all(s in body for s in sections)
+            if template == "correction.txt.j2":  # the sections appear in a problem line that names them
+                assert config.campaign.rules.template_label in body and "加盖单位公章" in body
                 assert ("烦请" in body) == (name == "广东省人民医院")
     subject, body = render(config, "digest.txt.j2", as_of="2024年7月12日 09:00", today="2024年7月12日",
                            workbook="报表.xlsx", total=96, counts={s: 1 for s in ("on_time", "late", "overdue",

@@ -6,8 +6,6 @@ Messages about the clerks' data are in Chinese; logs stay in English.
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,8 +20,6 @@ from typer.core import TyperGroup
 from pipeline.cli import zh
 from pipeline.cli.clean import plain, shown
 from pipeline.errors import AmbiguousError, IntakeError
-from pipeline.outputs.sheets import safe_text
-from pipeline.process_guard import make_undumpable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,16 +30,25 @@ if TYPE_CHECKING:
 zh.install()
 
 
+class HeldError(IntakeError):
+    """Raised by a command whose job was held back, not done, for a reason an operator must fix
+    (reminders on a day the holiday table does not know).  Exit 1, like `intake health` with an 错误."""
+
+
 class _IntakeGroup(TyperGroup):
     """The one place where the project's errors become a Chinese message and an exit code.
 
-    Exit 2 for any `IntakeError` (bad input, configuration, data files, storage), 3 when the
-    database stayed busy past the retries.  Runs for `intake` and for tests invoking the app alike.
+    Exit 2 for any `IntakeError` (bad input, configuration, data files, storage), 1 for `HeldError`
+    (the job was held, the reason said), 3 when the database stayed busy past the retries.  Runs for
+    `intake` and for tests invoking the app alike.
     """
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer's Context is click's
         try:
             return super().invoke(ctx)
+        except HeldError as err:
+            err_console.print(f"[red]未执行：[/red]{shown(err)}")
+            raise typer.Exit(1) from err
         except AmbiguousError as err:
             err_console.print(f"[red]错误：[/red]{shown(err)}")
             for candidate in err.candidates[:15]:
@@ -174,12 +179,16 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: OutputFormat, *, tit
          headers: Sequence[str] | None = None) -> None:  # fmt: skip
     """Print rows as a rich table, CSV (stable columns, UTF-8) or JSON."""
     if fmt is OutputFormat.json:
+        import json
+
         json.dump([{c: _plain_value(row.get(c, "")) for c in columns} for row in rows], sys.stdout,
                   ensure_ascii=False, indent=1)  # fmt: skip
         sys.stdout.write("\n")
         return
     if fmt is OutputFormat.csv:
         import csv
+
+        from pipeline.outputs.sheets import safe_text
 
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
@@ -200,6 +209,8 @@ def emit_excel(rows: Sequence[dict], columns: Sequence[str], headers: Sequence[s
     """CSV for a clerk's Excel: a UTF-8 BOM (so Chinese Excel does not show mojibake), Chinese headers,
     CRLF lines, and text that can never become a formula."""
     import csv
+
+    from pipeline.outputs.sheets import safe_text
 
     out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
     lines: list[str] = []
@@ -227,6 +238,8 @@ def _plain_value(value: object) -> object:
 
 
 def setup_logging(verbose: bool) -> None:
+    import logging
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -256,6 +269,8 @@ def _root(
     data_dir: DataDirOpt = None,
 ) -> None:
     """自查报告收件与汇总工具（活动、截止时间与报告模板见配置文件的 [campaign]）。"""
+    from pipeline.process_guard import make_undumpable  # ctypes: not for `intake --help`
+
     setup_logging(verbose)
     GLOBAL_OPTIONS.update(config=config, data_dir=data_dir)
     make_undumpable()  # holds the mailbox password and mail: no core dump, no ptrace by others

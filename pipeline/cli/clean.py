@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-from rich.markup import escape
-
 # C0 (except tab and newline, handled below), DEL, C1, and the bidi controls that reorder what is shown.
 _CONTROLS = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]")
 _LINE_BREAKS = re.compile("[\\t\\n\\u2028\\u2029]")
@@ -27,4 +25,6 @@ def plain(value: object, *, lines: bool = False) -> str:
 
 def shown(value: object, *, lines: bool = False) -> str:
     """`plain(value)` with rich markup escaped: safe inside `console.print(f"...{shown(x)}...")`."""
+    from rich.markup import escape  # here, not at import: `intake --help` never prints mail
+
     return escape(plain(value, lines=lines))

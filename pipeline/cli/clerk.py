@@ -8,8 +8,6 @@ database that stays busy while the worker writes is reported, not a crash.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,8 +33,6 @@ from pipeline.cli.app import (
     opened,
 )
 from pipeline.errors import IntakeError
-from pipeline.labels_zh import label
-from pipeline.vocab import Action, ItemPath, Status
 
 if TYPE_CHECKING:
     from pipeline.clerk.reprocess import Verdict
@@ -45,17 +41,24 @@ REVIEW_COLUMNS = ("item", "message_id", "received_at", "sender", "subject", "rea
 ByOpt = Annotated[str | None, typer.Option("--by", help="操作人姓名，记入操作记录。默认取当前系统用户名。")]
 
 
-class _BusyNotice(logging.Handler):
-    """Turns storage.db's "database busy, retrying" log line into a message the clerk can read."""
+def json_text(value: object) -> str:
+    import json
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if "busy" in record.getMessage():
-            err_console.print("[yellow]数据库忙（后台程序正在写入），正在重试…[/yellow]")
+    return json.dumps(value, ensure_ascii=False)
 
 
 @contextmanager
 def _clerk_errors() -> Iterator[None]:
     """While a clerk's command runs, say so when the database is busy and the command is retrying."""
+    import logging  # here, not at import: `intake --help` never logs
+
+    class _BusyNotice(logging.Handler):
+        """Turns storage.db's "database busy, retrying" log line into a message the clerk can read."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "busy" in record.getMessage():
+                err_console.print("[yellow]数据库忙（后台程序正在写入），正在重试…[/yellow]")
+
     handler = _BusyNotice(level=logging.WARNING)
     db_log = logging.getLogger("storage.db")
     db_log.addHandler(handler)
@@ -137,6 +140,7 @@ def assign(
 ) -> None:
     """人工归属一个条目到机构；或 --unrelated 标为无关；或 --undo 撤销。人工判断优先于自动判断，重新处理后仍保留。"""
     from pipeline.clerk.assign import assign as assign_item
+    from pipeline.vocab import Action
     if (unrelated or undo) and institution:
         err_console.print("[red]错误：[/red]使用 --unrelated 或 --undo 时不要再写机构。")
         raise typer.Exit(2)
@@ -234,11 +238,14 @@ def _diff_lines(changes: list) -> list[str]:
 
 
 def _item_label(path: str) -> str:
+    from pipeline.labels_zh import label
+    from pipeline.vocab import ItemPath
     return label(path, ItemPath) if path in tuple(ItemPath) else f"附件{path}"
 
 
 def _decision_label(verdicts: tuple[Verdict, ...]) -> str:
     """(Verdict(REPORT, "X", manual=True), Verdict(NEEDS_REVIEW)) -> "人工 自查报告 X；待人工核对"."""
+    from pipeline.labels_zh import label
     if not verdicts:
         return "（无）"
     return "；".join(
@@ -247,6 +254,8 @@ def _decision_label(verdicts: tuple[Verdict, ...]) -> str:
 
 
 def _status(code: str) -> str:
+    from pipeline.labels_zh import label
+    from pipeline.vocab import Status
     return label(code, Status) if code else "（无）"
 
 
@@ -308,7 +317,9 @@ def audit(
 ) -> None:
     """操作记录：每次人工操作（谁、何时、做了什么、为什么）和每次状态自动变化。"""
     from pipeline.domain.roster import load_roster, resolve_institution
+    from pipeline.labels_zh import label
     from pipeline.outputs.audit import AUDIT_COLUMNS, AUDIT_HEADERS, actor_label, audit_records, fetch_trail
+    from pipeline.vocab import Action
     with _clerk_errors(), opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
         roster = load_roster(cfg.campaign)
@@ -321,7 +332,7 @@ def audit(
             "at": local(r["at"], cfg) if table else iso(r["at"], cfg),
             "actor": actor_label(r["actor"]) if table else r["actor"],
             "action": label(r["action"], Action) if table else r["action"],
-            "details": json.dumps(r["details"], ensure_ascii=False)
+            "details": json_text(r["details"])
             if fmt is OutputFormat.csv
             else r["details"],
         }

@@ -11,6 +11,7 @@ from pipeline.cli.app import (
     ConfigOpt,
     DataDirOpt,
     FormatOpt,
+    HeldError,
     OutputFormat,
     app,
     console,
@@ -22,8 +23,6 @@ from pipeline.cli.app import (
     opened,
     parse_as_of,
 )
-from pipeline.labels_zh import label
-from pipeline.vocab import AddressHealth, Channel, DeliveryOutcome, DeliveryState, MailKind, ReminderPhase
 
 if TYPE_CHECKING:
     from pipeline.outbound.mailer import Delivery
@@ -45,7 +44,10 @@ CONTACT_COLUMNS = (
     "status",
     "last_error",
     "last_used_at",
+    "phone",  # added later: CSV/JSON columns only ever grow at the end
 )
+CONTACT_TABLE_COLUMNS = ("institution", "address", "person", "role", "phone", "source", "status", "last_error",
+                         "last_used_at")  # fmt: skip
 
 
 def _mode(dry: bool) -> str:
@@ -62,7 +64,9 @@ UnitOpt = Annotated[
 def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, unit: UnitOpt = None, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """催报一次：按提醒策略给未报送的单位（区属单位经区卫健局）发提醒，列出发给谁、为什么。每个场合只发一次。"""
-    from pipeline.outbound.reminders import run_reminders
+    from pipeline.labels_zh import label
+    from pipeline.outbound.reminders import HOLD_PREFIX, run_reminders
+    from pipeline.vocab import Channel, DeliveryOutcome, ReminderPhase
     with opened(config, data_dir) as ctx:
         moment = parse_as_of(as_of, ctx.config)
         summary = run_reminders(ctx, moment, dry_run=True if dry_run else None, units=tuple(unit or ()))
@@ -77,8 +81,10 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, unit: UnitOpt = No
             console.print(
                 f"[red]退信[/red] {escape(bounce.address)}（{escape(bounce.occasion)}）：{escape(bounce.diagnostic[:100])}，已标记为失效地址"
             )
+        held = summary.why_none.startswith(HOLD_PREFIX)  # the calendar does not know the day: not merely "none due"
         if summary.occasion is None:
-            console.print(f"本次没有催报：{escape(summary.why_none)}")
+            if not held:
+                console.print(f"本次没有催报：{escape(summary.why_none)}")
         else:
             o = summary.occasion
             phase = "截止前提醒" if o.phase == ReminderPhase.BEFORE else f"第 {o.round} 次逾期提醒"
@@ -97,10 +103,13 @@ def remind(as_of: AsOfOpt = None, dry_run: DryRunOpt = False, unit: UnitOpt = No
         for occasion, delivery in summary.deliveries.items():
             if delivery.action == DeliveryOutcome.CANCELLED or occasion not in {p.occasion for p in summary.plans}:
                 console.print(escape(f"{occasion}：{label(delivery.action)}"))
+    if held:
+        raise HeldError(f"{summary.why_none}（已记录；intake health 也会报告）")
 
 
 def _outcome(skipped: str, delivery: Delivery | None, *, skipped_label: str) -> str:
     """What happened to one planned mail, for the clerk's table."""
+    from pipeline.labels_zh import label
     if skipped:
         return f"{skipped_label}：{skipped}"
     if delivery is None:
@@ -114,7 +123,9 @@ def receipts(
     dry_run: DryRunOpt = False, config: ConfigOpt = None, data_dir: DataDirOpt = None
 ) -> None:
     """给已收到报告的发件人发回执（无法读取或缺章节的发补正通知）；每封来信最多一封，不回复自动邮件。"""
+    from pipeline.labels_zh import label
     from pipeline.outbound.receipts import send_receipts
+    from pipeline.vocab import MailKind
     with opened(config, data_dir) as ctx:
         cfg = ctx.config
         summary = send_receipts(ctx, parse_as_of(None, cfg), dry_run=True if dry_run else None)
@@ -140,6 +151,8 @@ def receipts(
 def outbox(fmt: FormatOpt = OutputFormat.table, config: ConfigOpt = None,
            data_dir: DataDirOpt = None) -> None:  # fmt: skip
     """列出发信台账：每封催报、回执、日报的场合、收件人、状态、SMTP 结果和发件箱中的 .eml 文件。"""
+    from pipeline.labels_zh import label
+    from pipeline.vocab import DeliveryState, MailKind
     from storage.ledger import fetch_ledger
     with opened(config, data_dir, read_only=True) as ctx:
         cfg = ctx.config
@@ -188,6 +201,7 @@ def contacts(
 ) -> None:
     """列出联系人：来源（联系人文件 / 从报送中学到）、是否退信、最近一次发信时间。"""
     from pipeline.clerk.contacts import list_contacts
+    from pipeline.vocab import AddressHealth
     from storage.ledger import save_address_status
     with opened(config, data_dir, read_only=not reset) as ctx:
         cfg = ctx.config
@@ -209,8 +223,9 @@ def contacts(
             "status": ("退信" if u.status == AddressHealth.FAILING else "正常") if table else u.status,
             "last_error": u.last_error,
             "last_used_at": local(u.last_used_at, cfg) if table else iso(u.last_used_at, cfg),
+            "phone": u.contact.phone,
         }
         for u in uses
     ]
-    emit(rows, CONTACT_COLUMNS, fmt, title=f"联系人（共 {len(rows)} 个）",
-         headers=("单位", "邮箱", "联系人", "职务", "来源", "状态", "退信原因", "最近发信"))  # fmt: skip
+    emit(rows, CONTACT_TABLE_COLUMNS if table else CONTACT_COLUMNS, fmt, title=f"联系人（共 {len(rows)} 个）",
+         headers=("单位", "邮箱", "联系人", "职务", "电话", "来源", "状态", "退信原因", "最近发信"))  # fmt: skip

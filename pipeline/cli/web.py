@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from typing import Annotated
 
@@ -33,6 +32,8 @@ def _read_password(prompt: str = "密码") -> str:
     """From the terminal (asked twice, not echoed), or the first line of stdin when it is not a TTY."""
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
+    import getpass  # termios: not for every command
+
     first = getpass.getpass(f"{prompt}：")
     if getpass.getpass(f"再输一次{prompt}：") != first:
         raise IntakeError("两次输入的密码不一致")

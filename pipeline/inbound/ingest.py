@@ -24,8 +24,9 @@ from pipeline.inbound.pool import processor
 from pipeline.inbound.process import ProcessResult
 from pipeline.inbound.sources import SourceProblem, iter_raw_mail
 from pipeline.outputs.history import record_status_changes
-from pipeline.vocab import ParseState
+from pipeline.vocab import ParseState, Refusal
 from storage.messages import fetch_messages
+from storage.refusals import NewRefusal, save_refusals
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class IngestSummary:
     duplicates: int = 0
     failed: int = 0  # stored, but the parse failed (listed with its reason)
     resumed: int = 0  # pending rows from an interrupted run, finished now
+    # Files (or mbox / Maildir entries) refused as not mail, or that could not be read or stored:
+    # recorded in ingest_refusals, listed by `intake refused`; the CLI exits 1 when there are any.
     unreadable_sources: list[SourceProblem] = field(default_factory=list)
 
 
@@ -145,7 +148,7 @@ def ingest_paths(
     with Ingestor(ctx, data) as ingestor:
         for item in iter_raw_mail(paths):
             if isinstance(item, SourceProblem):
-                log.warning("source problem at %s: %s", item.ref, item.reason)
+                log.info("refused %s: %s %s", item.ref, item.reason, item.detail)
                 summary.unreadable_sources.append(item)
             else:
                 ingestor.add(item.raw, source="file", ref=item.ref, key=item.ref)
@@ -153,12 +156,17 @@ def ingest_paths(
                 on_progress(item.ref)
     for stored in ingestor.stored:
         if stored.error:
-            summary.unreadable_sources.append(SourceProblem(str(stored.key), f"cannot store: {stored.error}"))
+            error_type = stored.error.split(":", 1)[0]  # the exception's class name: no text from the mail
+            summary.unreadable_sources.append(SourceProblem(str(stored.key), Refusal.STORE_FAILED, error_type))
         elif stored.created:
             summary.new += 1
         else:
             summary.duplicates += 1
     summary.failed = sum(1 for r in ingestor.results if not r.parse_ok)
+    if summary.unreadable_sources:
+        with ctx.db.begin() as conn:
+            save_refusals(conn, [NewRefusal(p.ref, p.sha256, p.size, p.reason, p.detail)
+                                 for p in summary.unreadable_sources])  # fmt: skip
     record_status_changes(ctx, datetime.now(UTC), cause="ingest", roster=data.roster)
     return summary
 

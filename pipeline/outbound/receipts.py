@@ -30,8 +30,8 @@ from pipeline.domain.courtesy import request_word
 from pipeline.domain.roster import Roster
 from pipeline.domain.senders import classify_sender, is_own_address
 from pipeline.inbound.reparse import reparse_headers
-from pipeline.labels import describe_problem
 from pipeline.outbound.compose import OutgoingMail, Recipient, clean_address, header_text, local_time, render
+from pipeline.outbound.corrections import correction_for
 from pipeline.outbound.mailer import Delivery, Outbox, dry_run_default
 from pipeline.outputs.views import MessageView, message_views
 from pipeline.vocab import DeliveryState, Kind, MailKind, SenderTrust
@@ -134,18 +134,18 @@ def plan_receipt(ctx: Context, view: MessageView, reports: list[DecisionRow], it
         sections = d.sections or {}
         # Only `required` template sections ([campaign] sections) warrant asking for a corrected file.
         missing = [rules.numbered(k) for k in rules.required_sections if k in sections and not sections[k]]
-        # Only our own words: a filename or a parser's message may carry the sender's text.
-        if not d.readable:
-            # The problem's label is our own wording (by code; never the parser's detail text).
-            why = describe_problem(item.problem_code) if item is not None and item.problem_code else ""
-            why = why if why and not why.startswith("无法读取（") else "无法识别的文件格式"
-            problems.append(f"有 1 个报告文件无法读取（{why[:60]}），请转换为 .docx 或 PDF 后重新发送")
+        # Only our own words (a filename or a parser's message may carry the sender's text): the wording by problem code and the file's real type (corrections.py), never the parser's text;
+        # a file the sender cannot fix (our reader or limit failed) is acknowledged, and the clerk reviews it.
+        fix = None if d.readable or item is None else correction_for(item.problem_code, item.content_type)
+        if fix is not None:
+            problems.append(fix.line)
         elif missing:
-            problems.append(f"有 1 个报告文件缺少模板规定的内容：{'、'.join(missing)}")
+            whole = "".join(f"“{rules.numbered(s.title)}”" for s in rules.sections)
+            problems.append(f"有 1 个报告文件缺少模板规定的内容：{'、'.join(missing)}。需要重新发送：按模板{whole}补全后的报告")
         else:
             files.append(name)
     files = list(dict.fromkeys(files))  # kept for the clerks' view of the plan; never put in the mail
-    problems = [f"{p}（{n} 个文件）" if n > 1 else p for p, n in Counter(problems).items()]
+    problems = [p.replace("有 1 个", f"有 {n} 个", 1) for p, n in Counter(problems).items()]
     settings = ctx.config.receipts
     kind = MailKind.CORRECTION if problems and settings.send_corrections else MailKind.RECEIPT
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.context import Context
 from pipeline.labels_zh import label
+from pipeline.outputs.sheets import excel_time
 from pipeline.vocab import Action, Status
 from storage.audit import SYSTEM_ACTOR, AuditRow, fetch_audit
 
@@ -89,7 +90,7 @@ def audit_frame(rows: list[AuditRow], tz: tzinfo) -> pd.DataFrame:
 
     records = [
         {
-            "时间": r["at"].astimezone(tz).replace(tzinfo=None),
+            "时间": excel_time(r["at"], tz),
             "操作人": actor_label(r["actor"]),
             "操作": label(r["action"], Action),
             "对象": r["target"],

@@ -42,6 +42,7 @@ from pipeline.errors import IntakeError
 from pipeline.inbound.reparse import reparse
 from pipeline.labels_zh import label
 from pipeline.outputs.active import active_reason, neutral_extension
+from pipeline.outputs.sheets import excel_time
 from pipeline.outputs.snapshot import build_snapshot
 from pipeline.outputs.workbook import write_sheet
 from pipeline.vocab import Action, ItemPath, Status
@@ -273,7 +274,7 @@ def _write_inside(folder: Path, name: str, data: bytes) -> Path:
 
 
 def _index_row(r: InstitutionStatus, f: ExportedFile | None, tz) -> dict:  # noqa: ANN001
-    local = lambda m: m.astimezone(tz).replace(tzinfo=None) if m else None  # noqa: E731
+    local = lambda m: excel_time(m, tz)  # noqa: E731  # Excel wall clock, to the minute's format, no microseconds
     return {
         "序号": r.institution.row,
         "机构": r.institution.name,

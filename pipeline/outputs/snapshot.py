@@ -25,19 +25,18 @@ from pipeline.domain.contacts import Contact
 from pipeline.domain.roster import Roster
 from pipeline.domain.status import InstitutionStatus, compute_status, count_by_status
 from pipeline.labels_zh import label
+from pipeline.outputs.quick_status import exempt_reasons, sender_verdicts
 from pipeline.outputs.review import ReviewItem, build_review_items, item_id
 from pipeline.outputs.views import MessageView, build_views
 from pipeline.vocab import ItemPath, SenderTrust, Status
 from storage.audit import AuditRow, fetch_audit
-from storage.confirmations import REJECTED, ConfirmationRow, fetch_confirmations
+from storage.confirmations import ConfirmationRow, fetch_confirmations
 from storage.decisions import fetch_decisions
 from storage.exemptions import fetch_exemptions
 from storage.imapstate import fetch_failures
 from storage.ledger import LedgerRow, fetch_ledger
 from storage.messages import fetch_item_index, fetch_messages
 from storage.rows import DecisionRow, ItemRow, MessageRow
-
-CONFIG_EXEMPT_REASON = "配置文件设为免报"
 
 
 @dataclass(frozen=True)
@@ -82,11 +81,6 @@ class MailFacts:
     items: dict[tuple[int, str], ItemRow]
 
 
-def exempt_reasons(config_exempt: tuple[str, ...], clerk_exempt: dict[str, str]) -> dict[str, str]:
-    """Exempt rows: from config.toml, then clerks' `intake exempt` decisions (which carry their reason)."""
-    return {**dict.fromkeys(config_exempt, CONFIG_EXEMPT_REASON), **clerk_exempt}
-
-
 def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None = None,
                    roster: Roster | None = None, mail: MailFacts | None = None) -> CampaignSnapshot:  # fmt: skip
     """Read the stored facts once and compute the campaign as of `as_of`.
@@ -110,8 +104,7 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
         confirmations = tuple(fetch_confirmations(conn))
     campaign = ctx.config.campaign
     exemptions = exempt_reasons(roster.exempt_names, clerk_exempt)
-    verdicts = {c.message_id: SenderTrust.FAILED if c.verdict == REJECTED else SenderTrust.KNOWN
-                for c in confirmations}  # fmt: skip
+    verdicts = sender_verdicts((c.message_id, c.verdict) for c in confirmations)
     statuses = compute_status(roster, decisions, deadline=campaign.deadline, as_of=as_of, exempt=exemptions,
                               items=items, confirmations=verdicts)  # fmt: skip
     views = build_views(messages, decisions)
