@@ -33,6 +33,7 @@ from parsers.types import DocumentText, LinkedFile, ParsedMessage, Part, PartKin
 from pipeline.domain.authenticity import check_sender
 from pipeline.domain.blocks import UNIT_LINE, near_stamp_name, signature_indexes, signature_lines, stamp_texts
 from pipeline.domain.claims import W_PROXY, linked_note, proxy_claims, status_claim
+from pipeline.domain.evidence import ACCEPT_SCORE, evidence_strength
 from pipeline.domain.forwards import split_inline_forward
 from pipeline.domain.recognition import Recognition, Recognizer, lines_of
 from pipeline.domain.roster import Roster
@@ -54,7 +55,6 @@ W_SUBJECT = 3.0
 W_SENDER_NAME = 2.0
 W_BODY_SIGNATURE = 2.5
 W_ADDRESS = 3.0
-ACCEPT_SCORE = 3.0
 MAX_WEAK_ITEMS = 3  # more weak review items than this, naming several institutions: one review item
 DOMINANCE = 2.0  # the best candidate must outweigh the runner-up this many times
 UNTRUSTED_ADDRESS = "sender_address_untrusted"  # a known address whose authenticity check failed (weight 0)
@@ -115,18 +115,6 @@ def attribute_message(
     check = check_sender(parsed, facts.authserv_id)
     return AttributionResult(with_sender_trust(tuple(decisions), address=parsed.sender.address, check=check,
                                                roster=roster, facts=facts))  # fmt: skip
-
-
-def evidence_strength(decision: Decision | object, institution: str) -> float:
-    """The summed weight of a decision's evidence for `institution` (what a review item holds on)."""
-    total = 0.0
-    for item in getattr(decision, "evidence", None) or ():
-        if isinstance(item, dict) and item.get("institution") == institution:
-            try:
-                total += float(item.get("weight") or 0.0)
-            except (TypeError, ValueError):
-                continue
-    return total
 
 
 def _collapse_weak(decisions: list[Decision]) -> list[Decision]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.domain.attribution import ACCEPT_SCORE, evidence_strength
+from pipeline.domain.evidence import ACCEPT_SCORE, evidence_strength
 from pipeline.domain.roster import Institution, Roster
 from pipeline.domain.senders import trust_rank
 from pipeline.vocab import Kind, Origin, SenderTrust, Status

@@ -84,4 +84,8 @@ def correction_for(code: str, content_type: str) -> Correction | None:
         case ProblemCode.UNSUPPORTED:
             kind = f"是{spaced(named)}" if named != type_name("") else "文件格式无法识别"
             return Correction(f"{kind}，系统不能读取这种格式", _other_format(content_type))
+        case ProblemCode.LINKED_FILE:
+            # A "超大附件" link: the clerk downloads it (请下载后核对); a file too large to attach
+            # cannot be asked for as an attachment, and the link is never fetched here.
+            return None
     return None  # reader failures, time/memory limits, attachment limits, warnings: ours to look at
