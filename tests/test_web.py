@@ -526,3 +526,21 @@ def test_a_note_on_a_review_item_decides_nothing_and_is_shown_with_the_clerks_na
     assert "备注" in c.get("/audit?action=note").text
     empty = c.post("/review/act", data={"csrf_token": csrf_of(c), "item": item, "action": "note", "note": " "})
     assert empty.status_code == 400
+
+
+def test_the_console_starts_the_parse_sandbox_as_it_starts(app, config) -> None:
+    """GIVEN a console whose parse sandbox is not running WHEN the console starts (its lifespan) THEN the
+    sandbox's child is started in the background, so the first message a clerk opens does not wait for it."""
+    import time
+
+    from pipeline.inbound import sandbox
+
+    assert config.isolate_parsing
+    box = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    box.close()
+    assert box.pid is None
+    with TestClient(app):
+        deadline = time.monotonic() + 120
+        while box.pid is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert box.pid is not None

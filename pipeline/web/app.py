@@ -197,6 +197,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        from pipeline.web.message_view import warm_up
+
+        warm_up(ctx)
         yield
         ctx.close()
 

@@ -18,6 +18,7 @@ from pipeline.clerk.assign import decision_version
 from pipeline.context import Context
 from pipeline.errors import NotFoundError
 from pipeline.inbound.reparse import reparse
+from pipeline.inbound.sandbox import begin_parse
 from pipeline.outputs.export import find_part_bytes, safe_filename
 from storage.decisions import fetch_decisions
 from storage.messages import fetch_items, fetch_message, fetch_sources
@@ -69,6 +70,20 @@ def _parsed(ctx: Context, row: MessageRow) -> ParsedMessage:
         while len(kept) > PARSED_KEPT:
             kept.popitem(last=False)
         return parsed
+
+
+def warm_up(ctx: Context) -> None:
+    """Start the parse sandbox in the background when the console starts (its child loads every reader
+    before dropping root: seconds), so the first message a clerk opens does not wait for it."""
+
+    def work() -> None:
+        try:
+            with _parse_lock:
+                begin_parse(ctx.config, b"From: warm-up@localhost\r\nSubject: warm-up\r\n\r\n.\r\n").result()
+        except Exception:  # the first real parse reports whatever is wrong
+            log.debug("event=sandbox_warm_up_failed", exc_info=True)
+
+    _prefetcher.submit(work)
 
 
 def parse_ahead(ctx: Context, message_id: int) -> None:
