@@ -50,6 +50,20 @@ def _arrival_rows(a: dict) -> list[Row]:
     return rows
 
 
+def _web_rows(w: dict) -> list[Row]:
+    if "skipped" in w:
+        return [("9. Console", w["skipped"], "", "")]
+    rows: list[Row] = []
+    for s in w["sets"] if isinstance(w["sets"], list) else []:
+        for page, name in (("dashboard", "总览"), ("review_item", "review item"), ("review_list", "review list")):
+            t = s.get(page)
+            if t:
+                rows.append((f"9. Console {name}, {s['set']}: first / cold p50, p95 / warm p50",
+                             f"{t['first_ms']:,.0f} / {t['cold']['p50_ms']:,.0f}, {t['cold']['p95_ms']:,.0f} / "
+                             f"{t['warm']['p50_ms']:,.0f} ms", "", ""))  # fmt: skip
+    return rows
+
+
 def _ocr_rows(o: dict) -> list[Row]:
     if "skipped" in o:
         return [("8. OCR", o["skipped"], "", "")]
@@ -171,6 +185,8 @@ def render_table(results: dict) -> str:
         rows += _arrival_rows(results["arrival"])
     if "ocr" in results:
         rows += _ocr_rows(results["ocr"])
+    if "web" in results:
+        rows += _web_rows(results["web"])
     head = (f"Measured {results['measured_at']} on {results['machine']['cpus']} CPUs, Python "
             f"{results['machine']['python']} (git {results.get('git', '?')}); medians of {results['rounds']} runs.\n"
             f"Corpus: {corpus.get('messages', 0):,} generated mails, {corpus.get('with_docx_or_pdf', 0):.0%} with a "

@@ -27,7 +27,7 @@ from .common import RESULTS, ROOT, progress, project_config, run_child
 from .corpus import build_corpus
 from .report import render_table
 
-SECTIONS = ("cli", "pipeline", "attribution", "scale", "memory", "imap", "arrival", "ocr")
+SECTIONS = ("cli", "pipeline", "attribution", "scale", "memory", "imap", "arrival", "ocr", "web")
 SCALES = ((96, 500), (10_000, 100_000))
 
 
@@ -70,6 +70,15 @@ def _arrival(appends: int, poll_appends: int) -> dict:
         return {"skipped": str(err)}
 
 
+def _web(scale: list[int]) -> dict:
+    """Console response times (bench/web_bench.py): the demo corpus, 96 rows / 500 mails, and `scale`."""
+    args = ["--requests", "10", "--scale-requests", "5"] + (["--scale", *map(str, scale)] if scale else [])
+    try:
+        return {"sets": run_child("bench.web_bench", *args, timeout=3600)}
+    except RuntimeError as err:
+        return {"skipped": str(err)}
+
+
 def _ocr() -> dict:
     """OCR pages/s and memory per page: bench/ocr_bench.py from the formats issue, when it is on this branch."""
     if not (ROOT / "bench" / "ocr_bench.py").exists():
@@ -92,6 +101,8 @@ def main() -> None:
     parser.add_argument("--imap-sync-runs", type=int, default=3)
     parser.add_argument("--arrival-appends", type=int, default=20, help="APPENDs timed with IMAP IDLE")
     parser.add_argument("--arrival-poll-appends", type=int, default=5, help="APPENDs timed with polling only")
+    parser.add_argument("--web-scale", type=int, nargs=2, default=[10000, 100000], metavar=("ROWS", "MAILS"),
+                        help="the console's large data set (0 0: only the demo corpus and 96 rows / 500 mails)")
     parser.add_argument("--no-isolation-compare", action="store_true",
                         help="measure the pipeline only as configured (skip isolate_parsing on/off)")  # fmt: skip
     args = parser.parse_args()
@@ -157,6 +168,9 @@ def main() -> None:
     if "ocr" not in skip:
         progress("OCR pages/s and memory per page (bench/ocr_bench.py)")
         results["ocr"] = _ocr()
+    if "web" not in skip:
+        progress("console response times (bench/web_bench.py, intake web over HTTP)")
+        results["web"] = _web([n for n in args.web_scale if n] if all(args.web_scale) else [])
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(

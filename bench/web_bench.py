@@ -36,7 +36,8 @@ from pipeline.outputs.snapshot import build_snapshot
 from pipeline.users import add_user
 from pipeline.vocab import ItemPath, Kind
 from storage.audit import save_audit
-from storage.decisions import Decision, save_manual_decision
+from storage.decisions import save_manual_decision
+from storage.rows import Decision
 from tests.browser import ConsoleServer
 
 from .common import ROOT, write_config

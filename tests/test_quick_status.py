@@ -13,9 +13,10 @@ from pipeline.context import open_context
 from pipeline.outputs.quick_status import quick_statuses
 from pipeline.outputs.snapshot import build_snapshot
 from storage.confirmations import save_confirmation
-from storage.decisions import Decision, save_manual_decision
+from storage.decisions import save_manual_decision
 from storage.exemptions import save_exemption
 from storage.quick import KNOWN_MIGRATIONS
+from storage.rows import Decision
 from storage.schema import MIGRATIONS
 from tests.conftest import write_config
 from tests.smtp import record_report, simple_mail
