@@ -64,6 +64,34 @@ def test_idle_wakes_on_new_mail_and_renews_before_the_timeout(setup, imap_accoun
     assert watcher.wakeups == 2
 
 
+def test_mail_that_arrives_while_the_watcher_is_waking_is_not_lost(setup, imap_account):
+    """GIVEN a watcher in IDLE WHEN a message arrives, and while the watcher is handling that wake-up (out of
+    IDLE) two more arrive THEN the watcher wakes again for them, on its own (no renewal, no other mail): the
+    server reports them when the next IDLE starts, which must not be swallowed."""
+    ctx = setup()
+    stop = threading.Event()
+    wakes: list[float] = []
+
+    def on_mail() -> None:
+        wakes.append(time.monotonic())
+        if len(wakes) == 1:  # mail arriving while the worker polls, before the watcher re-enters IDLE
+            with imap_account.client() as client:
+                client.append("INBOX", make_message(21))
+                client.append("INBOX", make_message(22))
+
+    watcher = idle.IdleWatcher(ctx.config.mailbox, on_mail, stop, renew_s=600.0, check_s=0.2)
+    watcher.start()
+    try:
+        wait_for(watcher.watching.is_set, 15, "the watcher is in IDLE")
+        with imap_account.client() as client:
+            client.append("INBOX", make_message(20))
+        wait_for(lambda: len(wakes) >= 2, 10, "a second wake-up for the mail that came during the first")
+        assert watcher.renewals == 0
+    finally:
+        stop.set()
+        watcher.join(10)
+
+
 def test_a_server_without_idle_leaves_the_scheduled_poll(setup, imap_account, monkeypatch):
     """GIVEN a server that does not advertise IDLE WHEN the watcher starts THEN it says so and ends, waking nobody."""
     ctx = setup()

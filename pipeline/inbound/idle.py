@@ -8,6 +8,8 @@ The watcher never fetches or stores anything itself.
 
 - The IDLE is renewed every `renew_s` (default 25 min), before the server may drop it
   (RFC 2177: clients must re-issue IDLE at least every 29 minutes).
+- Every IDLE is preceded by a NOOP: mail that came while the watcher was out of IDLE (its
+  wake-up, a renewal) would otherwise be reported only when the next IDLE ends.
 - A server that does not advertise IDLE: the watcher logs it and stops; the scheduled
   poll carries on alone.  The scheduled poll also stays the safety net for anything the
   watcher misses (other folders, a dropped connection).
@@ -90,6 +92,13 @@ class IdleWatcher:
 
     def _watch(self, client: IMAPClient) -> None:
         while not self.stop.is_set():
+            # Mail that came while we were out of IDLE (waking the poll, renewing) is not news to an
+            # IDLE started after it: Dovecot reports it only when that IDLE ends, up to renew_s later.
+            # A NOOP makes the server say it now; what comes between it and the IDLE is a round trip.
+            _text, pending = client.noop()
+            if _has_new_mail(pending):
+                self._wake()
+                continue
             client.idle()
             self.watching.set()
             started, arrived = time.monotonic(), False
@@ -107,9 +116,6 @@ class IdleWatcher:
                 self._wake()
             elif not self.stop.is_set():
                 self.renewals += 1
-                _text, late = client.noop()
-                if _has_new_mail(late):
-                    self._wake()
 
     def _wake(self) -> None:
         self.wakeups += 1
