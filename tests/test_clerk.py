@@ -599,3 +599,21 @@ def test_busy_database_is_reported_and_retried(cfg: Path, monkeypatch: pytest.Mo
         holder.close()
     assert "数据库忙" in out and "正在重试" in out
     assert institutions_of(cfg, message_id) == [target]
+
+
+def test_an_idle_poll_recomputes_statuses_only_when_time_can_have_moved_them(ctx) -> None:
+    """GIVEN statuses last recorded before the deadline WHEN asked at a moment still before it THEN nothing can
+    have moved (an idle poll skips the O(mail) recount); past the deadline THEN pending rows may now be overdue;
+    once recorded after the deadline THEN nothing moves by time again; never recorded THEN always."""
+    from datetime import timedelta
+
+    from pipeline.outputs.history import record_status_changes, statuses_may_have_moved
+
+    deadline = ctx.config.campaign.deadline
+    before, after = deadline - timedelta(hours=2), deadline + timedelta(hours=1)
+    assert statuses_may_have_moved(ctx, before)
+    record_status_changes(ctx, before, cause="test")
+    assert not statuses_may_have_moved(ctx, before + timedelta(minutes=30))
+    assert statuses_may_have_moved(ctx, after)
+    assert record_status_changes(ctx, after, cause="test") > 0  # the pending rows became overdue
+    assert not statuses_may_have_moved(ctx, after + timedelta(days=1))

@@ -32,7 +32,7 @@ from pipeline.context import Context
 from pipeline.errors import ConfigError, MailboxError, WorkerLockedError
 from pipeline.inbound.ingest import Ingestor, resume_pending
 from pipeline.logfmt import logfmt
-from pipeline.outputs.history import record_status_changes
+from pipeline.outputs.history import record_status_changes, statuses_may_have_moved
 from pipeline.process_guard import is_loopback
 from storage import imapstate as state
 
@@ -114,7 +114,7 @@ def poll_once(ctx: Context, *, stop: threading.Event | None = None) -> PollSumma
     password = cfg.password.resolve("[mailbox] 邮箱密码")
     with _poll_lock(ctx):
         data = load_campaign_data(ctx)
-        resume_pending(ctx, data)
+        resumed = resume_pending(ctx, data)
         summary = PollSummary(folders=[FolderSummary(f) for f in cfg.folders], started_at=datetime.now(UTC))
         _save_states(ctx, {STATE_LAST_POLL: summary.started_at.isoformat()})
         error = ""
@@ -129,7 +129,9 @@ def poll_once(ctx: Context, *, stop: threading.Event | None = None) -> PollSumma
                 _finish(ctx, summary, error=error)
             except Exception:  # noqa: BLE001 - keep the original error; this one is only bookkeeping
                 log.exception(logfmt("poll_state_not_saved"))
-    summary.status_changes = record_status_changes(ctx, datetime.now(UTC), cause="poll", roster=data.roster)
+    now = datetime.now(UTC)
+    if resumed or summary.total("new") or statuses_may_have_moved(ctx, now):
+        summary.status_changes = record_status_changes(ctx, now, cause="poll", roster=data.roster)
     return summary
 
 

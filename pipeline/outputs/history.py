@@ -21,6 +21,18 @@ STATUS_SNAPSHOT_KEY = "audit.last_statuses"
 BASELINE_STATUS = Status.PENDING  # before any mail has been seen, every row is pending
 
 
+def statuses_may_have_moved(ctx: Context, as_of: datetime) -> bool:
+    """Whether time alone can have changed a status since the last record: never recorded, or the
+    deadline (pending -> overdue, the one change no mail or clerk causes) passed since.  A poll that
+    took nothing in asks this instead of computing every status (O(mail) on each idle poll)."""
+    with ctx.db.connect() as conn:
+        recorded = json.loads(fetch_state(conn, STATUS_SNAPSHOT_KEY) or "{}").get("as_of")
+    if not recorded:
+        return True
+    deadline = ctx.config.campaign.deadline
+    return datetime.fromisoformat(recorded) <= deadline < as_of
+
+
 def record_status_changes(ctx: Context, as_of: datetime, *, cause: str = "", roster: Roster | None = None) -> int:
     """Log every roster row whose status differs from the last recorded one; returns how many.
 
