@@ -120,4 +120,5 @@ def fetch_decisions(conn: Connection, *, message_id: int | None = None) -> Itera
     )
     if message_id is not None:
         query = query.where(decisions.c.message_id == message_id)
-    yield from without_overridden([DecisionRow(*r) for r in conn.execute(query)])  # columns selected in field order
+    # Columns selected in field order; fetchall: one C loop, not a fetchone per row.
+    yield from without_overridden([DecisionRow(*r) for r in conn.execute(query).fetchall()])

@@ -15,6 +15,8 @@ they cannot disagree, and `as_of` applies to every sheet alike.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +83,20 @@ class MailFacts:
     items: dict[tuple[int, str], ItemRow]
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a snapshot is built: it makes hundreds of thousands of rows,
+    none in a cycle, and the collector walking them again and again was nearly half the time at 100,000
+    mails.  Refcounting still frees what is dropped; the collector runs again afterwards."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None = None,
                    roster: Roster | None = None, mail: MailFacts | None = None) -> CampaignSnapshot:  # fmt: skip
     """Read the stored facts once and compute the campaign as of `as_of`.
@@ -88,6 +104,12 @@ def build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None =
     Pass the job's `data` (or just a `roster`) to reuse what is already loaded, and `mail` to use
     mail facts read just before instead of reading them here.
     """
+    with _cyclic_gc_paused():
+        return _build_snapshot(ctx, as_of, data=data, roster=roster, mail=mail)
+
+
+def _build_snapshot(ctx: Context, as_of: datetime, *, data: CampaignData | None,
+                    roster: Roster | None, mail: MailFacts | None) -> CampaignSnapshot:  # fmt: skip
     if roster is None:
         data = data or load_campaign_data(ctx)
         roster = data.roster
