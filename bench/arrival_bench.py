@@ -33,7 +33,8 @@ from tests.dovecot import DovecotServer  # noqa: E402
 
 INTAKE = [sys.executable, "-c", "from pipeline.cli import main; main()"]
 TIMEOUT_S = 150.0
-RECEIPTS = "select count(*) from mail_ledger where kind = 'receipt'"
+# The acknowledgement each report gets: a receipt, or a correction request when a file cannot be read.
+RECEIPTS = "select count(*) from mail_ledger where kind in ('receipt', 'correction')"
 DECIDED = "select count(distinct message_id) from decisions where kind = 'report' and active"
 
 
