@@ -12,9 +12,10 @@
   scanned report never delays the text reports queued behind it.  The guess reads only the
   MIME headers; a scan it cannot see (inside a zip, pasted into a .docx) is found by the
   parse itself: the other parser processes parse with `defer_ocr`, and a message that came
-  back with OCR left undone is handed to the OCR lane instead of being recorded.  Recording them out of order is safe:
-  attribution is a pure function of the message and the campaign data (it reads nothing
-  recorded before), and status is computed from receipt times, not from recording order.
+  back with OCR left undone is handed to the OCR lane instead of being recorded.  Recording
+  them out of order is safe: attribution is a pure function of the message and the campaign
+  data (it reads nothing recorded before), and status is computed from receipt times, not
+  from recording order.
 
 Every parser process is a `sandbox.ParseSandbox` with the same limits (time, memory cap,
 no writes, no secrets); the first is the process-wide shared sandbox.
