@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from .db import BUSY_TIMEOUT_S, DB_FILENAME
 from .errors import StorageError
+from .rawstore import fsync_dir
 from .schema import MIGRATIONS
 
 MANIFEST = "manifest.json"
@@ -104,7 +105,7 @@ def backup(data_dir: Path, dest: Path, *, now: datetime | None = None) -> Backup
             files=files,
         )
         _write_new(dest / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=1).encode())
-        _fsync_dir(dest)
+        fsync_dir(dest)
     except OSError as err:
         raise BackupError(f"备份写入 {dest} 失败：{err.strerror or err}（备份不完整，请删除该目录后重试）") from err
     return BackupResult(dest, manifest, time.monotonic() - started)
@@ -156,7 +157,7 @@ def _copy_tree(data_dir: Path, dest: Path, folder: str) -> list[BackupFile]:
                 copied.append(_copy_file(path, dest / rel, rel))
             except FileNotFoundError:
                 continue  # removed meanwhile (an outbox file of a cancelled mail)
-        _fsync_dir(dest / rel_dir)
+        fsync_dir(dest / rel_dir)
     return copied
 
 
@@ -232,11 +233,11 @@ def restore(src: Path, data_dir: Path) -> RestoreResult:
                 )
         _integrity_check(staging / DB_FILENAME)
         for current, _dirs, _names in os.walk(staging):
-            _fsync_dir(Path(current))
+            fsync_dir(Path(current))
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above
         os.replace(staging, data_dir)
-        _fsync_dir(data_dir.parent)
+        fsync_dir(data_dir.parent)
     except OSError as err:
         raise BackupError(f"恢复到 {data_dir} 失败：{err.strerror or err}") from err
     finally:
@@ -341,10 +342,3 @@ def _write_new(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

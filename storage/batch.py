@@ -33,7 +33,7 @@ from storage.vocab import ParseState
 
 from .errors import StorageError
 from .messages import MessageRow, _row
-from .rawstore import RawStore, StoredRaw
+from .rawstore import RawStore, StoredRaw, fsync_dir
 from .schema import message_sources, messages, now_utc
 
 FSYNC_THREADS = 8  # concurrent fsyncs: enough for the journal to merge them, few enough to stay polite
@@ -98,7 +98,7 @@ def put_raw_batch(store: RawStore, datas: Sequence[bytes]) -> list[StoredRaw]:
             dirs.add(final.parent)
         if not _syncfs(store.root):  # one call makes every new directory entry durable
             for folder in sorted(dirs, key=lambda p: len(p.parts), reverse=True):  # else each folder, leaves first
-                _fsync_dir(folder)
+                fsync_dir(folder)
     except OSError as err:
         for _fd, tmp, _final in temps:
             Path(tmp).unlink(missing_ok=True)
@@ -168,10 +168,3 @@ def _load_libc() -> ctypes.CDLL | None:
 
 _libc = _load_libc()
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -72,7 +72,7 @@ class RawStore:
             finally:
                 os.close(fd)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as err:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
@@ -91,7 +91,8 @@ class RawStore:
         return data
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a file just renamed or created in it) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -144,7 +144,7 @@ def test_raw_batch_leaves_no_temp_files_and_owner_only_modes(tmp_path, monkeypat
     fsynced_dirs: list[int] = []
     if not syncfs:
         monkeypatch.setattr(storage_batch, "_libc", None)
-        monkeypatch.setattr(storage_batch, "_fsync_dir", lambda path: fsynced_dirs.append(path))
+        monkeypatch.setattr(storage_batch, "fsync_dir", lambda path: fsynced_dirs.append(path))
     store = RawStore(tmp_path)
     stored = put_raw_batch(store, [b"one", b"two", b"one"])
     if not syncfs:  # the two leaf folders, the folders above them, and raw/ and the data dir (new too)
