@@ -197,19 +197,28 @@ def test_a_slow_message_does_not_hold_back_the_ones_behind_it(ctx: Context) -> N
         finished["slow"] = time.monotonic()
         return outcome
 
-    data = load_campaign_data(ctx)
-    queue = [group.Queued(raw, "file", f"r{n}", None, n) for n, raw in enumerate([scan, *texts])]
+    def scan_not_done_yet() -> None:
+        assert "slow" not in finished  # the text messages did not wait for it
+
+    ids, text_done, results = _through_an_ocr_lane(ctx, [scan, *texts], slow_parse, before_close=scan_not_done_yet)
+    # Recorded in order, the last text one at close (one parse is always in flight); the scan last of all.
+    assert text_done == ids[1:5]
+    assert [r.message_id for r in results][-2:] == [ids[5], ids[0]]
+    assert len(results) == 6 and all(r.parse_ok for r in results)
+
+
+def _through_an_ocr_lane(ctx: Context, raws: list[bytes], slow_parse, *, before_close=lambda: None):  # noqa: ANN001, ANN202
+    """Store `raws` as one batch and process them on one parser process with an OCR lane (`slow_parse`).
+    Returns their message ids, the results recorded before the processor closed, and all results."""
+    queue = [group.Queued(raw, "file", f"r{n}", None, n) for n, raw in enumerate(raws)]
     outcomes = group.store_batch(ctx, queue)
     boxes = pool.parsers(ctx.config, 1)
-    with pool.Pipelined(ctx, data, boxes, slow=pool.needs_ocr, slow_parse=slow_parse) as processing:
+    with pool.Pipelined(ctx, load_campaign_data(ctx), boxes, slow=pool.needs_ocr, slow_parse=slow_parse) as processing:
         for (stored, _pending), item in zip(outcomes, queue, strict=True):
             processing.push(stored.message_id, raw=item.raw)
-        text_done = [r.message_id for r in processing.results]
-        assert "slow" not in finished  # the text messages did not wait for it
-    # Recorded in order, the last text one at close (one parse is always in flight); the scan last of all.
-    assert text_done == [s.message_id for s, _ in outcomes[1:5]]
-    assert [r.message_id for r in processing.results][-2:] == [outcomes[5][0].message_id, outcomes[0][0].message_id]
-    assert len(processing.results) == 6 and all(r.parse_ok for r in processing.results)
+        early = [r.message_id for r in processing.results]
+        before_close()
+    return [stored.message_id for stored, _pending in outcomes], early, processing.results
 
 
 def _blank_pdf() -> bytes:
@@ -265,19 +274,12 @@ def test_a_scan_the_headers_do_not_show_goes_to_the_ocr_lane(ctx: Context) -> No
         outcome: tuple[ParsedMessage | None, str] = parse_stoppable(config, raw)
         return outcome
 
-    data = load_campaign_data(ctx)
-    queue = [group.Queued(raw, "file", f"r{n}", None, n) for n, raw in enumerate([zipped, *texts])]
-    outcomes = group.store_batch(ctx, queue)
-    boxes = pool.parsers(ctx.config, 1)
-    with pool.Pipelined(ctx, data, boxes, slow=pool.needs_ocr, slow_parse=slow_parse) as processing:
-        for (stored, _pending), item in zip(outcomes, queue, strict=True):
-            processing.push(stored.message_id, raw=item.raw)
-        text_done = [r.message_id for r in processing.results]
+    ids, text_done, results = _through_an_ocr_lane(ctx, [zipped, *texts], slow_parse)
     assert on_ocr_lane == [zipped]
-    zip_id = outcomes[0][0].message_id
+    zip_id = ids[0]
     assert zip_id not in text_done and text_done  # the text messages did not wait for the OCR lane
-    assert [r.message_id for r in processing.results][-1] == zip_id
-    assert len(processing.results) == 6 and all(r.parse_ok for r in processing.results)
+    assert [r.message_id for r in results][-1] == zip_id
+    assert len(results) == 6 and all(r.parse_ok for r in results)
     with ctx.db.connect() as conn:
         row = fetch_message(conn, zip_id)
     assert row is not None
