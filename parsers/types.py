@@ -224,7 +224,7 @@ class ParsedMessage:
     def part_at(self, item_path: str) -> Part | None:
         """The attachment node an item path names; one report of several in a document ("3#2") is in
         its document's node ("3").  None for a linked file or the message itself."""
-        node = item_path.partition("#")[0]
+        node = document_path(item_path)
         return next((p for p in self.walk_parts() if p.path == node), None)
 
     def linked_at(self, item_path: str) -> LinkedFile | None:
@@ -261,12 +261,19 @@ class ParseLimits:
     defer_ocr: bool = False
 
 
+def document_path(item_path: str) -> str:
+    """The attachment node an item path belongs to: one report of several in a document ("3#2", made by
+    pipeline.domain.splitting.part_path) is in its document's node ("3"); any other path is its own."""
+    return item_path.partition("#")[0]
+
+
 EMPTY_ADDRESS = Address("", "")
 DEFAULT_LIMITS = ParseLimits()
 __all__ = [
     "Address",
     "DEFAULT_LIMITS",
     "DocumentText",
+    "document_path",
     "EMPTY_ADDRESS",
     "LinkedFile",
     "ParseLimits",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from parsers.types import ParsedMessage, PartKind, Problem, ProblemCode
+from parsers.types import ParsedMessage, PartKind, Problem, ProblemCode, document_path
 from storage.rows import Decision, ItemRow
 
 
@@ -28,8 +28,8 @@ def extra_item_rows(parsed: ParsedMessage, rows: list[ItemRow], decisions: Itera
     by_path = {row.path: row for row in rows}
     seen = {row.path for row in [*rows, *extra]}
     for d in decisions:
-        base, mark, _ = d.item_path.partition("#")
-        if mark and d.item_path not in seen and base in by_path:
+        base = document_path(d.item_path)
+        if base != d.item_path and d.item_path not in seen and base in by_path:
             seen.add(d.item_path)
             extra.append(replace(by_path[base], path=d.item_path))
     return extra

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from parsers.types import document_path
 from pipeline.clerk.assign import AssignResult, ExemptResult, current_version
 from pipeline.clerk.assign import assign as assign_item
 from pipeline.clerk.assign import exempt as exempt_institution
@@ -234,7 +235,7 @@ def review_detail(ctx: Context, item: str, as_of: datetime, *, live: bool = Fals
     if q.message_id:
         message = message_detail(ctx, q.message_id)
         body = message.parsed.text_body[:3000] if message.parsed else ""
-        node = q.item_path.partition("#")[0]  # one report of several in a document: shown with its document
+        node = document_path(q.item_path)  # one report of several in a document: shown with its document
         part = next((p for p in message.parts if p.path == node), None)
         notes = [h for h in message.history if h["action"] == Action.NOTE and h["target"] == q.item]
     following = next((n for n in queue[index + 1:] if n.message_id and n.message_id != q.message_id), None)
