@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 Row = tuple[str, str, str, str]  # measure, figure, target, verdict
 
 
@@ -166,27 +168,23 @@ def _cli_rows(c: dict) -> list[Row]:
     ]  # fmt: skip
 
 
+# Each section of the results and its rows, in the order of the table.
+_SECTION_ROWS: tuple[tuple[str, Callable[[dict], list[Row]]], ...] = (
+    ("cli", _cli_rows),
+    ("pipeline", lambda modes: [row for label, p in modes.items() for row in _pipeline_rows(label, p)]),
+    ("attribution", _attribution_rows),
+    ("scale", _scale_rows),
+    ("memory", _memory_rows),
+    ("imap", _imap_rows),
+    ("arrival", _arrival_rows),
+    ("ocr", _ocr_rows),
+    ("web", _web_rows),
+)
+
+
 def render_table(results: dict) -> str:
     corpus = results.get("corpus", {})
-    rows: list[Row] = []
-    if "cli" in results:
-        rows += _cli_rows(results["cli"])
-    for label, p in results.get("pipeline", {}).items():
-        rows += _pipeline_rows(label, p)
-    if "attribution" in results:
-        rows += _attribution_rows(results["attribution"])
-    if "scale" in results:
-        rows += _scale_rows(results["scale"])
-    if "memory" in results:
-        rows += _memory_rows(results["memory"])
-    if "imap" in results:
-        rows += _imap_rows(results["imap"])
-    if "arrival" in results:
-        rows += _arrival_rows(results["arrival"])
-    if "ocr" in results:
-        rows += _ocr_rows(results["ocr"])
-    if "web" in results:
-        rows += _web_rows(results["web"])
+    rows = [row for key, section_rows in _SECTION_ROWS if key in results for row in section_rows(results[key])]
     head = (f"Measured {results['measured_at']} on {results['machine']['cpus']} CPUs, Python "
             f"{results['machine']['python']} (git {results.get('git', '?')}); medians of {results['rounds']} runs.\n"
             f"Corpus: {corpus.get('messages', 0):,} generated mails, {corpus.get('with_docx_or_pdf', 0):.0%} with a "
