@@ -130,24 +130,27 @@ def run(
 
 
 def _parser_peak_mb(config) -> float | None:  # noqa: ANN001 - pipeline.config.Config
-    """VmHWM of the parse sandbox's child process, when parsing is isolated (pipeline.inbound.sandbox)."""
+    """VmHWM of every parser process this ingest started (the text lane's and the OCR lane's,
+    pipeline.inbound.pool), added up; None when parsing is not isolated."""
     if not getattr(config, "isolate_parsing", False):
         return None
-    from pipeline.inbound.sandbox import shared_sandbox
+    from pipeline.inbound import pool, sandbox
 
-    pid = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb).pid
-    if pid is None:
-        return None
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
+    boxes = [*pool._text_lane, *([sandbox._shared] if sandbox._shared is not None else [])]
+    peaks = []
+    for pid in (box.pid for box in boxes):
+        if pid is None:
+            continue
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return sum(peaks) if peaks else None
 
 
 def child(mail: Path, isolate: bool | None = None) -> dict:
     """In a fresh interpreter: ingest one message into a fresh data dir and report the peaks.
 
-    `ingest_peak_mb` is this process; `parser_peak_mb` the parse sandbox's child (its peak is
+    `ingest_peak_mb` is this process; `parser_peak_mb` the parser processes' (their peaks are
     reached while this process waits, holding the raw bytes); `total_peak_mb` their sum.
     """
     from pipeline.inbound.ingest import ingest_raw

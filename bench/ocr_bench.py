@@ -67,12 +67,20 @@ def accuracy(expected: str, got: str) -> float:
     return max(0.0, 1 - previous[-1] / len(a))
 
 
+def _ocr_threads() -> int:
+    """The project's `[limits] ocr_threads`: the OCR lane reads pages on this many threads."""
+    from .common import project_config
+
+    return project_config().limits.ocr_threads
+
+
 def _rapidocr(data: bytes) -> str:
     from PIL import Image
 
     from parsers.documents import ocr
 
-    return "\n".join(line.text for line in ocr.recognise(Image.open(io.BytesIO(data)).convert("RGB")))
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return "\n".join(line.text for line in ocr.recognise(image, _ocr_threads()))
 
 
 def _tesseract(data: bytes) -> str:
@@ -88,7 +96,7 @@ def measure(engine: str, count: int, dpi: int) -> dict:
     if engine == "rapidocr":
         from parsers.documents import ocr
 
-        ocr.engine()
+        ocr.engine(_ocr_threads())
     startup = time.perf_counter() - started
     read = _rapidocr if engine == "rapidocr" else _tesseract
     seconds, scores = [], []
@@ -99,6 +107,7 @@ def measure(engine: str, count: int, dpi: int) -> dict:
         scores.append(accuracy(expected, got))
     return {
         "engine": engine,
+        "threads": _ocr_threads() if engine == "rapidocr" else None,
         "pages": count,
         "dpi": dpi,
         "startup_s": round(startup, 2),
@@ -123,7 +132,8 @@ def measure_scan(count: int) -> dict:
     del images
     gc.collect()
     reset_peak_rss()  # the page images drawn above are the benchmark's, not the reader's
-    limits = replace(DEFAULT_LIMITS, max_ocr_pages=count, ocr_timeout_s=3600, max_message_ocr_s=3600)
+    limits = replace(DEFAULT_LIMITS, max_ocr_pages=count, ocr_timeout_s=3600, max_message_ocr_s=3600,
+                     ocr_threads=_ocr_threads())  # fmt: skip
     started = time.perf_counter()
     part = read_attachment(data, filename="scan.pdf", declared_type="", path="1", limits=limits)
     seconds = time.perf_counter() - started

@@ -73,7 +73,8 @@ def _ocr_rows(o: dict) -> list[Row]:
     for engine in ("rapidocr", "tesseract"):
         e = o.get(engine, {})
         if "s_per_page" in e:
-            rows.append((f"8. OCR {engine}, {e['pages']} A4 pages at {e['dpi']} dpi",
+            threads = f", {e['threads']} thread{'s' if e['threads'] != 1 else ''}" if e.get("threads") else ""
+            rows.append((f"8. OCR {engine}, {e['pages']} A4 pages at {e['dpi']} dpi{threads}",
                          f"{1 / e['s_per_page']:.2f} pages/s ({e['s_per_page'] * 1000:.0f} ms/page), accuracy "
                          f"{e['char_accuracy']:.1%} (worst {e['worst_page_accuracy']:.1%}), peak {e['peak_rss_mb']:.0f} MB",
                          "", ""))  # fmt: skip

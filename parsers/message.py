@@ -322,9 +322,9 @@ class _Walker:
 
 
 def _payload_bytes(part: Message, problems: list[Problem]) -> bytes | None:
-    data = _plain_base64(part)
-    if data is not None:
-        return data
+    plain = _plain_base64(part)
+    if plain is not None:
+        return plain
     try:
         data = part.get_payload(decode=True)
     except Exception as err:  # broken transfer encodings: keep what we can

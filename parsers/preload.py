@@ -19,16 +19,18 @@ _PACKAGES = ("encodings", "email", "mailparser", "docx", "openpyxl", "xlrd", "py
 _MODULES = ("unicodedata", "_strptime", "locale", "zlib", "bz2", "lzma", "_decimal", "decimal", "hashlib", "uuid",
             "quopri", "base64", "binascii", "uu", "calendar", "ipaddress", "fractions", "codecs", "stringprep",
             "encodings.idna", "copy", "csv", "difflib", "textwrap", "struct", "array", "io", "tempfile", "shutil",
-            # imported by the readers on first use (OCR, PDF rendering, OLE, encrypted zips, Outlook):
-            # loaded whole, their own imports of standard modules happen now too
-            "numpy", "cv2", "PIL.Image", "pillow_heif", "onnxruntime", "rapidocr_onnxruntime", "pypdfium2",
-            "olefile", "pyzipper", "extract_msg", "tnefparse")  # fmt: skip
+            # imported by the readers on first use (images, OLE, encrypted zips, Outlook): loaded
+            # whole, their own imports of standard modules happen now too
+            "PIL.Image", "pillow_heif", "olefile", "pyzipper", "extract_msg", "tnefparse")  # fmt: skip
+# What OCR alone needs (page rendering, the models' runtime): ~55 MB, left out of a parser process
+# that never OCRs (the text lane's, pipeline.inbound.pool).
+_OCR_MODULES = ("numpy", "cv2", "onnxruntime", "rapidocr_onnxruntime", "pypdfium2")
 
 
-def preload() -> int:
-    """Import the packages above with all their submodules; returns how many modules were loaded."""
+def preload(*, ocr: bool = True) -> int:
+    """Import the packages above with all their submodules (`ocr`: and OCR's); returns how many modules were loaded."""
     count = 0
-    for name in _MODULES:
+    for name in (*_MODULES, *(_OCR_MODULES if ocr else ())):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
             count += 1

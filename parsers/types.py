@@ -256,6 +256,7 @@ class ParseLimits:
     ocr_dpi: int = 150  # PDF pages are rendered at this resolution for OCR
     max_message_ocr_s: float = 35.0  # OCR time for all documents of one message together
     min_ocr_pixels: int = 250_000  # smaller images (logos, signatures, icons) are not OCR'd
+    ocr_threads: int = 1  # onnxruntime threads per OCR model; 0 = one per core (parsers.documents.ocr.engine)
     # No OCR here: a part that needs it says OCR_DEFERRED, and the caller parses the message again
     # where OCR may take its time (pipeline.inbound.pool's OCR lane).
     defer_ocr: bool = False

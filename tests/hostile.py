@@ -19,6 +19,7 @@ import os
 import random
 import re
 import signal
+import sys
 import time
 import urllib.parse
 import zipfile
@@ -533,6 +534,11 @@ def answer_with_pickle(marker: str) -> str:
 
 def child_environ() -> dict[str, str]:
     return dict(os.environ)
+
+
+def is_loaded(module: str) -> bool:
+    """Whether the child has imported `module` (e.g. an OCR library a text-lane parser must not load)."""
+    return module in sys.modules
 
 
 def read_file(path: str) -> int:

@@ -37,6 +37,7 @@ from pipeline.clerk.reprocess import Selection, reprocess
 from pipeline.config import load_config
 from pipeline.context import Context, open_context
 from pipeline.demo.samples import generate_corpus
+from pipeline.inbound import pool
 from pipeline.inbound.imap import poll_once as poll
 from pipeline.inbound.ingest import ingest_paths, ingest_raw
 from pipeline.inbound.sandbox import ParseSandbox, SandboxFailure
@@ -167,7 +168,9 @@ def test_when_attachments_stop_the_parser_headers_and_bodies_still_count(ctx: Co
 
             return Pending()
 
-    monkeypatch.setattr(sandbox, "shared_sandbox", lambda **_kw: StallsOnAttachments())
+    stalls = StallsOnAttachments()
+    monkeypatch.setattr(sandbox, "shared_sandbox", lambda **_kw: stalls)  # the OCR lane
+    monkeypatch.setattr(pool, "parsers", lambda _config, count: [stalls] * count)  # the text lane
     name = "广东省第二人民医院"
     raw = mail(6, subject=f"{name}自查报告", parts=[attachment(report_docx(name), f"{name}自查报告.docx")])
     result = ingest_raw(ctx, raw, source="file", ref="stall.eml")

@@ -287,8 +287,30 @@ def test_a_scan_the_headers_do_not_show_goes_to_the_ocr_lane(ctx: Context) -> No
 
 
 def test_ocr_candidates_are_guessed_from_the_headers() -> None:
+    """Images go to the OCR lane at once; PDFs (most have a text layer) and text do not."""
     assert pool.needs_ocr(mail(1, parts=[attachment(b"\x89PNG", "page1.png", "image/png")]))
     assert not pool.needs_ocr(mail(2, parts=[text_part("只有文字")]))
+    assert not pool.needs_ocr(mail(3, parts=[attachment(_blank_pdf(), "报告.pdf", "application/pdf")]))
+
+
+def test_the_text_lane_loads_no_ocr_library_and_defers_every_scan(config) -> None:  # noqa: ANN001
+    """GIVEN a text-lane parser process WHEN asked to parse a scanned PDF *without* defer_ocr THEN it defers
+    OCR anyway, and neither onnxruntime nor pdfium was ever imported in it; the OCR lane's process has them."""
+    from parsers.types import ParseLimits
+    from pipeline.inbound.sandbox import ParseSandbox
+
+    scan = mail(1, parts=[attachment(_blank_pdf(), "扫描件.pdf", "application/pdf")])
+    text_lane = ParseSandbox(timeout_s=60, memory_mb=config.parse_memory_mb, ocr=False)
+    ocr_lane = ParseSandbox(timeout_s=60, memory_mb=config.parse_memory_mb)
+    try:
+        assert text_lane.parse(scan, ParseLimits()).ocr_deferred
+        loaded = "tests.hostile:is_loaded"
+        assert not text_lane.call(loaded, "onnxruntime") and not text_lane.call(loaded, "pypdfium2")
+        assert not ocr_lane.parse(scan, ParseLimits()).ocr_deferred
+        assert ocr_lane.call(loaded, "pypdfium2")
+    finally:
+        text_lane.close()
+        ocr_lane.close()
 
 
 def test_a_failing_record_still_collects_every_parse(ctx: Context, monkeypatch) -> None:

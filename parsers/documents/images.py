@@ -21,7 +21,7 @@ def read_image(ctx: Context) -> Outcome:
         return unreadable(exc.problem)
     if first.width * first.height < ctx.limits.min_ocr_pixels:
         return unreadable(ProblemCode.IMAGE_NO_TEXT, f"{first.width} x {first.height}: too small to OCR")
-    if not ocr.available():  # after the size checks: refusing an image needs no OCR libraries
+    if not (ctx.limits.defer_ocr or ocr.available()):  # after the size checks: refusing needs no OCR libraries
         return unreadable(ProblemCode.IMAGE_NO_TEXT, f"{ctx.content_type}: OCR not installed")
     frames = _frame_count(ctx.data)
 
@@ -45,7 +45,7 @@ def ocr_embedded(ctx: Context, images: list[tuple[str, bytes]]) -> ocr.OcrResult
     Each picture is a "page" (where="ocr-image-N"), checked against max_image_pixels and
     min_ocr_pixels like an attached image.  None when OCR is not installed.
     """
-    if not ocr.available() or not images:
+    if not images or not (ctx.limits.defer_ocr or ocr.available()):
         return None
 
     def render(number: int):

@@ -30,23 +30,30 @@ _DET_SIDE = 960  # longest side of the image the text detector sees
 _MAX_SIDE = 2400  # pixels: larger images are scaled down first (A4 at 200 dpi is 1654 x 2339)
 
 _engine = None
+_engine_threads = -1
 _engine_lock = threading.Lock()
 
 
-def engine():
-    """The process's RapidOCR engine, created on first call.  Raises ImportError when not installed."""
-    global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                from rapidocr_onnxruntime import RapidOCR
+def engine(threads: int = 0):
+    """The process's RapidOCR engine, created on first call.  Raises ImportError when not installed.
 
-                # Text detection on a copy scaled to at most 960 px (its default scales up to at least
-                # 736 px on the short side: a whole A4 page at 150 dpi).  Recognition still reads the
-                # full-resolution crops, so names read the same (bench.ocr_bench: 99.1% either way)
-                # while detection, most of the time on a page, costs about a third.
-                _engine = RapidOCR(det_limit_side_len=_DET_SIDE, det_limit_type="max")
-    return _engine
+    `threads`: onnxruntime threads per model, 0 for its default (one per core).  One thread is the
+    cheapest per page when other parser processes use the other cores (`[limits] ocr_threads`);
+    an engine made with another count is replaced.
+    """
+    global _engine, _engine_threads
+    with _engine_lock:
+        if _engine is None or _engine_threads != threads:
+            from rapidocr_onnxruntime import RapidOCR
+
+            threading_options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1} if threads > 0 else {}
+            # Text detection on a copy scaled to at most 960 px (its default scales up to at least
+            # 736 px on the short side: a whole A4 page at 150 dpi).  Recognition still reads the
+            # full-resolution crops, so names read the same (bench.ocr_bench: 99.1% either way)
+            # while detection, most of the time on a page, costs about a third.
+            _engine = RapidOCR(det_limit_side_len=_DET_SIDE, det_limit_type="max", **threading_options)
+            _engine_threads = threads
+        return _engine
 
 
 def available() -> bool:
@@ -137,12 +144,12 @@ class Line:
     stamp: bool = False  # read from the ring of a round red seal (公章)
 
 
-def recognise(img) -> list[Line]:
+def recognise(img, threads: int = 0) -> list[Line]:
     """Text lines of a PIL image, top to bottom then left to right, then the ring text of its seals.
 
     Round red seals are found by colour and shape; they are whitened out of the page before the
     text is read (a seal over the 报送单位 line no longer breaks it), and each seal's ring is
-    unwrapped into a straight strip (polar transform) and read on its own.
+    unwrapped into a straight strip (polar transform) and read on its own.  `threads`: see `engine`.
     """
     import numpy as np
 
@@ -151,14 +158,14 @@ def recognise(img) -> list[Line]:
         img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))))
     rgb = np.asarray(img.convert("RGB"))
     page, rings = _split_seals(rgb)
-    lines = _read(page[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
+    lines = _read(page[:, :, ::-1], threads)  # RapidOCR expects OpenCV's BGR order
     for ring in rings:
-        lines += [Line(ln.text, ln.x, ln.y, ln.height, stamp=True) for ln in _read(ring)]
+        lines += [Line(ln.text, ln.x, ln.y, ln.height, stamp=True) for ln in _read(ring, threads)]
     return lines
 
 
-def _read(array) -> list[Line]:  # noqa: ANN001 - a numpy image
-    result, _ = engine()(array)
+def _read(array, threads: int) -> list[Line]:  # noqa: ANN001 - a numpy image
+    result, _ = engine(threads)(array)
     lines: list[Line] = []
     for box, text, score in result or ():
         text = str(text).strip()
@@ -256,6 +263,13 @@ class OcrResult:
     pages_read: int
 
 
+def deferred(count: int) -> OcrResult:
+    """No OCR here (`limits.defer_ocr`): the part says so and the message is parsed again on the OCR lane.
+    Callers check `defer_ocr` before loading anything OCR needs: a parser process of the text lane has
+    no OCR libraries (pipeline.inbound.sandbox)."""
+    return OcrResult([], [Problem(ProblemCode.OCR_DEFERRED, f"{count} page(s) left for the OCR lane")], 0)
+
+
 def ocr_pages(
     count: int,
     render: Callable[[int], object],
@@ -272,7 +286,7 @@ def ocr_pages(
     the reason kept).  Paragraphs come back in page order whatever order pages were read in.
     """
     if limits.defer_ocr:
-        return OcrResult([], [Problem(ProblemCode.OCR_DEFERRED, f"{count} page(s) left for the OCR lane")], 0)
+        return deferred(count)
     start = clock()
     seconds = limits.ocr_timeout_s if budget is None else min(limits.ocr_timeout_s, budget.seconds_left)
     try:
@@ -298,7 +312,7 @@ def _ocr_pages(count, render, limits, seconds, where, clock, start) -> OcrResult
             warnings.append(exc.problem)
             continue
         try:
-            lines = recognise(img)
+            lines = recognise(img, limits.ocr_threads)
         except Exception as exc:  # MemoryError under the sandbox cap, an engine error: keep what was read
             warnings.append(Problem(ProblemCode.READER_FAILED, f"OCR failed on page {number}: {type(exc).__name__}"))
             break

@@ -103,7 +103,11 @@ def _has_text(text: str) -> bool:
 
 def _ocr(ctx: Context, numbers: list[int]) -> ocr.OcrResult | None:
     """OCR of the given pages, rendered by pdfium (None when OCR or pdfium is not installed)."""
-    if not numbers or not ocr.available():
+    if not numbers:
+        return None
+    if ctx.limits.defer_ocr:  # before pdfium is loaded: the text lane's parser processes have none
+        return ocr.deferred(len(numbers))
+    if not ocr.available():
         return None
     try:
         import pypdfium2 as pdfium

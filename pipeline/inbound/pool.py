@@ -2,23 +2,25 @@
 
 `processor(ctx, data)` is what `Ingestor` and `resume_pending` process with:
 
-- One parser process (a busy machine, `[limits] parse_workers = 1`, or no isolation):
-  `process.Overlapped`, parsing one message ahead of recording.
-- Several (`parse_workers`, or 0 = one per core that is free when the run starts):
-  `Pipelined` keeps one parse in flight per parser process and records the results in
-  the order the messages came, so recording is the same as with one process.
-- Messages that `slow` predicts to be expensive (their parts need OCR) are parsed on
-  a parser process of their own (the OCR lane) and recorded whenever they are done, so a
-  scanned report never delays the text reports queued behind it.  The guess reads only the
-  MIME headers; a scan it cannot see (inside a zip, pasted into a .docx) is found by the
-  parse itself: the other parser processes parse with `defer_ocr`, and a message that came
-  back with OCR left undone is handed to the OCR lane instead of being recorded.  Recording
-  them out of order is safe: attribution is a pure function of the message and the campaign
-  data (it reads nothing recorded before), and status is computed from receipt times, not
-  from recording order.
+- No isolation (parsing in this process): `process.Overlapped`, one message ahead of recording.
+- Otherwise `Pipelined`: the text lane's parser processes (`[limits] parse_workers`, or
+  0 = one per core that is free when the run starts, less the OCR lane's) each keep one parse
+  in flight, and the results are recorded in the order the messages came, so recording is
+  the same as with one process.
+- Messages that `slow` predicts to be expensive (their parts need OCR) are parsed on the
+  OCR lane, the process-wide shared sandbox (the one the console's reparse uses too), and
+  recorded whenever they are done, so a scanned report never delays the text reports queued
+  behind it.  The guess reads only the MIME headers; a scan it cannot see (inside a zip,
+  pasted into a .docx) is found by the parse itself: the text lane's processes load no OCR
+  library and parse with `defer_ocr`, and a message that came back with OCR left undone is
+  handed to the OCR lane instead of being recorded.  Recording them out of order is safe:
+  attribution is a pure function of the message and the campaign data (it reads nothing
+  recorded before), and status is computed from receipt times, not from recording order.
 
 Every parser process is a `sandbox.ParseSandbox` with the same limits (time, memory cap,
-no writes, no secrets); the first is the process-wide shared sandbox.
+no writes, no secrets).  On 2 cores: one text parser and the OCR lane, each OCR on one
+thread (`[limits] ocr_threads`), so a batch with scans keeps both cores busy without
+either lane waiting for the other.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from pipeline.inbound.sandbox import ParseHandle, ParseSandbox, SandboxFailure, 
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 4
-# Parts whose text may need OCR: images (a photographed page) and PDFs (often scans).  Inline pictures
-# of a signature and text PDFs match too: a wrong guess only moves a message to the other lane.
-_OCR_PART = re.compile(rb"^content-type:[ \t]*(?:image/(?:jpeg|jpg|png|tiff|bmp|gif|webp|heic)|application/pdf)",
-                       re.IGNORECASE | re.MULTILINE)  # fmt: skip
+# Parts whose text needs OCR: images (a photographed page).  Inline pictures of a signature match too:
+# a wrong guess only moves a message to the other lane.  PDFs are not guessed: most have a text layer,
+# and the text lane reads that in milliseconds; a scanned one comes back with OCR deferred.
+_OCR_PART = re.compile(rb"^content-type:[ \t]*image/(?:jpeg|jpg|png|tiff|bmp|gif|webp|heic)", re.IGNORECASE | re.MULTILINE)
 
 Outcome = tuple[ParsedMessage | None, str]
 
@@ -67,7 +69,8 @@ def needs_ocr(raw: bytes) -> bool:
 
 
 def worker_count(config: Config) -> int:
-    """How many parser processes to run: `[limits] parse_workers`, or one per free core (0)."""
+    """How many text-lane parser processes to run: `[limits] parse_workers`, or (0) one per core
+    that is free, less one for the OCR lane, at least one."""
     if not config.isolate_parsing:
         return 1
     if config.parse_workers > 0:
@@ -77,23 +80,23 @@ def worker_count(config: Config) -> int:
         busy = os.getloadavg()[0]
     except OSError:
         busy = 0.0
-    return max(1, min(MAX_WORKERS, int(cores - busy)))
+    return max(1, min(MAX_WORKERS, int(cores - busy) - 1))
 
 
 def processor(ctx: Context, data: CampaignData) -> Overlapped | Pipelined:
     """The processor for this run (see the module docstring)."""
-    workers = worker_count(ctx.config)
-    slow = needs_ocr if ctx.config.isolate_parsing and ocr_available() else None
-    if workers == 1 and slow is None:
+    if not ctx.config.isolate_parsing:
         return Overlapped(ctx, data)
-    return Pipelined(ctx, data, parsers(ctx.config, workers), slow=slow)
+    slow = needs_ocr if ocr_available() else None
+    return Pipelined(ctx, data, parsers(ctx.config, worker_count(ctx.config)), slow=slow)
 
 
 class Pipelined:
-    """Like `process.Overlapped`, with one parse in flight per parser process and an optional slow lane.
+    """Like `process.Overlapped`, with one parse in flight per parser process and an OCR lane.
 
-    `slow(raw)` chooses the messages for the slow lane; `slow_parse(config, raw)` parses one of
-    them (by default on a parser process of its own) and is run on a helper thread.
+    `slow(raw)` chooses the messages that go to the OCR lane at once; `slow_parse(config, raw)`
+    parses one there (by default on the shared sandbox) and is run on a helper thread.  A message
+    the text lane's parse left OCR undone for goes there too.
     """
 
     def __init__(self, ctx: Context, data: CampaignData, sandboxes: list[ParseSandbox | None], *,
@@ -120,10 +123,9 @@ class Pipelined:
             oldest = self._inflight.popleft()
             outcome = oldest[0].collect()  # frees its parser process for the next message
             self._free.append(oldest[1])
-        box = self._free.pop(0)  # the shared sandbox first: a single message goes where begin_parse sends it
+        box = self._free.pop(0)
         try:
-            flight = start_processing(self.ctx, self.data, message_id, raw=raw,
-                                      parse=_on(box, defer_ocr=self._slow is not None))  # fmt: skip
+            flight = start_processing(self.ctx, self.data, message_id, raw=raw, parse=_on(box, defer_ocr=True))
         except BaseException:
             self._free.append(box)
             raise
@@ -229,7 +231,7 @@ class _FutureHandle:
 
 def _on(box: ParseSandbox | None, *, defer_ocr: bool = False) -> Callable[[Config, bytes], ParseHandle]:
     """Begin a parse on this parser process (None: as `begin_parse` decides, e.g. in-process);
-    `defer_ocr`: leave OCR to the OCR lane (see the module docstring)."""
+    `defer_ocr`: leave OCR to the OCR lane (a text-lane process does so whatever it is told)."""
     if box is None:
         return begin_parse
 
@@ -245,24 +247,20 @@ def _on(box: ParseSandbox | None, *, defer_ocr: bool = False) -> Callable[[Confi
 
 # -- the parser processes -------------------------------------------------------------------------
 
-_extra: list[ParseSandbox] = []
-_slow_box: ParseSandbox | None = None
+_text_lane: list[ParseSandbox] = []
 _lock = threading.Lock()
 
 
 def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
-    """`count` parser processes for this config: the shared sandbox and `count - 1` more."""
+    """`count` text-lane parser processes for this config (no OCR libraries; started on first use)."""
     if not config.isolate_parsing:
         return [None]
-    # Looked up on the module at call time, as begin_parse does (one seam for tests and operators).
-    first = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
     with _lock:
-        while len(_extra) < count - 1:
-            _extra.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
-        chosen: list[ParseSandbox | None] = [first, *_extra[: count - 1]]
-        for box in _extra:
+        while len(_text_lane) < count:
+            _text_lane.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb, ocr=False))
+        for box in _text_lane:
             _configure(box, config)
-    return chosen
+        return list(_text_lane[:count])
 
 
 def _configure(box: ParseSandbox, config: Config) -> None:
@@ -273,16 +271,11 @@ def _configure(box: ParseSandbox, config: Config) -> None:
 
 
 def _parse_on_slow_sandbox(config: Config, raw: bytes) -> Outcome:
-    global _slow_box
-    with _lock:
-        if _slow_box is None:
-            _slow_box = ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
-        _configure(_slow_box, config)
-        box = _slow_box
-    return _on(box)(config, raw).result()
+    """A parse on the OCR lane: the shared sandbox (looked up at call time, one seam for tests)."""
+    return sandbox.begin_parse(config, raw).result()
 
 
 @atexit.register
 def _close_all() -> None:
-    for box in [*_extra, *([_slow_box] if _slow_box is not None else [])]:
+    for box in _text_lane:
         box.close()

@@ -49,6 +49,7 @@ _CHILD_CODE = "import pipeline.inbound.sandbox as s; s.serve()"
 # What the child's environment keeps: never the mailbox or SMTP passwords.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "VIRTUAL_ENV", "PYTHONHASHSEED")
 SANDBOX_USER = "nobody"  # who the child runs as when the parent is root
+_OCR_ENV = "INTAKE_SANDBOX_OCR"  # "0": a text-lane child (ParseSandbox(ocr=False))
 
 
 class SandboxFailure(Exception):
@@ -130,9 +131,12 @@ def _attachments_not_read(parsed: ParsedMessage, reason: str) -> ParsedMessage:
 class ParseSandbox:
     """A persistent child process running parsers; thread-safe (one request at a time)."""
 
-    def __init__(self, *, timeout_s: float = 60.0, memory_mb: int = 1024) -> None:
+    def __init__(self, *, timeout_s: float = 60.0, memory_mb: int = 1024, ocr: bool = True) -> None:
+        """`ocr=False`: a text-lane parser (pipeline.inbound.pool) that loads no OCR library and parses
+        every message with `defer_ocr`, whatever the request says."""
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.ocr = ocr
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.starts = 0  # how many children were started (for tests and figures)
@@ -214,6 +218,7 @@ class ParseSandbox:
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env["INTAKE_SANDBOX_MEMORY_MB"] = str(self.memory_mb)
+        env[_OCR_ENV] = "1" if self.ocr else "0"
         # Few malloc arenas: each thread's arena reserves 64 MB of address space, which the
         # RLIMIT_AS cap counts (onnxruntime's OCR threads would otherwise cost ~250 MB of it).
         env["MALLOC_ARENA_MAX"] = "2"
@@ -389,10 +394,11 @@ def serve() -> None:
 
     from parsers.message import parse_message
 
+    ocr = os.environ.get(_OCR_ENV, "1") != "0"
     if os.geteuid() == 0:  # after the drop below the Python installation may be unreadable
         from parsers.preload import preload
 
-        preload()
+        preload(ocr=ocr)
     logging.disable(logging.CRITICAL)
     memory_mb = int(os.environ.get("INTAKE_SANDBOX_MEMORY_MB", "1024"))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump mail to disk
@@ -407,15 +413,17 @@ def serve() -> None:
             request = _read_frame(rfd, None)
         except (EOFError, OSError):
             os._exit(0)
-        _write_frame(wfd, _answer(request, parse_message, lambda: _read_frame(rfd, None)))
+        _write_frame(wfd, _answer(request, parse_message, lambda: _read_frame(rfd, None), ocr=ocr))
 
 
-def _answer(request: bytes, parse_message: Any, read_frame: Any) -> bytes:  # noqa: ANN401
+def _answer(request: bytes, parse_message: Any, read_frame: Any, *, ocr: bool = True) -> bytes:  # noqa: ANN401
     try:
         req = plain.loads(request)
         kind = req.get("kind")
         if kind == "parse":
             limits = plain.limits_from_plain(req["limits"])
+            if not ocr:  # its OCR libraries were never loaded (and may be unreadable now): leave OCR to the OCR lane
+                limits = replace(limits, defer_ocr=True)
             raw = read_frame()  # the raw bytes always follow as their own frame
             result: dict[str, object] = {"status": "ok", "value": plain.message_to_plain(parse_message(raw, limits=limits))}
         elif kind == "call":
