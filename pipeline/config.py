@@ -184,7 +184,8 @@ class Config:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1536
     health: Health = field(default_factory=Health)
-    parse_workers: int = 0  # parser processes; 0: one per free core (pipeline.inbound.pool)
+    parse_workers: int = 0  # text-lane parser processes; 0: one per free core less one (pipeline.inbound.pool)
+    ocr_workers: int = 0  # OCR-lane parser processes; 0: one per core
 
     @property
     def data_dir(self) -> Path:
@@ -323,6 +324,7 @@ def load_config(path: Path | str | None = None, *, data_dir: Path | str | None =
             holiday_lookahead_days=int(reader.number("health", "holiday_lookahead_days", Health.holiday_lookahead_days, int)),
         ),
         parse_workers=int(reader.number("limits", "parse_workers", 0, int)),
+        ocr_workers=int(reader.number("limits", "ocr_workers", 0, int)),
     )
     reader.reject_unknown()  # last: every key above has been read by now
     return config

@@ -8,19 +8,20 @@
   in flight, and the results are recorded in the order the messages came, so recording is
   the same as with one process.
 - Messages that `slow` predicts to be expensive (their parts need OCR) are parsed on the
-  OCR lane, the process-wide shared sandbox (the one the console's reparse uses too), and
-  recorded whenever they are done, so a scanned report never delays the text reports queued
-  behind it.  The guess reads only the MIME headers; a scan it cannot see (inside a zip,
-  pasted into a .docx) is found by the parse itself: the text lane's processes load no OCR
-  library and parse with `defer_ocr`, and a message that came back with OCR left undone is
-  handed to the OCR lane instead of being recorded.  Recording them out of order is safe:
-  attribution is a pure function of the message and the campaign data (it reads nothing
-  recorded before), and status is computed from receipt times, not from recording order.
+  OCR lane (the process-wide shared sandbox, which the console's reparse uses too, and up
+  to one more per core, `[limits] ocr_workers`) and recorded whenever they are done, so a
+  scanned report never delays the text reports queued behind it.  The guess reads only the
+  MIME headers; a scan it cannot see (a PDF, a zip, a scan pasted into a .docx) is found by
+  the parse itself: the text lane's processes load no OCR library and parse with
+  `defer_ocr`, and a message that came back with OCR left undone is handed to the OCR lane
+  instead of being recorded.  Recording them out of order is safe: attribution is a pure
+  function of the message and the campaign data (it reads nothing recorded before), and
+  status is computed from receipt times, not from recording order.
 
 Every parser process is a `sandbox.ParseSandbox` with the same limits (time, memory cap,
-no writes, no secrets).  On 2 cores: one text parser and the OCR lane, each OCR on one
-thread (`[limits] ocr_threads`), so a batch with scans keeps both cores busy without
-either lane waiting for the other.
+no writes, no secrets).  On 2 idle cores: one text parser and up to two OCR parsers, each
+OCR on one thread (`[limits] ocr_threads`): while there is text to parse it shares a core
+with the OCR, and once it is done both cores read scans.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import queue
 import re
 import threading
 from collections import deque
@@ -68,6 +70,16 @@ def needs_ocr(raw: bytes) -> bool:
     return _OCR_PART.search(raw) is not None
 
 
+def _free_cores() -> int:
+    """Cores not busy when the run starts (the load average says how many are)."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return int(cores - busy)
+
+
 def worker_count(config: Config) -> int:
     """How many text-lane parser processes to run: `[limits] parse_workers`, or (0) one per core
     that is free, less one for the OCR lane, at least one."""
@@ -75,33 +87,40 @@ def worker_count(config: Config) -> int:
         return 1
     if config.parse_workers > 0:
         return min(config.parse_workers, MAX_WORKERS)
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(MAX_WORKERS, int(cores - busy) - 1))
+    return max(1, min(MAX_WORKERS, _free_cores() - 1))
+
+
+def ocr_worker_count(config: Config) -> int:
+    """How many OCR-lane parser processes may run: `[limits] ocr_workers`, or (0) one per core.
+    Beyond the first they start only when scans queue up; while the text lane is busy they share
+    its cores, and once it is done every core reads scans."""
+    if config.ocr_workers > 0:
+        return min(config.ocr_workers, MAX_WORKERS)
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
 def processor(ctx: Context, data: CampaignData) -> Overlapped | Pipelined:
     """The processor for this run (see the module docstring)."""
-    if not ctx.config.isolate_parsing:
+    config = ctx.config
+    if not config.isolate_parsing:
         return Overlapped(ctx, data)
     slow = needs_ocr if ocr_available() else None
-    return Pipelined(ctx, data, parsers(ctx.config, worker_count(ctx.config)), slow=slow)
+    lane = OcrLane(ocr_parsers(config, ocr_worker_count(config)))
+    return Pipelined(ctx, data, parsers(config, worker_count(config)), slow=slow, slow_parse=lane.parse,
+                     slow_workers=lane.size)  # fmt: skip
 
 
 class Pipelined:
     """Like `process.Overlapped`, with one parse in flight per parser process and an OCR lane.
 
     `slow(raw)` chooses the messages that go to the OCR lane at once; `slow_parse(config, raw)`
-    parses one there (by default on the shared sandbox) and is run on a helper thread.  A message
-    the text lane's parse left OCR undone for goes there too.
+    parses one there (by default on the shared sandbox), on one of `slow_workers` helper threads.
+    A message the text lane's parse left OCR undone for goes there too.
     """
 
     def __init__(self, ctx: Context, data: CampaignData, sandboxes: list[ParseSandbox | None], *,
                  slow: Callable[[bytes], bool] | None = None,
-                 slow_parse: Callable[[Config, bytes], Outcome] | None = None) -> None:  # fmt: skip
+                 slow_parse: Callable[[Config, bytes], Outcome] | None = None, slow_workers: int = 1) -> None:  # fmt: skip
         self.ctx = ctx
         self.data = data
         self.results: list[ProcessResult] = []
@@ -109,6 +128,7 @@ class Pipelined:
         self._inflight: deque[tuple[InFlight, ParseSandbox | None]] = deque()
         self._slow = slow
         self._slow_parse = slow_parse or _parse_on_slow_sandbox
+        self._slow_workers = max(1, slow_workers)
         self._slow_pool: ThreadPoolExecutor | None = None
         self._slow_inflight: deque[tuple[InFlight, _FutureHandle | None]] = deque()
 
@@ -176,7 +196,7 @@ class Pipelined:
 
     def _slow_executor(self) -> ThreadPoolExecutor:
         if self._slow_pool is None:
-            self._slow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-slow-parse")
+            self._slow_pool = ThreadPoolExecutor(max_workers=self._slow_workers, thread_name_prefix="intake-slow-parse")
         return self._slow_pool
 
     def _reroute_slow(self, flight: InFlight) -> None:
@@ -248,6 +268,7 @@ def _on(box: ParseSandbox | None, *, defer_ocr: bool = False) -> Callable[[Confi
 # -- the parser processes -------------------------------------------------------------------------
 
 _text_lane: list[ParseSandbox] = []
+_ocr_lane: list[ParseSandbox] = []  # the OCR lane's processes after the shared sandbox
 _lock = threading.Lock()
 
 
@@ -261,6 +282,35 @@ def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
         for box in _text_lane:
             _configure(box, config)
         return list(_text_lane[:count])
+
+
+def ocr_parsers(config: Config, count: int) -> list[ParseSandbox]:
+    """`count` OCR-lane parser processes: the shared sandbox and `count - 1` more (started on first use)."""
+    # Looked up on the module at call time, as begin_parse does (one seam for tests and operators).
+    first = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    with _lock:
+        while len(_ocr_lane) < count - 1:
+            _ocr_lane.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
+        for box in _ocr_lane:
+            _configure(box, config)
+        return [first, *_ocr_lane[: count - 1]]
+
+
+class OcrLane:
+    """The OCR lane's parser processes; `parse` runs on whichever is free (the shared sandbox first)."""
+
+    def __init__(self, boxes: list[ParseSandbox]) -> None:
+        self.size = len(boxes)
+        self._free: queue.SimpleQueue[ParseSandbox] = queue.SimpleQueue()
+        for box in boxes:
+            self._free.put(box)
+
+    def parse(self, config: Config, raw: bytes) -> Outcome:
+        box = self._free.get()  # never waits: the lane has as many threads as processes
+        try:
+            return _on(box)(config, raw).result()
+        finally:
+            self._free.put(box)
 
 
 def _configure(box: ParseSandbox, config: Config) -> None:
@@ -277,5 +327,5 @@ def _parse_on_slow_sandbox(config: Config, raw: bytes) -> Outcome:
 
 @atexit.register
 def _close_all() -> None:
-    for box in _text_lane:
+    for box in [*_text_lane, *_ocr_lane]:
         box.close()
