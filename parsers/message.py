@@ -351,7 +351,7 @@ def _plain_base64(part: Message) -> bytes | None:
     Anything else (stray characters, padding in the middle, a short last quantum) goes the
     stdlib's way, which repairs it and notes the defect.
     """
-    if part.is_multipart() or (part.get("content-transfer-encoding") or "").strip().lower() != "base64":
+    if part.is_multipart() or str(part.get("content-transfer-encoding", "")).lower() != "base64":  # as the stdlib
         return None
     payload = part.get_payload()
     if not isinstance(payload, str) or _PLAIN_BASE64.fullmatch(payload) is None:
