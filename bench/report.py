@@ -150,6 +150,9 @@ def _imap_rows(imap: dict) -> list[Row]:
         ratio = idle[big] / idle[small]
         rows.append((f"6. Idle poll, {small:,} / {big:,}-message mailbox", f"{idle[small]:.1f} / {idle[big]:.1f} ms; {ratio:.2f}x",
                      "< 100 ms, ≤ 1.3x", _verdict(idle[big] < 100 and ratio <= 1.3)))  # fmt: skip
+    if "poll_command_ms" in imap:
+        rows.append((f"   the whole `intake poll` command, {max(idle):,}-message mailbox", f"{imap['poll_command_ms']} ms",
+                     "", ""))  # fmt: skip
     sync = imap.get("first_sync")
     if sync:
         rows.append((f"6. First sync, {sync['messages']:,} messages: IMAP / plain ingest",
