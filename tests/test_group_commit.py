@@ -339,3 +339,44 @@ def test_a_failing_record_still_collects_every_parse(ctx: Context, monkeypatch) 
     with ctx.db.connect() as conn:
         states = conn.execute(select(messages.c.parse_status)).scalars().all()
     assert states == [ParseState.PENDING] * 5
+
+
+def test_the_ocr_lane_starts_its_second_process_only_while_the_first_is_busy(config) -> None:  # noqa: ANN001
+    """GIVEN an OCR lane of two parser processes WHEN scans come one after another THEN they all go to the
+    first (the second is never started); WHEN two come at once THEN both processes work."""
+    import threading
+
+    from parsers.message import parse_message
+
+    used: list[str] = []
+    gate = threading.Barrier(2, timeout=10)
+
+    class Box:
+        def __init__(self, name: str, *, wait: bool = False) -> None:
+            self.name, self.wait = name, wait
+
+        def submit(self, raw: bytes, limits):  # noqa: ANN001, ANN202
+            used.append(self.name)
+            if self.wait:
+                gate.wait()  # holds this process busy until the other one has started too
+            parsed = parse_message(raw, limits=limits)
+
+            class Pending:
+                def result(self):  # noqa: ANN202
+                    return parsed
+
+            return Pending()
+
+    raw = mail(1, parts=[text_part("正文")])
+    lane = pool.OcrLane([Box("first"), Box("second")])  # type: ignore[list-item]
+    for _ in range(3):
+        assert lane.parse(config, raw)[0] is not None
+    assert used == ["first"] * 3
+    used.clear()
+    busy = pool.OcrLane([Box("first", wait=True), Box("second", wait=True)])  # type: ignore[list-item]
+    threads = [threading.Thread(target=busy.parse, args=(config, raw)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(used) == ["first", "second"]

@@ -297,12 +297,13 @@ def ocr_parsers(config: Config, count: int) -> list[ParseSandbox]:
 
 
 class OcrLane:
-    """The OCR lane's parser processes; `parse` runs on whichever is free (the shared sandbox first)."""
+    """The OCR lane's parser processes; `parse` runs on the first free one in `boxes` order, so a later
+    process is started (and holds its memory) only while the earlier ones are all busy."""
 
     def __init__(self, boxes: list[ParseSandbox]) -> None:
         self.size = len(boxes)
-        self._free: queue.SimpleQueue[ParseSandbox] = queue.SimpleQueue()
-        for box in boxes:
+        self._free: queue.LifoQueue[ParseSandbox] = queue.LifoQueue()
+        for box in reversed(boxes):  # the first on top; a box handed back goes on top again
             self._free.put(box)
 
     def parse(self, config: Config, raw: bytes) -> Outcome:
