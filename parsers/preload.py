@@ -47,3 +47,14 @@ def preload(*, ocr: bool = True) -> int:
                 importlib.import_module(info.name)
                 count += 1
     return count
+
+
+def preload_ocr_engine(threads: int) -> bool:
+    """Build the OCR engine now (its models are read from the installation); False when it cannot be."""
+    try:
+        from parsers.documents import ocr
+
+        ocr.engine(threads)
+    except Exception:  # noqa: BLE001 - not installed, or no memory: OCR says so when a scan comes
+        return False
+    return True

@@ -44,16 +44,25 @@ def engine(threads: int = 0):
     global _engine, _engine_threads
     with _engine_lock:
         if _engine is None or _engine_threads != threads:
-            from rapidocr_onnxruntime import RapidOCR
-
-            threading_options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1} if threads > 0 else {}
-            # Text detection on a copy scaled to at most 960 px (its default scales up to at least
-            # 736 px on the short side: a whole A4 page at 150 dpi).  Recognition still reads the
-            # full-resolution crops, so names read the same (bench.ocr_bench: 99.1% either way)
-            # while detection, most of the time on a page, costs about a third.
-            _engine = RapidOCR(det_limit_side_len=_DET_SIDE, det_limit_type="max", **threading_options)
-            _engine_threads = threads
+            try:
+                _engine, _engine_threads = _new_engine(threads), threads
+            except Exception:
+                if _engine is None:
+                    raise
+                # The one built earlier stands: a parse sandbox's child builds it before it drops its
+                # privileges, and may no longer read the models to build another.
         return _engine
+
+
+def _new_engine(threads: int):  # noqa: ANN202 - a RapidOCR
+    from rapidocr_onnxruntime import RapidOCR
+
+    threading_options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1} if threads > 0 else {}
+    # Text detection on a copy scaled to at most 960 px (its default scales up to at least
+    # 736 px on the short side: a whole A4 page at 150 dpi).  Recognition still reads the
+    # full-resolution crops, so names read the same (bench.ocr_bench: 99.1% either way)
+    # while detection, most of the time on a page, costs about a third.
+    return RapidOCR(det_limit_side_len=_DET_SIDE, det_limit_type="max", **threading_options)
 
 
 def available() -> bool:

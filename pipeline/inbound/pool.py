@@ -287,10 +287,13 @@ def parsers(config: Config, count: int) -> list[ParseSandbox | None]:
 def ocr_parsers(config: Config, count: int) -> list[ParseSandbox]:
     """`count` OCR-lane parser processes: the shared sandbox and `count - 1` more (started on first use)."""
     # Looked up on the module at call time, as begin_parse does (one seam for tests and operators).
-    first = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    threads = config.limits.ocr_threads
+    first = sandbox.shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb,
+                                   ocr_threads=threads)  # fmt: skip
     with _lock:
         while len(_ocr_lane) < count - 1:
-            _ocr_lane.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb))
+            _ocr_lane.append(ParseSandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb,
+                                          ocr_threads=threads))  # fmt: skip
         for box in _ocr_lane:
             _configure(box, config)
         return [first, *_ocr_lane[: count - 1]]
@@ -315,9 +318,9 @@ class OcrLane:
 
 
 def _configure(box: ParseSandbox, config: Config) -> None:
-    if box.memory_mb != config.parse_memory_mb:
-        box.close()  # the memory cap is set when the child starts
-        box.memory_mb = config.parse_memory_mb
+    if (box.memory_mb, box.ocr_threads) != (config.parse_memory_mb, config.limits.ocr_threads):
+        box.close()  # the memory cap and the OCR engine are set when the child starts
+        box.memory_mb, box.ocr_threads = config.parse_memory_mb, config.limits.ocr_threads
     box.timeout_s = config.parse_timeout_s
 
 

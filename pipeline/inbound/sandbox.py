@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from parsers import plain
-from parsers.types import ParsedMessage, ParseLimits, Problem, ProblemCode
+from parsers.types import DEFAULT_LIMITS, ParsedMessage, ParseLimits, Problem, ProblemCode
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ _CHILD_CODE = "import pipeline.inbound.sandbox as s; s.serve()"
 # What the child's environment keeps: never the mailbox or SMTP passwords.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "VIRTUAL_ENV", "PYTHONHASHSEED")
 SANDBOX_USER = "nobody"  # who the child runs as when the parent is root
-_OCR_ENV = "INTAKE_SANDBOX_OCR"  # "0": a text-lane child (ParseSandbox(ocr=False))
+_OCR_ENV = "INTAKE_SANDBOX_OCR"  # the OCR engine's threads; "-1": a text-lane child (ParseSandbox(ocr=False))
 
 
 class SandboxFailure(Exception):
@@ -73,7 +73,8 @@ def begin_parse(config: Any, raw: bytes) -> ParseHandle:  # noqa: ANN401 - pipel
         from parsers.message import parse_message
 
         return ParseHandle(None, raw, limits, None, done=(parse_message(raw, limits=limits), ""))
-    sandbox = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb)
+    sandbox = shared_sandbox(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb,
+                             ocr_threads=limits.ocr_threads)  # fmt: skip
     try:
         return ParseHandle(sandbox, raw, limits, sandbox.submit(raw, limits))
     except SandboxFailure as err:
@@ -131,12 +132,15 @@ def _attachments_not_read(parsed: ParsedMessage, reason: str) -> ParsedMessage:
 class ParseSandbox:
     """A persistent child process running parsers; thread-safe (one request at a time)."""
 
-    def __init__(self, *, timeout_s: float = 60.0, memory_mb: int = 1024, ocr: bool = True) -> None:
+    def __init__(self, *, timeout_s: float = 60.0, memory_mb: int = 1024, ocr: bool = True,
+                 ocr_threads: int = DEFAULT_LIMITS.ocr_threads) -> None:  # fmt: skip
         """`ocr=False`: a text-lane parser (pipeline.inbound.pool) that loads no OCR library and parses
-        every message with `defer_ocr`, whatever the request says."""
+        every message with `defer_ocr`, whatever the request says.  `ocr_threads`: the OCR engine's,
+        built when the child starts (`[limits] ocr_threads`)."""
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.ocr = ocr
+        self.ocr_threads = ocr_threads
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.starts = 0  # how many children were started (for tests and figures)
@@ -218,7 +222,7 @@ class ParseSandbox:
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env["INTAKE_SANDBOX_MEMORY_MB"] = str(self.memory_mb)
-        env[_OCR_ENV] = "1" if self.ocr else "0"
+        env[_OCR_ENV] = str(self.ocr_threads) if self.ocr else "-1"
         # Few malloc arenas: each thread's arena reserves 64 MB of address space, which the
         # RLIMIT_AS cap counts (onnxruntime's OCR threads would otherwise cost ~250 MB of it).
         env["MALLOC_ARENA_MAX"] = "2"
@@ -302,15 +306,15 @@ _shared: ParseSandbox | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_sandbox(*, timeout_s: float, memory_mb: int) -> ParseSandbox:
+def shared_sandbox(*, timeout_s: float, memory_mb: int, ocr_threads: int = DEFAULT_LIMITS.ocr_threads) -> ParseSandbox:
     """The process-wide sandbox (one child per process), reconfigured when the limits change."""
     global _shared
     with _shared_lock:
-        if _shared is not None and _shared.memory_mb != memory_mb:
-            _shared.close()  # the memory cap is set when the child starts
+        if _shared is not None and (_shared.memory_mb, _shared.ocr_threads) != (memory_mb, ocr_threads):
+            _shared.close()  # the memory cap and the OCR engine are set when the child starts
             _shared = None
         if _shared is None:
-            _shared = ParseSandbox(timeout_s=timeout_s, memory_mb=memory_mb)
+            _shared = ParseSandbox(timeout_s=timeout_s, memory_mb=memory_mb, ocr_threads=ocr_threads)
         _shared.timeout_s = timeout_s
         return _shared
 
@@ -394,11 +398,14 @@ def serve() -> None:
 
     from parsers.message import parse_message
 
-    ocr = os.environ.get(_OCR_ENV, "1") != "0"
+    ocr_threads = int(os.environ.get(_OCR_ENV, str(DEFAULT_LIMITS.ocr_threads)))
+    ocr = ocr_threads >= 0
     if os.geteuid() == 0:  # after the drop below the Python installation may be unreadable
-        from parsers.preload import preload
+        from parsers.preload import preload, preload_ocr_engine
 
         preload(ocr=ocr)
+        if ocr:  # its models are files in the installation too
+            preload_ocr_engine(ocr_threads)
     logging.disable(logging.CRITICAL)
     memory_mb = int(os.environ.get("INTAKE_SANDBOX_MEMORY_MB", "1024"))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump mail to disk
