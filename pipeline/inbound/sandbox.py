@@ -5,7 +5,9 @@ One persistent child process (`python -c "import pipeline.inbound.sandbox ..."`)
 a JSON round trip over a pipe, not a process start.  Answers are JSON of plain values
 rebuilt field by field (`parsers.plain`): no pickle, so a compromised child cannot name
 a class or a callable in this process.  When started as root the child drops to
-`nobody` (`SANDBOX_USER`) once its modules are loaded, so it cannot read the data dir.  The child runs with an address-space
+`nobody` (`SANDBOX_USER`) once its modules are loaded (an OCR-capable child also builds its OCR
+engine then; a text-lane child, `ocr=False`, loads no OCR library and defers every OCR), so it
+cannot read the data dir.  The child runs with an address-space
 limit (`[limits] parse_memory_mb`), no core dumps, no file writes (RLIMIT_FSIZE 0),
 no secrets in its environment and its stdout/stderr pointed at /dev/null (mail text
 never reaches a log).  The parent waits at most `[limits] parse_timeout_s` for an
