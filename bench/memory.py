@@ -136,7 +136,7 @@ def _parser_peak_mb(config) -> float | None:  # noqa: ANN001 - pipeline.config.C
         return None
     from pipeline.inbound import pool, sandbox
 
-    boxes = [*pool._text_lane, *([sandbox._shared] if sandbox._shared is not None else [])]
+    boxes = [*pool._text_lane, *pool._ocr_lane, *([sandbox._shared] if sandbox._shared is not None else [])]
     peaks = []
     for pid in (box.pid for box in boxes):
         if pid is None:

@@ -318,10 +318,8 @@ class OcrLane:
 
 
 def _configure(box: ParseSandbox, config: Config) -> None:
-    if (box.memory_mb, box.ocr_threads) != (config.parse_memory_mb, config.limits.ocr_threads):
-        box.close()  # the memory cap and the OCR engine are set when the child starts
-        box.memory_mb, box.ocr_threads = config.parse_memory_mb, config.limits.ocr_threads
-    box.timeout_s = config.parse_timeout_s
+    box.configure(timeout_s=config.parse_timeout_s, memory_mb=config.parse_memory_mb,
+                  ocr_threads=config.limits.ocr_threads)  # fmt: skip
 
 
 def _parse_on_slow_sandbox(config: Config, raw: bytes) -> Outcome:

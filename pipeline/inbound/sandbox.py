@@ -164,6 +164,13 @@ class ParseSandbox:
         with self._lock:
             self._stop(graceful=True)
 
+    def configure(self, *, timeout_s: float, memory_mb: int, ocr_threads: int) -> None:
+        """New limits.  The memory cap and an OCR child's engine are set when the child starts, so a
+        change to either stops the child (the next request starts a new one); the timeout applies at once."""
+        if memory_mb != self.memory_mb or (self.ocr and ocr_threads != self.ocr_threads):
+            self.close()
+        self.timeout_s, self.memory_mb, self.ocr_threads = timeout_s, memory_mb, ocr_threads
+
     # -- internals
 
     def submit(self, raw: bytes, limits: ParseLimits) -> _Pending:
@@ -312,12 +319,9 @@ def shared_sandbox(*, timeout_s: float, memory_mb: int, ocr_threads: int = DEFAU
     """The process-wide sandbox (one child per process), reconfigured when the limits change."""
     global _shared
     with _shared_lock:
-        if _shared is not None and (_shared.memory_mb, _shared.ocr_threads) != (memory_mb, ocr_threads):
-            _shared.close()  # the memory cap and the OCR engine are set when the child starts
-            _shared = None
         if _shared is None:
             _shared = ParseSandbox(timeout_s=timeout_s, memory_mb=memory_mb, ocr_threads=ocr_threads)
-        _shared.timeout_s = timeout_s
+        _shared.configure(timeout_s=timeout_s, memory_mb=memory_mb, ocr_threads=ocr_threads)
         return _shared
 
 
